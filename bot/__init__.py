@@ -1,0 +1,90 @@
+"""The Flask application factory: `bot.create_app()` is the WSGI app."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from bot.context import Services
+from bot.conversation import Conversation
+from bot.db import Database
+from bot.delivery import SandboxSender, ThreadDispatcher
+from bot.dialog import DialogStore
+from bot.inbox import Inbox
+from bot.kv import connect
+from bot.logs import configure_logging
+from bot.outbox import Outbox
+from bot.render import Renderer
+from bot.router import Router
+from bot.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Yinling:
+    """Everything built once per app, reachable as app.extensions['yinling']."""
+
+    settings: Settings
+    db: Database
+    redis: Any
+    router: Router
+    render: Renderer
+    dialogs: DialogStore
+    outbox: Outbox
+    dispatcher: Any
+    inbox: Inbox
+    services: Services
+
+
+def feature_modules() -> list:
+    """Every module under handlers/ (or handlers/<feature>/chat.py) that defines `handlers`."""
+    import importlib
+    import pkgutil
+
+    import handlers as package
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"handlers.{info.name}")
+        if info.ispkg and not hasattr(module, "handlers"):
+            continue
+        found.append(module)
+    return found
+
+
+def feature_handlers() -> list:
+    """Every feature's Handlers object (menu order comes from each rule's `order`)."""
+    return [m.handlers for m in feature_modules() if hasattr(m, "handlers")]
+
+
+def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
+    """Build the app from settings (+ overrides); nothing is built at import time."""
+    settings = load_settings(overrides)
+    configure_logging()
+    app = Flask(__name__, template_folder="../templates")
+    db = Database(settings.database_url)
+    redis_client = redis_client if redis_client is not None else connect(settings.redis_url)
+    render = Renderer()
+    router = Router()
+    for handlers in feature_handlers():
+        router.register(handlers)
+    dispatcher = ThreadDispatcher(db, SandboxSender())
+    outbox = Outbox(render, dispatcher)
+    dialogs = DialogStore(redis_client, settings.dialog_timeout_seconds)
+    services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
+                        router=router)
+    inbox = Inbox(db, redis_client, Conversation(services), settings.reply_budget_seconds)
+    app.extensions["yinling"] = Yinling(settings, db, redis_client, router, render, dialogs,
+                                        outbox, dispatcher, inbox, services)
+    from bot import webhook
+
+    app.register_blueprint(webhook.bp)
+    from bot.cli import register_cli
+
+    register_cli(app)
+    if settings.sandbox:
+        logger.info("sandbox mode: outbound messages are recorded, not sent to WeChat")
+    return app

@@ -1,0 +1,112 @@
+"""Ctx: everything a chat handler may use, and nothing it may not."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.text import mask_phones_in, parse_number
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Process-wide collaborators handed to every Ctx (built once in create_app)."""
+
+    settings: Any
+    render: Any
+    dialogs: Any
+    outbox: Any
+    router: Any
+    role_resolvers: list = field(default_factory=list)
+
+
+@dataclass
+class Ctx:
+    """One inbound message being handled: who, what, and how to answer."""
+
+    services: Services
+    db: Session
+    openid: str
+    follower: Any
+    roles: set
+    msg_type: str
+    event: str | None
+    text: str
+    raw_text: str
+    message: Any
+    now: datetime
+    inbound_id: int | None = None
+    pushed: list = field(default_factory=list)
+    _state: dict | None = None
+    _state_loaded: bool = False
+
+    # ---- answering -----------------------------------------------------------------------
+    def reply(self, template: str, **values) -> str:
+        """Render a reply template."""
+        return self.services.render(template, **values)
+
+    def push(self, openid: str, template: str, *, campaign: str | None = None,
+             kind: str = "reply", **values):
+        """Queue a message to anyone, committed with this message's changes, sent after."""
+        delivery = self.services.outbox.push(self.db, openid, template, values,
+                                             campaign=campaign, kind=kind, now=self.now)
+        if delivery is not None:
+            self.pushed.append(delivery)
+        return delivery
+
+    def menu(self, note: str | None = None) -> str:
+        """The numbered main menu for this user's roles, optionally after a note."""
+        return self.services.router.menu_text(self, note)
+
+    # ---- dialog state --------------------------------------------------------------------
+    @property
+    def state(self) -> dict | None:
+        """The current dialog state ({'name', 'data', 'prompt'}) or None."""
+        if not self._state_loaded:
+            self._state = self.services.dialogs.get(self.openid)
+            self._state_loaded = True
+        return self._state
+
+    @property
+    def data(self) -> dict:
+        """The current dialog's collected answers (empty outside a dialog)."""
+        return (self.state or {}).get("data", {})
+
+    def ask(self, state: str, template: str, data: dict | None = None, **values) -> str:
+        """Move the dialog to `state`, remember the question, and return it."""
+        prompt = self.reply(template, **values)
+        new = {"name": state, "data": self.data if data is None else data, "prompt": prompt}
+        self.services.dialogs.set(self.openid, new)
+        self._state, self._state_loaded = new, True
+        return prompt
+
+    def save(self, **updates) -> None:
+        """Merge updates into the dialog data without changing the question."""
+        if self.state is None:
+            return
+        self._state["data"] = {**self.data, **updates}
+        self.services.dialogs.set(self.openid, self._state)
+
+    def reask(self) -> str:
+        """Say the answer was not understood and repeat the current question."""
+        prompt = (self.state or {}).get("prompt") or self.menu()
+        return self.reply("core/reask", prompt=prompt)
+
+    def end(self) -> None:
+        """Leave the dialog."""
+        self.services.dialogs.clear(self.openid)
+        self._state, self._state_loaded = None, True
+
+    # ---- input helpers -------------------------------------------------------------------
+    def number(self, text: str | None = None) -> int | None:
+        """The answer as a number (digits, full-width, Chinese numerals), or None."""
+        return parse_number(self.text if text is None else text)
+
+    def log(self, what: str, *args) -> None:
+        """Log a line about this user, with phone numbers masked."""
+        logger.info("[%s] " + mask_phones_in(what), self.openid, *args)

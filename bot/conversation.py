@@ -1,0 +1,84 @@
+"""Turns one recorded inbound message into a Ctx, routes it, and fits the reply."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.context import Ctx, Services
+from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes, normalise
+from models import Follower
+
+logger = logging.getLogger(__name__)
+
+# Messages and events that open (or re-open) the 48-hour customer-service window.
+WINDOW_OPENERS = {"text", "voice", "image", "location", "link", "video", "shortvideo"}
+WINDOW_EVENTS = {"click": "click", "subscribe": "follow", "subscribe_scan": "follow",
+                 "scan": "scan"}
+
+
+class Conversation:
+    """The handler the Inbox calls for each new message."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    def __call__(self, session, message, row):
+        """Route the message; returns (reply text or None, deliveries pushed)."""
+        now = datetime.now(self.s.settings.zone)
+        follower = self.touch_follower(session, message, now)
+        raw = getattr(message, "content", None) or getattr(message, "recognition", None) or ""
+        ctx = Ctx(services=self.s, db=session, openid=message.source, follower=follower,
+                  roles=self.s.router.roles_of(session, message.source),
+                  msg_type=message.type, event=getattr(message, "event", None),
+                  text=normalise(raw), raw_text=raw, message=message, now=now,
+                  inbound_id=row.id)
+        reply = self.s.router.dispatch(ctx)
+        return self.fit(follower, reply), ctx.pushed
+
+    def touch_follower(self, session, message, now: datetime) -> Follower:
+        """Get or create the follower and note when the chat window last opened."""
+        openid = message.source
+        follower = session.scalar(select(Follower).where(Follower.openid == openid))
+        if follower is None:
+            try:
+                with session.begin_nested():
+                    follower = Follower(openid=openid, subscribed=True, subscribed_at=now)
+                    session.add(follower)
+            except IntegrityError:  # created by a concurrent message of the same user
+                follower = session.scalar(select(Follower).where(Follower.openid == openid))
+        kind = message.type if message.type in WINDOW_OPENERS else \
+            WINDOW_EVENTS.get(getattr(message, "event", None) or "")
+        if kind:
+            follower.last_inbound_at, follower.last_inbound_kind = now, kind
+            follower.cs_sent_since_inbound = 0
+        return follower
+
+    def fit(self, follower: Follower, reply: str | None) -> str | None:
+        """Cut a reply to WeChat's limit; the rest waits for `更多`."""
+        if not reply:
+            return reply
+        hint = self.s.render("core/more_hint")
+        room = WECHAT_TEXT_LIMIT - len(hint.encode()) - 2
+        head, rest = cut_to_bytes(reply, WECHAT_TEXT_LIMIT)
+        if not rest:
+            follower.more_text = None
+            return reply
+        head, rest = cut_to_bytes(reply, room)
+        follower.more_text = rest
+        return f"{head}\n{hint}"
+
+    def push_late(self, session, row, reply: str):
+        """The reply of a message that ran past the budget, as a push to its sender."""
+        return self.s.outbox.push(session, row.openid, "core/raw", {"text": reply},
+                                  campaign=f"late-reply:{row.id}")
+
+    def after_commit(self, pushed) -> None:
+        """Deliver what the handler pushed, now that it is committed."""
+        self.s.outbox.after_commit(pushed)
+
+    def error_reply(self) -> str:
+        """What a user reads when something broke on our side."""
+        return self.s.render("core/error")

@@ -1,0 +1,160 @@
+"""Exactly-once handling of inbound messages: DB key is the authority, Redis the fast path."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.kv import RedisDown
+from models import InboundMessage, utcnow
+
+logger = logging.getLogger(__name__)
+CACHE_TTL = 24 * 3600
+
+
+def dedupe_key(data: dict) -> str:
+    """MsgId for messages; sender+time+event+key for events (+MsgID for template callbacks)."""
+    if data.get("MsgType") != "event":
+        if data.get("MsgId"):
+            return f"msg:{data['MsgId']}"
+        return f"nomsgid:{data.get('FromUserName')}:{data.get('CreateTime')}"
+    key = ":".join(str(data.get(k) or "") for k in
+                   ("FromUserName", "CreateTime", "Event", "EventKey"))
+    if str(data.get("Event", "")).upper() == "TEMPLATESENDJOBFINISH":
+        key += f":{data.get('MsgID')}"
+    return f"evt:{key}"
+
+
+class _Race:
+    """Decides, under a lock, whether the reply goes inline or (too late) through the outbox."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.late = False
+        self.inline = False
+
+
+class Inbox:
+    """Records each message before handling it and replays the stored answer to retries."""
+
+    def __init__(self, db, redis_client, handle, budget: float, workers: int = 8):
+        self.db = db
+        self.redis = redis_client
+        self.handle = handle  # handle(session, message, inbound_row, late: bool) -> (reply, pushed)
+        self.budget = budget
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handle")
+
+    # ---- entry point ---------------------------------------------------------------------
+    def receive(self, message, data: dict, raw: str) -> str | None:
+        """The reply text for this message, or None for `success`."""
+        key = dedupe_key(data)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached or None
+        row_id = self._record(key, message, data, raw)
+        if row_id is None:
+            logger.info("retry of %s: replaying the stored answer", key)
+            return self._await_existing(key)
+        race = _Race()
+        future = self.pool.submit(self._process, row_id, key, message, race)
+        try:
+            return future.result(timeout=self.budget)
+        except FutureTimeout:
+            with race.lock:
+                if not race.inline:
+                    race.late = True
+            if race.late:
+                logger.warning("%s ran past %.1fs: answering success, reply follows as a push",
+                               key, self.budget)
+                return None
+            return future.result()
+
+    # ---- recording -----------------------------------------------------------------------
+    def _record(self, key: str, message, data: dict, raw: str) -> int | None:
+        """Insert the inbound row (own transaction); None when it already exists."""
+        row = InboundMessage(dedupe_key=key, openid=data.get("FromUserName", ""),
+                             msg_type=data.get("MsgType", "unknown")[:32],
+                             event=(data.get("Event") or None),
+                             content=_content_of(data), raw=raw)
+        try:
+            with self.db.session() as session:
+                session.add(row)
+            return row.id
+        except IntegrityError:
+            return None
+
+    def _await_existing(self, key: str) -> str | None:
+        """Wait (within the budget) for the first copy to finish, then replay its answer."""
+        deadline = time.monotonic() + self.budget
+        while True:
+            with self.db.session() as session:
+                row = session.scalar(select(InboundMessage).where(
+                    InboundMessage.dedupe_key == key))
+                if row is not None and row.status in ("done", "failed"):
+                    return row.reply if row.reply_mode == "inline" else None
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    # ---- handling ------------------------------------------------------------------------
+    def _process(self, row_id: int, key: str, message, race: _Race) -> str | None:
+        session = self.db.sessionmaker()
+        try:
+            row = session.get(InboundMessage, row_id)
+            reply, pushed, ok = self._run_handler(session, message, row)
+            row = session.get(InboundMessage, row_id)
+            with race.lock:
+                late = race.late
+                race.inline = not late
+            if late and reply:
+                pushed.append(self.handle.push_late(session, row, reply))
+            row.status, row.reply, row.handled_at = ("done" if ok else "failed"), reply, utcnow()
+            row.reply_mode = "late" if late else "inline"
+            session.commit()
+        finally:
+            session.close()
+        self._cache(key, reply if not late else "")
+        self.handle.after_commit(pushed)
+        return reply
+
+    def _run_handler(self, session, message, row):
+        """Run the handler; on any error roll back its changes and answer kindly."""
+        try:
+            reply, pushed = self.handle(session, message, row)
+            session.flush()
+            return reply, pushed, True
+        except Exception:  # noqa: BLE001 - the one error boundary around feature code
+            logger.exception("handler failed for %s", row.dedupe_key)
+            session.rollback()
+            return self.handle.error_reply(), [], False
+
+    # ---- Redis fast path -----------------------------------------------------------------
+    def _cache_key(self, key: str) -> str:
+        return "yinling:inbox:" + hashlib.sha1(key.encode()).hexdigest()
+
+    def _cached(self, key: str) -> str | None:
+        try:
+            raw = self.redis.get(self._cache_key(key))
+        except RedisDown:
+            return None
+        return None if raw is None else raw.decode("utf-8")
+
+    def _cache(self, key: str, reply: str | None) -> None:
+        try:
+            self.redis.set(self._cache_key(key), (reply or "").encode("utf-8"), ex=CACHE_TTL)
+        except RedisDown:
+            logger.warning("reply cache unavailable (Redis down); the database still dedupes")
+
+
+def _content_of(data: dict) -> str | None:
+    """The human content of a message, for the log table."""
+    for field_name in ("Content", "Recognition", "PicUrl", "Label", "Url", "EventKey"):
+        if data.get(field_name):
+            return str(data[field_name])[:4000]
+    return None

@@ -1,0 +1,33 @@
+"""Logging set-up: every record has its phone numbers masked, whatever handler emits it."""
+from __future__ import annotations
+
+import logging
+
+from bot.text import mask_phones_in
+
+_installed = False
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Install the masking record factory once and a default handler if there is none."""
+    global _installed
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return record
+        masked = mask_phones_in(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed = True

@@ -1,0 +1,21 @@
+"""Jinja2 rendering of every sentence a user reads (templates/)."""
+from __future__ import annotations
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from bot.settings import ROOT
+
+
+class Renderer:
+    """Renders `feature/name.txt` templates to trimmed text."""
+
+    def __init__(self, folder=ROOT / "templates"):
+        self.env = Environment(loader=FileSystemLoader(str(folder)), trim_blocks=True,
+                               lstrip_blocks=True, undefined=StrictUndefined,
+                               autoescape=False)
+
+    def __call__(self, name: str, **values) -> str:
+        """Render a template by name; `.txt` may be omitted."""
+        if "." not in name.rsplit("/", 1)[-1]:
+            name += ".txt"
+        return self.env.get_template(name).render(**values).strip()

@@ -1,0 +1,167 @@
+"""Typed settings from the environment and an optional `.env` file (PRODUCT.md §3)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_TOKEN = "yinling-dev-token"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service, validated once at start."""
+
+    wechat_token: str = DEV_TOKEN
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_aes_key: str = ""
+    wechat_aes_key_previous: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com/"
+    wechat_template_notice: str = ""
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'yinling.db'}"
+    redis_url: str = ""
+    tz: str = "Asia/Shanghai"
+    quiet_hours: str = "21:00-08:00"
+    env: str = "development"
+    allow_dev_defaults: bool = False
+    reply_budget_seconds: float = 4.0
+    timestamp_window_seconds: int = 300
+    max_body_bytes: int = 256 * 1024
+    dialog_timeout_seconds: int = 600
+    delivery_concurrency: int = 16
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no API credentials are configured: deliveries are recorded, not sent."""
+        return not (self.wechat_appid and self.wechat_secret)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The local time zone every schedule uses."""
+        return ZoneInfo(self.tz)
+
+    @property
+    def quiet_window(self) -> tuple[time, time]:
+        """Start and end of the quiet-hours window."""
+        return parse_window(self.quiet_hours)
+
+
+ENV_MAP = {
+    "WECHAT_TOKEN": "wechat_token",
+    "WECHAT_APPID": "wechat_appid",
+    "WECHAT_SECRET": "wechat_secret",
+    "WECHAT_AES_KEY": "wechat_aes_key",
+    "WECHAT_AES_KEY_PREVIOUS": "wechat_aes_key_previous",
+    "WECHAT_API_BASE": "wechat_api_base",
+    "WECHAT_TEMPLATE_NOTICE": "wechat_template_notice",
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "YINLING_TZ": "tz",
+    "QUIET_HOURS": "quiet_hours",
+    "YINLING_ENV": "env",
+    "YINLING_ALLOW_DEV_DEFAULTS": "allow_dev_defaults",
+    "YINLING_REPLY_BUDGET": "reply_budget_seconds",
+    "YINLING_DELIVERY_CONCURRENCY": "delivery_concurrency",
+}
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """Parse `HH:MM-HH:MM` into two times."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text or "")
+    if not m:
+        raise SettingsError(f"QUIET_HOURS must look like 21:00-08:00, got {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    try:
+        return time(h1, m1), time(h2, m2)
+    except ValueError as exc:
+        raise SettingsError(f"QUIET_HOURS has an impossible time: {text!r}") from exc
+
+
+def _coerce(name: str, raw, type_name: str):
+    """Convert one environment string to the field's type, or say what is wrong."""
+    if type_name == "bool":
+        return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    converters = {"int": (int, "a whole number"), "float": (float, "a number")}
+    if type_name in converters:
+        convert, what = converters[type_name]
+        try:
+            return convert(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{name} must be {what}, got {raw!r}") from exc
+    return str(raw).strip()
+
+
+def load_settings(overrides: dict | None = None, environ: dict | None = None) -> Settings:
+    """Build Settings from `.env`, the environment, then explicit overrides; validate them."""
+    source: dict = {}
+    env_file = ROOT / ".env"
+    if env_file.exists():
+        source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    values: dict = {}
+    for env_name, attr in ENV_MAP.items():
+        if env_name in source and source[env_name] != "":
+            values[attr] = _coerce(env_name, source[env_name], types[attr])
+    for key, value in (overrides or {}).items():
+        if key not in types:
+            raise SettingsError(f"unknown setting {key!r}")
+        values[key] = value
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    """Raise SettingsError with a clear message for the first bad value."""
+    for name, key in (("WECHAT_AES_KEY", s.wechat_aes_key),
+                      ("WECHAT_AES_KEY_PREVIOUS", s.wechat_aes_key_previous)):
+        if key and not re.fullmatch(r"[A-Za-z0-9+/]{43}", key):
+            raise SettingsError(f"{name} must be the 43-character EncodingAESKey from the "
+                                f"WeChat console (letters and digits); got {len(key)} characters")
+    if s.wechat_aes_key_previous and not s.wechat_aes_key:
+        raise SettingsError("WECHAT_AES_KEY_PREVIOUS is set but WECHAT_AES_KEY is not")
+    if s.wechat_aes_key and not s.wechat_appid:
+        raise SettingsError("WECHAT_AES_KEY needs WECHAT_APPID (safe mode checks the AppId)")
+    if bool(s.wechat_appid) != bool(s.wechat_secret) and not s.wechat_aes_key:
+        raise SettingsError("set both WECHAT_APPID and WECHAT_SECRET, or neither (sandbox mode)")
+    if not s.wechat_token or not re.fullmatch(r"[A-Za-z0-9]{3,32}|[\w-]{3,64}", s.wechat_token):
+        raise SettingsError("WECHAT_TOKEN must be 3-32 letters or digits")
+    if not s.wechat_api_base.startswith(("http://", "https://")):
+        raise SettingsError(f"WECHAT_API_BASE must be an http(s) URL, got {s.wechat_api_base!r}")
+    try:
+        ZoneInfo(s.tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"YINLING_TZ is not a known time zone: {s.tz!r}") from exc
+    parse_window(s.quiet_hours)
+    if s.env not in {"development", "production", "test"}:
+        raise SettingsError(f"YINLING_ENV must be development, production or test, got {s.env!r}")
+    if s.env == "production" and not s.allow_dev_defaults:
+        _refuse_dev_defaults(s)
+
+
+def _refuse_dev_defaults(s: Settings) -> None:
+    problems = []
+    if s.wechat_token == DEV_TOKEN:
+        problems.append("WECHAT_TOKEN is the development token")
+    if s.sandbox:
+        problems.append("WECHAT_APPID/WECHAT_SECRET are unset (sandbox mode)")
+    if s.database_url.startswith("sqlite"):
+        problems.append("DATABASE_URL is SQLite")
+    if problems:
+        raise SettingsError("YINLING_ENV=production refuses development defaults: "
+                            + "; ".join(problems)
+                            + ". Fix them, or set YINLING_ALLOW_DEV_DEFAULTS=1 to accept them.")

@@ -1,0 +1,93 @@
+"""`flask --app bot chat`: a terminal WeChat user talking to the running webhook over HTTP."""
+from __future__ import annotations
+
+import time
+
+import click
+import requests
+
+from bot import wxcrypto
+from bot.wxmessage import message_xml, read_reply, sign_request
+
+QUIT = {"退出程序", "/quit", "/q"}
+
+
+def run_chat(settings, *, openid: str, name: str, url: str) -> None:
+    """Read lines, send each as a text message, print the reply and any pushes."""
+    http = requests.Session()
+    click.echo(f"以 {name}（{openid}）的身份与 {url} 对话。输入“退出程序”或按 Ctrl-D 结束。")
+    click.echo("提示：先发“菜单”看看能做什么；“[语音]文字”模拟语音，“[关注]”模拟关注。")
+    last_push = _latest_push_id(http, settings, url, openid)
+    while True:
+        try:
+            line = input("我> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if not line:
+            continue
+        if line in QUIT:
+            return
+        msg_type, fields = _as_message(line)
+        try:
+            reply = send(http, settings, url, openid, msg_type, **fields)
+        except requests.RequestException as exc:
+            click.echo(f"!! 连接 {url} 失败：{exc}（先在另一个终端运行 make run）")
+            continue
+        if reply:
+            click.echo(f"银龄通> {reply}")
+        time.sleep(0.3)
+        last_push = _show_pushes(http, settings, url, openid, last_push)
+
+
+def _as_message(line: str) -> tuple[str, dict]:
+    """`[语音]…` → voice with Recognition, `[关注]` → subscribe, `[点击]KEY` → CLICK."""
+    if line.startswith("[语音]"):
+        return "voice", {"MediaId": "sim-media", "Format": "amr", "Recognition": line[4:]}
+    if line == "[关注]":
+        return "event", {"Event": "subscribe", "EventKey": ""}
+    if line.startswith("[点击]"):
+        return "event", {"Event": "CLICK", "EventKey": line[4:]}
+    return "text", {"Content": line}
+
+
+def send(http, settings, url: str, openid: str, msg_type: str, **fields) -> str | None:
+    """POST one signed (and in safe mode encrypted) message; return the reply text."""
+    xml = message_xml(openid, msg_type, to="gh_yinling", **fields)
+    req = sign_request(xml, settings.wechat_token, aes_key=settings.wechat_aes_key,
+                       appid=settings.wechat_appid)
+    resp = http.post(url, params=req.query, data=req.body.encode("utf-8"), timeout=10,
+                     headers={"Content-Type": "text/xml"})
+    if resp.status_code != 200:
+        return f"[HTTP {resp.status_code}] {resp.text[:200]}"
+    data = read_reply(resp.text, settings.wechat_token, aes_key=settings.wechat_aes_key,
+                      appid=settings.wechat_appid)
+    return None if data is None else data.get("Content")
+
+
+def _outbox(http, settings, url: str, openid: str, after: int) -> list[dict]:
+    ts, nonce = str(int(time.time())), str(int(time.time() * 1000))
+    params = {"openid": openid, "after": after, "timestamp": ts, "nonce": nonce,
+              "signature": wxcrypto.sign(settings.wechat_token, ts, nonce)}
+    resp = http.get(url.rstrip("/") + "/sandbox/outbox", params=params, timeout=10)
+    return resp.json()["messages"] if resp.status_code == 200 else []
+
+
+def _latest_push_id(http, settings, url: str, openid: str) -> int:
+    try:
+        messages = _outbox(http, settings, url, openid, 0)
+    except requests.RequestException:
+        return 0
+    return messages[-1]["id"] if messages else 0
+
+
+def _show_pushes(http, settings, url: str, openid: str, after: int) -> int:
+    """Print messages pushed to this user since `after`; return the newest id."""
+    try:
+        messages = _outbox(http, settings, url, openid, after)
+    except requests.RequestException:
+        return after
+    for m in messages:
+        click.echo(f"[推送] {m['body']}")
+        after = m["id"]
+    return after

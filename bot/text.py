@@ -1,0 +1,82 @@
+"""Forgiving input normalisation, number parsing, masking and reply cutting."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+TRAILING_PUNCT = "。！？.!?，,、；;~～…"
+CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+             "六": 6, "七": 7, "八": 8, "九": 9}
+WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8 in a passive text reply
+
+
+def normalise(text: str | None) -> str:
+    """Full-width to half-width, whitespace collapsed, trailing punctuation dropped."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    stripped = text.rstrip(TRAILING_PUNCT + " ")
+    return stripped or text  # a lone `?` is itself a command
+
+
+def parse_number(text: str | None) -> int | None:
+    """`3`, `三`, `十二`, `第3个`, `3号` -> int; anything else -> None."""
+    text = normalise(text)
+    m = re.fullmatch(r"第?\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(个|号|项|条|位|门)?", text)
+    if not m:
+        return None
+    token = m.group(1)
+    return int(token) if token.isdigit() else _chinese_number(token)
+
+
+def _chinese_number(token: str) -> int | None:
+    """一..九十九 and simple hundreds; None when it is not a well-formed numeral."""
+    if re.fullmatch(r"[零〇一二两三四五六七八九]+", token) and len(token) > 1:
+        return int("".join(str(CN_DIGITS[c]) for c in token))
+    total, current = 0, 0
+    for ch in token:
+        if ch in CN_DIGITS:
+            current = CN_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+    return total + current
+
+
+def mask_name(name: str | None) -> str:
+    """张三 -> 张*, 欧阳修文 -> 欧***."""
+    if not name:
+        return ""
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def mask_phone(phone: str | None) -> str:
+    """13812341234 -> 138****1234."""
+    if not phone:
+        return ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
+
+
+PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+
+
+def mask_phones_in(text: str) -> str:
+    """Mask every mainland mobile number inside free text."""
+    return PHONE_RE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+
+
+def cut_to_bytes(text: str, limit: int) -> tuple[str, str]:
+    """Split text on a character boundary so the head is at most `limit` UTF-8 bytes."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text, ""
+    head = encoded[:limit].decode("utf-8", errors="ignore")
+    # Prefer to cut at a line break near the end so a numbered item is not split.
+    nl = head.rfind("\n")
+    if nl > len(head) * 0.6:
+        head = head[:nl]
+    return head, text[len(head):].lstrip("\n")

@@ -1,0 +1,206 @@
+"""/wechat: verify -> decrypt -> safe parse -> inbox (exactly once) -> reply."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import xmltodict
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from wechatpy import parse_message
+from wechatpy.replies import TextReply
+from xml.etree.ElementTree import ParseError
+
+from bot import wxcrypto
+from models import Delivery, WebhookNonce, utcnow
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("wechat", __name__)
+
+
+class Reject(Exception):
+    """Stop handling with an HTTP status and a short reason (logged, never shown to users)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _yl():
+    return current_app.extensions["yinling"]
+
+
+@bp.get("/wechat")
+def verify():
+    """WeChat's server check: echo echostr when the signature is right."""
+    a = request.args
+    try:
+        wxcrypto.check((_yl().settings.wechat_token, a.get("timestamp", ""), a.get("nonce", "")),
+                       a.get("signature"))
+    except wxcrypto.BadSignature:
+        return Response("forbidden", 403)
+    return Response(a.get("echostr", ""), mimetype="text/plain")
+
+
+@bp.post("/wechat")
+def receive():
+    """Handle one pushed message or event and answer within WeChat's 5 seconds."""
+    try:
+        return _receive()
+    except Reject as rej:
+        logger.warning("webhook rejected (%s): %s", rej.status, rej.reason)
+        return Response(rej.reason if rej.status != 403 else "forbidden", rej.status)
+    except Exception:  # noqa: BLE001 - the webhook's one error boundary: never a 5xx to WeChat
+        logger.exception("webhook failed")
+        return Response("success", 200, mimetype="text/plain")
+
+
+def _receive() -> Response:
+    yl = _yl()
+    settings = yl.settings
+    body = _read_body(settings.max_body_bytes)
+    a = request.args
+    timestamp, nonce = a.get("timestamp", ""), a.get("nonce", "")
+    aes = a.get("encrypt_type", "raw").lower() == "aes"
+    if aes and not settings.wechat_aes_key:
+        raise Reject(400, "encrypted message but no WECHAT_AES_KEY configured")
+    if not aes:
+        _check(lambda: wxcrypto.check((settings.wechat_token, timestamp, nonce),
+                                      a.get("signature")))
+    outer = _parse_xml(body)
+    if aes:
+        encrypt = outer.get("Encrypt")
+        if not isinstance(encrypt, str):
+            raise Reject(400, "no Encrypt element")
+        _check(lambda: wxcrypto.check((settings.wechat_token, timestamp, nonce, encrypt),
+                                      a.get("msg_signature")))
+    _check_freshness(settings, timestamp, nonce, body)
+    if aes:
+        keys = [k for k in (settings.wechat_aes_key, settings.wechat_aes_key_previous) if k]
+        try:
+            plain = wxcrypto.decrypt(outer["Encrypt"], keys, settings.wechat_appid)
+        except wxcrypto.BadMessage as exc:
+            raise Reject(400, str(exc)) from exc
+        data = _parse_xml(plain.encode("utf-8"))
+    else:
+        plain, data = body.decode("utf-8", errors="replace"), outer
+    message = _message_of(plain, data)
+    reply = yl.inbox.receive(message, data, plain)
+    return _answer(message, reply, aes, nonce)
+
+
+def _check(fn) -> None:
+    try:
+        fn()
+    except wxcrypto.BadSignature as exc:
+        raise Reject(403, "bad signature") from exc
+
+
+def _read_body(cap: int) -> bytes:
+    """The request body, refusing anything over the cap before reading it all."""
+    if request.content_length is not None and request.content_length > cap:
+        raise Reject(413, "body too large")
+    body = request.stream.read(cap + 1)
+    if len(body) > cap:
+        raise Reject(413, "body too large")
+    if not body.strip():
+        raise Reject(400, "empty body")
+    return body
+
+
+def _parse_xml(raw: bytes) -> dict:
+    """Parse with DTDs, entities and external references refused; return the <xml> dict."""
+    try:
+        safe_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        data = xmltodict.parse(raw, disable_entities=True).get("xml")
+    except (DefusedXmlException, ParseError, ValueError, AttributeError) as exc:
+        raise Reject(400, f"malformed XML: {type(exc).__name__}") from exc
+    except Exception as exc:  # noqa: BLE001 - expat raises its own ExpatError type
+        raise Reject(400, f"malformed XML: {type(exc).__name__}") from exc
+    if not isinstance(data, dict):
+        raise Reject(400, "no <xml> root element")
+    return data
+
+
+def _message_of(plain: str, data: dict):
+    """wechatpy's typed message, after checking the fields every message has."""
+    for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
+        if not isinstance(data.get(required), str) or not data[required].strip():
+            raise Reject(400, f"missing {required}")
+    if not data["CreateTime"].strip().isdigit():
+        raise Reject(400, "CreateTime is not a number")
+    try:
+        return parse_message(plain)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise Reject(400, f"unparseable message: {type(exc).__name__}") from exc
+
+
+def _check_freshness(settings, timestamp: str, nonce: str, body: bytes) -> None:
+    """300 s window, and a (timestamp, nonce) pair may only ever sign one body."""
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > \
+            settings.timestamp_window_seconds:
+        raise Reject(403, "stale or missing timestamp")
+    if not nonce or len(nonce) > 64:
+        raise Reject(403, "missing nonce")
+    digest = hashlib.sha256(body).hexdigest()
+    db = _yl().db
+    try:
+        with db.session() as session:
+            row = WebhookNonce(timestamp=int(timestamp), nonce=nonce, body_sha=digest)
+            session.add(row)
+            session.flush()
+            if row.id % 500 == 0:
+                _prune_nonces(session, settings)
+    except IntegrityError:
+        with db.session() as session:
+            seen = session.scalar(select(WebhookNonce.body_sha).where(
+                WebhookNonce.timestamp == int(timestamp), WebhookNonce.nonce == nonce))
+        if seen != digest:
+            raise Reject(403, "timestamp and nonce reused with a different body") from None
+
+
+def _prune_nonces(session, settings) -> None:
+    """Forget pairs older than twice the timestamp window (they can no longer be replayed)."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=2 * settings.timestamp_window_seconds)
+    session.execute(delete(WebhookNonce).where(WebhookNonce.created_at < cutoff))
+
+
+def _answer(message, reply: str | None, aes: bool, nonce: str) -> Response:
+    """`success` or a passive text reply; encrypted when the request was."""
+    if not reply:
+        return Response("success", 200, mimetype="text/plain")
+    # wechatpy puts content in CDATA without escaping; split any `]]>` across two sections.
+    safe = reply.replace("]]>", "]]]]><![CDATA[>")
+    xml = TextReply(source=message.target, target=message.source, content=safe).render()
+    if aes:
+        s = _yl().settings
+        xml = wxcrypto.encrypt_reply(xml, s.wechat_token, s.wechat_aes_key, s.wechat_appid,
+                                     nonce, str(int(time.time())))
+    return Response(xml, 200, mimetype="application/xml")
+
+
+@bp.get("/wechat/sandbox/outbox")
+def sandbox_outbox():
+    """Sandbox only: messages delivered to one openid after an id (for the chat simulator)."""
+    yl = _yl()
+    a = request.args
+    if not yl.settings.sandbox:
+        return Response("not found", 404)
+    try:
+        wxcrypto.check((yl.settings.wechat_token, a.get("timestamp", ""), a.get("nonce", "")),
+                       a.get("signature"))
+    except wxcrypto.BadSignature:
+        return Response("forbidden", 403)
+    after = int(a.get("after", "0") or 0)
+    with yl.db.session() as session:
+        rows = session.scalars(select(Delivery).where(
+            Delivery.openid == a.get("openid", ""), Delivery.id > after,
+            Delivery.status.in_(("sandbox", "sent"))).order_by(Delivery.id)).all()
+        return {"messages": [{"id": d.id, "body": d.body, "template": d.template,
+                              "status": d.status} for d in rows]}

@@ -1,0 +1,1 @@
+"""Feature modules: each exposes a `handlers` (bot.router.Handlers) object."""

@@ -1,0 +1,68 @@
+"""Inbound messages (the exactly-once record), replay guard, and outbound deliveries."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+
+class InboundMessage(Base):
+    """Every message and event WeChat delivered, recorded before it is handled."""
+
+    __tablename__ = "inbound_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    msg_type: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="processing")
+    reply: Mapped[str | None] = mapped_column(Text)
+    reply_mode: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None]
+
+
+class WebhookNonce(Base):
+    """(timestamp, nonce) pairs seen recently, with the hash of the body they signed."""
+
+    __tablename__ = "webhook_nonce"
+    __table_args__ = (UniqueConstraint("timestamp", "nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    timestamp: Mapped[int]
+    nonce: Mapped[str] = mapped_column(String(64))
+    body_sha: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Delivery(Base):
+    """One outbound message to one recipient; unique per (campaign, recipient)."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("campaign", "openid"),
+        Index("ix_delivery_status_not_before", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(128))
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    template: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    # pending -> sending -> sent | sandbox | failed | undeliverable | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    kind: Mapped[str] = mapped_column(String(16), default="reply")  # reply | scheduled | bulk
+    channel: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    wx_msg_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,91 @@
+"""Followers of the account, the cadre roster, family bindings and staff."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, TimestampMixin, utcnow
+
+
+class Follower(TimestampMixin, Base):
+    """One WeChat user (openid) who has written to or followed the account."""
+
+    __tablename__ = "follower"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    subscribed: Mapped[bool] = mapped_column(default=True)
+    subscribed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    scene: Mapped[str | None] = mapped_column(String(64))
+    # The 48-hour customer-service window opens on each user message (or click/follow/scan).
+    last_inbound_at: Mapped[datetime | None]
+    last_inbound_kind: Mapped[str | None] = mapped_column(String(16))
+    cs_sent_since_inbound: Mapped[int] = mapped_column(default=0)
+    # The unread tail of a reply cut at WeChat's length limit, served by `更多`.
+    more_text: Mapped[str | None] = mapped_column(Text)
+
+
+class Cadre(TimestampMixin, Base):
+    """A retired cadre from the roster; the phone number is the identity across imports."""
+
+    __tablename__ = "cadre"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[str] = mapped_column(String(11), unique=True)
+    unit: Mapped[str | None] = mapped_column(String(128))
+    branch: Mapped[str | None] = mapped_column(String(128), index=True)
+    birth_date: Mapped[date | None]
+    is_military: Mapped[bool] = mapped_column(default=False)
+    address: Mapped[str | None] = mapped_column(String(256))
+    community: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    bindings: Mapped[list["Binding"]] = relationship(back_populates="cadre")
+
+
+class Binding(Base):
+    """An openid bound to a cadre, as the cadre (`self`) or as a family member (`family`)."""
+
+    __tablename__ = "binding"
+    __table_args__ = (UniqueConstraint("openid", "cadre_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cadre: Mapped[Cadre] = relationship(back_populates="bindings")
+
+
+class Staff(TimestampMixin, Base):
+    """A member of the bureau's staff, reachable in chat once they redeemed an invite."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+    on_duty: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+
+
+class StaffInvite(Base):
+    """A one-time code that turns whoever sends it into staff."""
+
+    __tablename__ = "staff_invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
