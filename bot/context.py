@@ -45,6 +45,30 @@ class Ctx:
     _state: dict | None = None
     _state_loaded: bool = False
 
+    # ---- who the user acts for --------------------------------------------------------
+    @property
+    def binding(self):
+        """The user's binding (own first, else the first family binding), or None."""
+        if not hasattr(self, "_binding"):
+            from sqlalchemy import select
+
+            from models import Binding
+
+            self._binding = self.db.scalar(
+                select(Binding).where(Binding.openid == self.openid)
+                .order_by(Binding.relation.desc(), Binding.id))  # 'self' sorts before 'family'
+        return self._binding
+
+    @property
+    def cadre(self):
+        """The cadre this user is or acts for (family members act for their cadre), or None."""
+        return self.binding.cadre if self.binding else None
+
+    @property
+    def on_behalf(self) -> bool:
+        """True when a family member is acting for the cadre."""
+        return bool(self.binding and self.binding.relation == "family")
+
     # ---- answering -----------------------------------------------------------------------
     def reply(self, template: str, **values) -> str:
         """Render a reply template."""

@@ -89,3 +89,26 @@ class StaffInvite(Base):
     used_at: Mapped[datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def recipients_of(session, cadre_id: int) -> list[str]:
+    """Openids that receive a cadre's pushes: the cadre and bound family, still following."""
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(Binding.openid, Follower.subscribed)
+        .outerjoin(Follower, Follower.openid == Binding.openid)
+        .where(Binding.cadre_id == cadre_id)
+        .order_by(Binding.relation.desc(), Binding.id)  # self before family
+    ).all()
+    return [openid for openid, subscribed in rows if subscribed is not False]
+
+
+def on_duty_openids(session) -> list[str]:
+    """Who gets staff pings: active on-duty staff, or supervisors when nobody is on duty."""
+    from sqlalchemy import select
+
+    base = select(Staff.openid).where(Staff.active.is_(True), Staff.openid.is_not(None))
+    on_duty = list(session.scalars(base.where(Staff.on_duty.is_(True)).order_by(Staff.id)))
+    return on_duty or list(session.scalars(base.where(Staff.role == "supervisor")
+                                           .order_by(Staff.id)))
