@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 db_cli = AppGroup("db", help="Database migrations.")
 
@@ -44,6 +44,7 @@ def demo_load(if_empty):
 @click.option("--openid", default="sim-user-0001", show_default=True)
 @click.option("--name", default="模拟用户", show_default=True)
 @click.option("--url", default="http://127.0.0.1:8000/wechat", show_default=True)
+@with_appcontext
 def chat(openid, name, url):
     """Chat with the running webhook as a WeChat user (type 退出程序 or Ctrl-D to leave)."""
     from bot.simulator import run_chat

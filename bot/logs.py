@@ -6,6 +6,7 @@ import logging
 from bot.text import mask_phones_in
 
 _installed = False
+_FORMATTER = logging.Formatter()
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -27,6 +28,9 @@ def configure_logging(level: int = logging.INFO) -> None:
         masked = mask_phones_in(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # Exception messages can carry user input; format them now, masked.
+            record.exc_text = mask_phones_in(_FORMATTER.formatException(record.exc_info))
         return record
 
     logging.setLogRecordFactory(factory)

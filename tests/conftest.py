@@ -97,3 +97,20 @@ def wx(app):
 def openid():
     """A fresh openid per test."""
     return f"o-{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+def echo_app(make_app):
+    """The app with the test-only echo handlers registered."""
+    from tests import echo
+
+    app = make_app()
+    echo.install(app)
+    echo.calls.clear()
+    return app
+
+
+@pytest.fixture
+def ewx(echo_app):
+    """WeChat driver for the echo app."""
+    return WeChat(echo_app)

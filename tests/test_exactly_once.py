@@ -1,0 +1,150 @@
+"""Exactly-once handling: retries, concurrent copies across app instances, Redis down, budget."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import func, select
+
+from bot.wxmessage import sign_request
+from models import Delivery, Follower, InboundMessage
+from tests import echo
+from tests.wx import WeChat
+
+
+def post(client, req):
+    return client.post("/wechat", query_string=req.query, data=req.body.encode(),
+                       content_type="text/xml")
+
+
+def test_retry_gets_the_same_reply_and_is_not_handled_again(ewx, openid):
+    req = sign_request(ewx.xml(openid, Content="计数 a"), "yinling-dev-token")
+    replies = [ewx.reply_of(post(ewx.client, req)) for _ in range(3)]
+    assert replies == ["计数:a"] * 3
+    assert echo.calls["a"] == 1
+    assert len(ewx.pushes(openid)) == 1
+
+
+def test_retry_replays_from_database_when_redis_cache_is_gone(ewx, openid):
+    req = sign_request(ewx.xml(openid, Content="计数 b"), "yinling-dev-token")
+    first = ewx.reply_of(post(ewx.client, req))
+    ewx.app.extensions["yinling"].redis.flushdb()
+    assert ewx.reply_of(post(ewx.client, req)) == first == "计数:b"
+    assert echo.calls["b"] == 1
+
+
+def test_three_concurrent_copies_across_two_app_instances(make_app, openid):
+    apps = [make_app(), make_app()]
+    for app in apps:
+        echo.install(app)
+    echo.calls.clear()
+    xml = WeChat(apps[0]).xml(openid, Content="计数 c")
+    req = sign_request(xml, "yinling-dev-token")
+    results, barrier = [], threading.Barrier(3)
+
+    def send(app):
+        barrier.wait()
+        results.append(WeChat(app).reply_of(post(app.test_client(), req)))
+
+    threads = [threading.Thread(target=send, args=(apps[i % 2],)) for i in range(3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert echo.calls["c"] == 1
+    assert all(r in ("计数:c", None) for r in results) and "计数:c" in results
+    with apps[0].extensions["yinling"].db.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)
+                        .where(InboundMessage.openid == openid)) == 1
+
+
+def test_events_dedupe_on_sender_time_event_and_key(ewx, openid):
+    now = int(time.time())
+    xml = ewx.xml(openid, "event", create_time=now, Event="CLICK", EventKey="MENU_HELP")
+    for _ in range(2):
+        ewx.post_xml(xml)
+    other_key = ewx.xml(openid, "event", create_time=now, Event="CLICK", EventKey="X")
+    ewx.post_xml(other_key)
+    with ewx.app.extensions["yinling"].db.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)
+                        .where(InboundMessage.openid == openid)) == 2
+
+
+def test_template_callbacks_sharing_a_create_time_are_both_recorded(ewx, openid):
+    now = int(time.time())
+    for msg_id in ("501", "502", "502"):
+        ewx.post_xml(ewx.xml(openid, "event", create_time=now,
+                             Event="TEMPLATESENDJOBFINISH", MsgID=msg_id, Status="success"))
+    with ewx.app.extensions["yinling"].db.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)
+                        .where(InboundMessage.openid == openid)) == 2
+
+
+def test_redis_down_still_answers_and_dedupes(make_app, openid):
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                           socket_timeout=0.2)
+    app = make_app()
+    yl = app.extensions["yinling"]
+    # Swap every Redis user over to a server that is not there.
+    yl.inbox.redis = dead
+    yl.dialogs.redis = dead
+    echo.install(app)
+    echo.calls.clear()
+    wx = WeChat(app)
+    req = sign_request(wx.xml(openid, Content="计数 d"), "yinling-dev-token")
+    assert wx.reply_of(post(wx.client, req)) == "计数:d"
+    assert wx.reply_of(post(wx.client, req)) == "计数:d"
+    assert echo.calls["d"] == 1
+    assert "请回复数字选择" in wx.text(openid, "菜单")
+
+
+def test_slow_handler_answers_success_and_pushes_the_reply(make_app, openid):
+    app = make_app(reply_budget_seconds=0.5)
+    echo.install(app)
+    echo.calls.clear()
+    wx = WeChat(app)
+    req = sign_request(wx.xml(openid, Content="慢 1.2"), "yinling-dev-token")
+    started = time.perf_counter()
+    resp = post(wx.client, req)
+    assert time.perf_counter() - started < 1.0
+    assert resp.data == b"success"
+    # A retry while the first copy is still running waits, then also gets success.
+    assert post(wx.client, req).data == b"success"
+    assert wx.pushes(openid, wait=5) == ["慢回复"]
+    assert echo.calls["slow"] == 1
+    with app.extensions["yinling"].db.session() as s:
+        row = s.scalar(select(InboundMessage).where(InboundMessage.openid == openid))
+        assert (row.status, row.reply_mode, row.reply) == ("done", "late", "慢回复")
+    # Retries after the fact still get success, never a second handling.
+    assert post(wx.client, req).data == b"success"
+    assert echo.calls["slow"] == 1
+
+
+def test_fast_handler_is_answered_inline(ewx, openid):
+    assert ewx.text(openid, "计数 e") == "计数:e"
+    with ewx.app.extensions["yinling"].db.session() as s:
+        assert s.scalar(select(InboundMessage.reply_mode)
+                        .where(InboundMessage.openid == openid)) == "inline"
+
+
+def test_failing_handler_rolls_back_and_answers_kindly(ewx, openid, caplog):
+    reply = ewx.text(openid, "出错")
+    assert "出了点小问题" in reply
+    assert ewx.pushes(openid, wait=0.3) == []
+    with ewx.app.extensions["yinling"].db.session() as s:
+        follower = s.scalar(select(Follower).where(Follower.openid == openid))
+        assert follower is None or follower.scene != "should-roll-back"
+        row = s.scalar(select(InboundMessage).where(InboundMessage.openid == openid))
+        assert row.status == "failed" and row.reply == reply
+        assert s.scalar(select(func.count()).select_from(Delivery)
+                        .where(Delivery.openid == openid)) == 0
+    assert "Traceback" not in reply
+    assert "13812345678" not in caplog.text and "138****5678" in caplog.text
+
+
+def test_push_is_committed_with_the_change_and_delivered_to_sandbox(ewx, openid):
+    assert ewx.text(openid, "计数 f") == "计数:f"
+    assert ewx.pushes(openid) == ["推送:f"]
+    with ewx.app.extensions["yinling"].db.session() as s:
+        d = s.scalar(select(Delivery).where(Delivery.openid == openid))
+        assert d.status == "sandbox" and d.sent_at is not None

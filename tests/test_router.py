@@ -1,0 +1,130 @@
+"""Router and dialogs: normalisation, menus by role, commands, clicks, dialogs, long replies."""
+from __future__ import annotations
+
+import pytest
+
+from models import Staff
+from tests import echo
+
+
+def make_staff(app, openid):
+    with app.extensions["yinling"].db.session() as s:
+        s.add(Staff(name="赵敏", openid=openid, role="staff", on_duty=True))
+
+
+@pytest.mark.parametrize("text", ["菜单", "菜　单", " 菜单！！", "帮助", "?", "？", "你好", "你好。"])
+def test_menu_words_after_normalisation(ewx, openid, text):
+    assert "请回复数字选择" in ewx.text(openid, text)
+
+
+def menu_number(reply: str, label: str) -> str:
+    line = next(l for l in reply.splitlines() if l.endswith(label))
+    return line.split(".")[0]
+
+
+@pytest.mark.parametrize("form", ["{n}", "{fw}", "{cn}", "第{n}项", "{n}。"])
+def test_menu_number_in_any_form_starts_the_item(ewx, openid, form):
+    n = int(menu_number(ewx.text(openid, "菜单"), "点菜测试"))
+    cn = "零一二三四五六七八九十"[n] if n <= 10 else str(n)
+    fw = "".join(chr(ord(c) + 0xFEE0) for c in str(n))
+    assert "1 饺子" in ewx.text(openid, form.format(n=n, fw=fw, cn=cn))
+
+
+def test_dialog_walks_through_with_chinese_numeral_and_full_width(ewx, openid):
+    ewx.text(openid, "点菜")
+    assert "您选了面条" in ewx.text(openid, "二")
+    assert ewx.text(openid, "１") == "已下单：面条"
+    assert echo.calls["order:面条"] == 1
+
+
+def test_unexpected_answer_reasks_the_same_question(ewx, openid):
+    ewx.text(openid, "点菜")
+    reply = ewx.text(openid, "随便")
+    assert "没听明白" in reply and "1 饺子 2 面条" in reply
+    assert "您选了饺子" in ewx.text(openid, "1")  # the dialog was not reset
+
+
+def test_commands_inside_a_dialog_do_not_hijack_it(ewx, openid):
+    ewx.text(openid, "点菜")
+    assert "1 饺子 2 面条" in ewx.text(openid, "计数 x")
+    assert "x" not in echo.calls
+
+
+@pytest.mark.parametrize("word", ["取消", "退出", "0", "零"])
+def test_cancel_words_leave_any_dialog(ewx, openid, word):
+    ewx.text(openid, "点菜")
+    ewx.text(openid, "1")
+    reply = ewx.text(openid, word)
+    if word == "零":  # a Chinese zero is just an unexpected answer inside a dialog
+        assert "没听明白" in reply
+        return
+    assert "已取消" in reply and "请回复数字选择" in reply
+    assert "已下单" not in ewx.text(openid, "1")  # the confirm step is gone
+    assert not any(k.startswith("order:") for k in echo.calls)
+
+
+def test_menu_always_works_inside_a_dialog(ewx, openid):
+    ewx.text(openid, "点菜")
+    assert "请回复数字选择" in ewx.text(openid, "菜单")
+    assert "没有听明白您的意思" in ewx.text(openid, "随便")  # dialog left: not a re-ask
+
+
+def test_cancel_outside_a_dialog_says_there_is_nothing_to_cancel(ewx, openid):
+    assert "没有进行中的操作" in ewx.text(openid, "取消")
+
+
+def test_dialog_state_expires_after_ten_minutes(ewx, openid):
+    ewx.text(openid, "点菜")
+    yl = ewx.app.extensions["yinling"]
+    ttl = yl.redis.ttl(f"yinling:dialog:{openid}")
+    assert 590 <= ttl <= 600
+    yl.redis.delete(f"yinling:dialog:{openid}")  # what expiry does
+    assert "没有听明白您的意思" in ewx.text(openid, "随便")
+
+
+def test_voice_without_recognition_inside_a_dialog_repeats_the_question(ewx, openid):
+    ewx.text(openid, "点菜")
+    reply = ewx.voice(openid, None)
+    assert "1 饺子 2 面条" in reply
+
+
+def test_voice_answers_a_dialog_step(ewx, openid):
+    ewx.text(openid, "点菜")
+    assert "您选了饺子" in ewx.voice(openid, "一。")
+
+
+def test_staff_command_refused_for_others_and_logged(ewx, openid, caplog):
+    assert "没有权限" in ewx.text(openid, "工作台")
+    assert "permission denied" in caplog.text and openid in caplog.text
+
+
+def test_menus_depend_on_roles(ewx, openid):
+    assert "工作台" not in ewx.text(openid, "菜单")
+    make_staff(ewx.app, openid)
+    reply = ewx.text(openid, "菜单")
+    assert "工作台" in reply
+    assert ewx.text(openid, menu_number(reply, "工作台")) == "工作台已打开"
+
+
+def test_click_keys_run_their_command(ewx, openid):
+    assert "请回复数字选择" in ewx.click(openid, "MENU_HELP")
+
+
+def test_long_reply_is_cut_on_a_character_boundary_with_more(ewx, openid):
+    first = ewx.text(openid, "长文")
+    assert len(first.encode("utf-8")) <= 2048
+    assert first.endswith("回复‘更多’查看余下内容）")
+    parts, reply = [first], first
+    while reply.endswith("查看余下内容）"):
+        reply = ewx.text(openid, "更多")
+        assert len(reply.encode("utf-8")) <= 2048
+        parts.append(reply)
+    text = "\n".join(p.rsplit("\n", 1)[0] if p.endswith("内容）") else p for p in parts)
+    for i in (1, 60, 120):
+        assert f"第{i}行：" in text
+    assert "没有更多" in ewx.text(openid, "更多")
+
+
+def test_not_understood_outside_a_dialog_gets_the_menu(ewx, openid):
+    reply = ewx.text(openid, "今天天气怎么样")
+    assert "没有听明白" in reply and "请回复数字选择" in reply

@@ -1,0 +1,61 @@
+"""Settings: defaults, validation messages, production refusals."""
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+def test_defaults_are_sandbox_sqlite_dev_token():
+    s = load_settings(environ={})
+    assert s.sandbox and s.database_url.endswith("var/yinling.db")
+    assert s.wechat_token == "yinling-dev-token" and s.tz == "Asia/Shanghai"
+    assert s.quiet_window[0].hour == 21 and s.quiet_window[1].hour == 8
+
+
+def test_environment_values_are_read():
+    s = load_settings(environ={"WECHAT_APPID": "wx1", "WECHAT_SECRET": "sec",
+                               "QUIET_HOURS": "22:00-07:30", "YINLING_TZ": "Asia/Urumqi"})
+    assert not s.sandbox and s.quiet_window[1].minute == 30 and s.tz == "Asia/Urumqi"
+
+
+@pytest.mark.parametrize("env,fragment", [
+    ({"WECHAT_AES_KEY": "short", "WECHAT_APPID": "wx1"}, "43-character"),
+    ({"WECHAT_AES_KEY": KEY}, "needs WECHAT_APPID"),
+    ({"QUIET_HOURS": "late"}, "QUIET_HOURS"),
+    ({"QUIET_HOURS": "25:00-08:00"}, "impossible time"),
+    ({"YINLING_TZ": "Mars/Olympus"}, "YINLING_TZ"),
+    ({"YINLING_ENV": "staging"}, "YINLING_ENV"),
+    ({"WECHAT_APPID": "wx1"}, "both WECHAT_APPID and WECHAT_SECRET"),
+    ({"WECHAT_API_BASE": "ftp://x"}, "WECHAT_API_BASE"),
+    ({"YINLING_REPLY_BUDGET": "soon"}, "must be a number"),
+])
+def test_bad_values_stop_with_a_clear_message(env, fragment):
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(environ=env)
+
+
+def test_production_refuses_dev_defaults_and_names_them():
+    with pytest.raises(SettingsError) as err:
+        load_settings(environ={"YINLING_ENV": "production"})
+    message = str(err.value)
+    assert "development token" in message and "sandbox" in message and "SQLite" in message
+
+
+def test_production_accepts_real_settings_or_an_explicit_allowance():
+    real = {"YINLING_ENV": "production", "WECHAT_TOKEN": "prodToken123",
+            "WECHAT_APPID": "wx1", "WECHAT_SECRET": "s",
+            "DATABASE_URL": "postgresql://u@db/yinling"}
+    assert load_settings(environ=real).env == "production"
+    allowed = load_settings(environ={"YINLING_ENV": "production",
+                                     "YINLING_ALLOW_DEV_DEFAULTS": "1"})
+    assert allowed.sandbox
+
+
+def test_create_app_refuses_bad_settings():
+    from bot import create_app
+
+    with pytest.raises(SettingsError):
+        create_app({"wechat_aes_key": "x" * 10, "wechat_appid": "wx"})
