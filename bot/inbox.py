@@ -54,6 +54,9 @@ class Inbox:
     def receive(self, message, data: dict, raw: str) -> str | None:
         """The reply text for this message, or None for `success`."""
         key = dedupe_key(data)
+        logger.info("in  %s %s%s (%d chars)", data.get("FromUserName"), data.get("MsgType"),
+                    f"/{data['Event']}" if data.get("Event") else "",
+                    len(_content_of(data) or ""))
         cached = self._cached(key)
         if cached is not None:
             return cached or None
@@ -120,6 +123,8 @@ class Inbox:
         finally:
             session.close()
         self._cache(key, reply if not late else "")
+        logger.info("out %s reply %s (%d chars)", message.source,
+                    "late" if late else "inline", len(reply or ""))
         self.handle.after_commit(pushed)
         return reply
 

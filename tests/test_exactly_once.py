@@ -11,12 +11,9 @@ from sqlalchemy import func, select
 from bot.wxmessage import sign_request
 from models import Delivery, Follower, InboundMessage
 from tests import echo
-from tests.wx import WeChat
+from tests.wx import WeChat, post
 
 
-def post(client, req):
-    return client.post("/wechat", query_string=req.query, data=req.body.encode(),
-                       content_type="text/xml")
 
 
 def test_retry_gets_the_same_reply_and_is_not_handled_again(ewx, openid):

@@ -7,15 +7,13 @@ import pytest
 
 from bot import wxcrypto
 from bot.wxmessage import sign_request
+from tests.wx import post
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OLD_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 APPID = "wx1234567890abcdef"
 
 
-def post(client, req):
-    return client.post("/wechat", query_string=req.query, data=req.body.encode(),
-                       content_type="text/xml")
 
 
 # ---- GET verification ---------------------------------------------------------------------

@@ -6,6 +6,12 @@ import time
 from bot.wxmessage import message_xml, read_reply, sign_request
 
 
+def post(client, req):
+    """POST a SignedRequest to /wechat with a Flask test client."""
+    return client.post("/wechat", query_string=req.query, data=req.body.encode(),
+                       content_type="text/xml")
+
+
 class WeChat:
     """Plays WeChat's servers: builds, signs, encrypts, posts, and decodes replies."""
 
@@ -24,8 +30,7 @@ class WeChat:
         use_aes = bool(s.wechat_aes_key) if aes is None else aes
         req = sign_request(xml, s.wechat_token, aes_key=s.wechat_aes_key if use_aes else "",
                            appid=s.wechat_appid, **sign_kw)
-        return self.client.post("/wechat", query_string=req.query, data=req.body.encode(),
-                                content_type="text/xml")
+        return post(self.client, req)
 
     def reply_of(self, response) -> str | None:
         """The reply's Content, None for `success`."""
