@@ -38,18 +38,29 @@ def gunicorn(backend):
         env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     proc = subprocess.Popen([GUNICORN, "--workers", "2", "--threads", "4", "--bind",
                              f"127.0.0.1:{port}", "tests.echo:create()"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/wechat"
+    try:
+        wait_until_up(base)
+        yield base, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_until_up(base: str) -> None:
+    """Poll until the server answers, or fail the test after 30 s."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             requests.get(base, timeout=2)
-            break
+            return
         except requests.RequestException:
             time.sleep(0.2)
-    yield base, url
-    proc.terminate()
-    proc.wait(timeout=10)
+    pytest.fail(f"gunicorn did not answer at {base} within 30 s")
 
 
 def test_concurrent_copies_at_two_gunicorn_workers_are_handled_once(gunicorn):
