@@ -159,14 +159,20 @@ class Router:
             return ctx.menu(ctx.reply("core/voice_unclear" if ctx.msg_type == "voice"
                                       else "core/not_understood"))
         found = self.match(text)
-        if found:
+        if found and not self._menu_choice_in_disguise(ctx, *found):
             return self.run(ctx, found[0], found[1])
-        number = ctx.number()
-        if number is not None:
-            items = self.menu_rules(ctx.roles)
-            if 1 <= number <= len(items):
-                return self.run(ctx, items[number - 1], "")
+        number = ctx.number(found[1] if found else text)
+        items = self.menu_rules(ctx.roles)
+        if number is not None and 1 <= number <= len(items):
+            return self.run(ctx, items[number - 1], "")
         return ctx.menu(ctx.reply("core/not_understood"))
+
+    def _menu_choice_in_disguise(self, ctx, rule: Rule, args: str) -> bool:
+        """`回复1` from someone who may not use 回复 is an elderly user copying '请回复1'."""
+        if R.has_role(ctx.roles, rule.role) or rule.role == R.CADRE:
+            return False
+        number = ctx.number(args)
+        return number is not None and 1 <= number <= len(self.menu_rules(ctx.roles))
 
     def _dispatch_event(self, ctx) -> str | None:
         if ctx.event == "click":

@@ -128,3 +128,10 @@ def test_long_reply_is_cut_on_a_character_boundary_with_more(ewx, openid):
 def test_not_understood_outside_a_dialog_gets_the_menu(ewx, openid):
     reply = ewx.text(openid, "今天天气怎么样")
     assert "没有听明白" in reply and "请回复数字选择" in reply
+
+
+def test_copying_reply_instruction_picks_the_menu_item_not_a_refusal(ewx, openid):
+    n = menu_number(ewx.text(openid, "菜单"), "点菜测试")
+    assert "1 饺子" in ewx.text(openid, f"工作台{n}")  # staff-only word + a menu number
+    ewx.text(openid, "菜单")
+    assert "没有权限" in ewx.text(openid, "工作台 99")
