@@ -168,8 +168,13 @@ class Router:
         return ctx.menu(ctx.reply("core/not_understood"))
 
     def _menu_choice_in_disguise(self, ctx, rule: Rule, args: str) -> bool:
-        """`回复1` from someone who may not use 回复 is an elderly user copying '请回复1'."""
+        """`回复1` from someone who may not use 回复 is an elderly user copying '请回复1'.
+
+        Only the word and number written together count: `接单 12` is a staff command.
+        """
         if R.has_role(ctx.roles, rule.role) or rule.role == R.CADRE:
+            return False
+        if ctx.text[:len(ctx.text) - len(args)].endswith(" "):
             return False
         number = ctx.number(args)
         return number is not None and 1 <= number <= len(self.menu_rules(ctx.roles))

@@ -135,3 +135,4 @@ def test_copying_reply_instruction_picks_the_menu_item_not_a_refusal(ewx, openid
     assert "1 饺子" in ewx.text(openid, f"工作台{n}")  # staff-only word + a menu number
     ewx.text(openid, "菜单")
     assert "没有权限" in ewx.text(openid, "工作台 99")
+    assert "没有权限" in ewx.text(openid, "工作台 1")  # spaced: a command, not a copied reply
