@@ -10,7 +10,6 @@ from flask import Flask
 from bot.context import Services
 from bot.conversation import Conversation
 from bot.db import Database
-from bot.delivery import SandboxSender, ThreadDispatcher
 from bot.dialog import DialogStore
 from bot.inbox import Inbox
 from bot.kv import connect
@@ -19,6 +18,7 @@ from bot.outbox import Outbox
 from bot.render import Renderer
 from bot.router import Router
 from bot.settings import Settings, load_settings
+from bot.worker import make_dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     router = Router()
     for handlers in feature_handlers():
         router.register(handlers)
-    dispatcher = ThreadDispatcher(db, SandboxSender())
-    outbox = Outbox(render, dispatcher)
+    dispatcher = make_dispatcher(settings, db, redis_client, render)
+    outbox = Outbox(render, dispatcher, settings)
     dialogs = DialogStore(redis_client, settings.dialog_timeout_seconds)
     services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
                         router=router)
@@ -82,6 +82,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     from bot import webhook
 
     app.register_blueprint(webhook.bp)
+    app.before_request(dispatcher.start)  # serving: pick up deliveries a crash left behind
     from bot.cli import register_cli
 
     register_cli(app)

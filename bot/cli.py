@@ -52,6 +52,102 @@ def chat(openid, name, url):
     run_chat(_yl().settings, openid=openid, name=name, url=url)
 
 
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Deliveries in flight (default YINLING_DELIVERY_CONCURRENCY, 16).")
+@with_appcontext
+def worker(burst, concurrency):
+    """Run a delivery worker (RQ) against REDIS_URL."""
+    from bot.worker import WorkerUnavailable, run_worker
+
+    try:
+        run_worker(current_app._get_current_object(), burst=burst, concurrency=concurrency)
+    except WorkerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler():
+    """Run the scheduler (one leader fires jobs however many of these run)."""
+    from bot.scheduler import serve
+
+    serve(current_app._get_current_object())
+
+
+jobs_cli = AppGroup("jobs", help="Scheduled jobs.")
+
+
+@jobs_cli.command("list")
+def jobs_list():
+    """List the scheduled jobs with their schedule and next run (local time)."""
+    from datetime import datetime
+
+    from bot.scheduler import job_registry, make_trigger
+
+    zone = _yl().settings.zone
+    now = datetime.now(zone)
+    specs = job_registry()
+    if not specs:
+        click.echo("no jobs registered")
+    for name, spec in sorted(specs.items()):
+        trigger = make_trigger(spec, zone)
+        upcoming = trigger.get_next_fire_time(None, now)
+        when = upcoming.strftime("%Y-%m-%d %H:%M") if upcoming else "-"
+        click.echo(f"{name:<22} next {when}  {trigger}  {spec.description}".rstrip())
+
+
+@jobs_cli.command("run")
+@click.argument("job")
+@click.option("--now", "now_text", default=None,
+              help="Run as if at this local time (ISO, e.g. 2026-10-29T09:00).")
+def jobs_run(job, now_text):
+    """Run JOB once now, optionally as if at --now (YINLING_TZ)."""
+    from bot.scheduler import job_registry, parse_local, run_now
+
+    yl = _yl()
+    try:
+        now = parse_local(now_text, yl.settings.zone) if now_text else None
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date-time: {now_text!r}",
+                                 param_hint="--now") from None
+    if job not in job_registry():
+        known = ", ".join(sorted(job_registry())) or "none"
+        raise click.UsageError(f"unknown job {job!r} (known: {known})")
+    yl.dispatcher.start()
+    count = run_now(current_app._get_current_object(), job, now)
+    yl.dispatcher.shutdown()  # without REDIS_URL: deliver what the job pushed before exiting
+    click.echo(f"{job}: {count}")
+
+
+menu_cli = AppGroup("menu", help="The custom menu.")
+
+
+@menu_cli.command("push")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Menu JSON (default config/menu.json).")
+def menu_push(path):
+    """Create the custom menu from config/menu.json through the WeChat API."""
+    import json
+
+    from bot.settings import ROOT
+    from bot.wechat import check_menu
+
+    path = path or str(ROOT / "config" / "menu.json")
+    with open(path, encoding="utf-8") as fh:
+        menu = json.load(fh)
+    problems = check_menu(menu)
+    if problems:
+        raise click.ClickException(f"{path}: " + "; ".join(problems))
+    client = _yl().dispatcher.deliverer.client
+    result = client.create_menu(menu)
+    if not result.ok:
+        raise click.ClickException(f"menu not created: {result.outcome.value} ({result.reason})")
+    where = "recorded (sandbox mode, nothing sent)" if result.sandbox else "created"
+    click.echo(f"menu {where}: {len(menu['button'])} buttons from {path}")
+
+
 def register_cli(app) -> None:
     """Attach the core commands and every feature module's `cli_commands`."""
     from bot import feature_modules
@@ -59,6 +155,8 @@ def register_cli(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(chat)
     app.cli.add_command(demo_cli)
+    for command in (worker, scheduler, jobs_cli, menu_cli):
+        app.cli.add_command(command)
     for module in feature_modules():
         for command in getattr(module, "cli_commands", ()):
             app.cli.add_command(command)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.channel import EVENT_KINDS, cs_window
 from bot.context import Ctx, Services
 from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes, normalise
 from models import Follower
@@ -51,7 +52,12 @@ class Conversation:
                 follower = session.scalar(select(Follower).where(Follower.openid == openid))
         kind = message.type if message.type in WINDOW_OPENERS else \
             WINDOW_EVENTS.get(getattr(message, "event", None) or "")
-        if kind:
+        # A click/follow/scan opens a short window (3 in a minute); it must not replace a
+        # user message's 48-hour window that still has messages left.
+        keeps_message_window = kind in EVENT_KINDS and \
+            follower.last_inbound_kind not in EVENT_KINDS and \
+            cs_window(follower, now, self.s.settings)[0]
+        if kind and not keeps_message_window:
             follower.last_inbound_at, follower.last_inbound_kind = now, kind
             follower.cs_sent_since_inbound = 0
         return follower

@@ -1,71 +1,342 @@
-"""Delivery side: take committed Delivery rows and send them (sandbox sink in sandbox mode)."""
+"""Worker side of the outbox: claim a Delivery, choose its channel, send it, record the outcome.
+
+The database is the authority. A worker claims a row (pending -> sending, with a lease) before
+sending; a sweeper puts rows back in the queue when they are due again (retry back-off, quiet
+hours) or when their lease ran out because the worker died. A worker killed between WeChat's
+answer and the record can therefore send that one message twice; nothing is ever lost.
+"""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import random
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from models import Delivery, utcnow
+from bot.channel import cs_window, held_until, notice_template, template_data, window_rule
+from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes
+from bot.wechat import Outcome, Result
+from models import Delivery, Follower, utcnow
 
 logger = logging.getLogger(__name__)
 
-
-class SandboxSender:
-    """The last step in sandbox mode: record the message as delivered-to-sandbox."""
-
-    channel = "sandbox"
-
-    def send(self, delivery: Delivery) -> tuple[str, str | None]:
-        """Return (status, error)."""
-        logger.info("sandbox delivery %s to %s: %d chars", delivery.id, delivery.openid,
-                    len(delivery.body))
-        return "sandbox", None
+DELIVERED = ("sent", "sandbox")   # statuses that count as delivered (for reports)
+WINDOW_SPENT = 99  # cs_sent_since_inbound after WeChat said the window is closed or used up
 
 
-def deliver_one(db, sender, delivery_id: int) -> str | None:
-    """Claim one pending delivery, send it, record the outcome; returns the new status."""
-    with db.session() as session:
-        claimed = session.execute(
-            update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
-            .values(status="sending", attempts=Delivery.attempts + 1)
-        ).rowcount
-    if not claimed:
+@dataclass
+class Claim:
+    """The fields of a claimed delivery that sending needs."""
+
+    id: int
+    openid: str
+    body: str
+    kind: str
+    attempts: int
+
+
+@dataclass
+class Ready:
+    """A claimed delivery with its channel chosen, or settled without sending."""
+
+    claim: Claim
+    channel: str | None
+    settled: str | None = None
+
+
+def backoff(attempt: int, settings) -> timedelta:
+    """Exponential back-off with 10% jitter: base, 2x base, 4x base… up to the cap."""
+    seconds = min(settings.delivery_backoff_seconds * 2 ** (attempt - 1),
+                  settings.delivery_backoff_max_seconds)
+    return timedelta(seconds=seconds * random.uniform(0.9, 1.1))
+
+
+def _b(name: str):
+    return bindparam(name)
+
+
+class SQL:
+    """The hot-path statements, built once: building them per call cost more CPU than sending.
+
+    Bind parameter names start with `b_` so they never clash with column names.
+    """
+
+    due = or_(Delivery.not_before.is_(None), Delivery.not_before <= _b("b_now"))
+    claim = (update(Delivery)
+             .where(Delivery.id.in_(bindparam("b_ids", expanding=True)),
+                    Delivery.status == "pending", due)
+             .values(status="sending", attempts=Delivery.attempts + 1,
+                     lease_until=_b("b_lease"))
+             .returning(Delivery.id, Delivery.openid, Delivery.body, Delivery.kind,
+                        Delivery.attempts))
+    windows = select(Follower.openid, Follower.subscribed, Follower.last_inbound_at,
+                     Follower.last_inbound_kind, Follower.cs_sent_since_inbound).where(
+        Follower.openid.in_(bindparam("b_openids", expanding=True)))
+    reserve = (update(Follower)
+               .where(Follower.openid == _b("b_openid"),
+                      Follower.last_inbound_kind == _b("b_kind"),
+                      Follower.cs_sent_since_inbound < _b("b_quota"))
+               .values(cs_sent_since_inbound=Follower.cs_sent_since_inbound + 1))
+    spend = (update(Follower).where(Follower.openid == _b("b_openid"))
+             .values(cs_sent_since_inbound=WINDOW_SPENT))
+    more = update(Follower).where(Follower.openid == _b("b_openid")).values(more_text=_b("b_text"))
+    hold = (update(Delivery).where(Delivery.id == _b("b_id"))
+            .values(status="pending", not_before=_b("b_until"), lease_until=None,
+                    attempts=Delivery.attempts - 1))
+    retry = (update(Delivery).where(Delivery.id == _b("b_id"), Delivery.status == "sending")
+             .values(status="pending", not_before=_b("b_until"), lease_until=None,
+                     channel=_b("b_channel"), last_error=_b("b_error")))
+    finish = (update(Delivery)
+              .where(Delivery.id == _b("b_id"), Delivery.status == "sending",
+                     Delivery.attempts == _b("b_attempts"))
+              .values(status=_b("b_status"), channel=_b("b_channel"), last_error=_b("b_error"),
+                      lease_until=None, sent_at=_b("b_sent_at"), wx_msg_id=_b("b_msgid")))
+
+
+class Deliverer:
+    """Sends one delivery end to end; safe to call from many threads and processes at once."""
+
+    def __init__(self, db, settings, client, render, clock=utcnow,
+                 keep_connections: bool = False):
+        self.db, self.settings, self.client, self.render = db, settings, client, render
+        self.clock = clock
+        # A dedicated worker keeps one database connection per delivery thread: checking one
+        # out of the pool (and pinging it) for every transaction costs as much as the work.
+        self.keep_connections = keep_connections
+        self._local = threading.local()
+        self._kept: list = []
+        self._lock = threading.Lock()
+        self._texts: dict = {}
+
+    def close(self) -> None:
+        """Close the connections kept by delivery threads (after the pool has stopped)."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for conn in kept:
+            conn.close()
+
+    def _fixed_text(self, name: str, **values) -> str:
+        """The template's fixed sentences, rendered once per process."""
+        key = (name, tuple(sorted(values.items())))
+        if key not in self._texts:
+            self._texts[key] = self.render(name, **values)
+        return self._texts[key]
+
+    @contextmanager
+    def _tx(self):
+        """A connection whose statements each commit on their own.
+
+        Every statement here is atomic by itself (a conditional UPDATE, or a read), so on
+        PostgreSQL they run in autocommit: one round trip each instead of BEGIN, statement,
+        COMMIT. SQLite keeps its BEGIN IMMEDIATE … COMMIT around the block.
+        """
+        if self.keep_connections:
+            conn = getattr(self._local, "conn", None)
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._local.conn = self._autocommit(self.db.engine.connect())
+                with self._lock:
+                    self._kept.append(conn)
+            with conn.begin():
+                yield conn
+            return
+        with self.db.engine.connect() as conn:
+            conn = self._autocommit(conn)
+            with conn.begin():
+                yield conn
+
+    @staticmethod
+    def _autocommit(conn):
+        if conn.dialect.name == "sqlite":   # its BEGIN IMMEDIATE hook must keep working
+            return conn
+        return conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def deliver(self, delivery_id: int) -> str | None:
+        """Deliver one due pending delivery; its new status, or None when it was not ours."""
+        ready = self.prepare([delivery_id])
+        return self.send(ready[0]) if ready else None
+
+    def prepare(self, ids) -> list[Ready]:
+        """Claim the due ones among `ids` and decide each one's channel, in one go.
+
+        Held (quiet hours) and skipped (unsubscribed) deliveries are settled here; the others
+        come back ready to send. Claiming a batch costs the same two round trips as one.
+        """
+        now = self.clock()
+        with self._tx() as conn:
+            claims = self._claim(conn, list(ids), now)
+            if not claims:
+                return []
+            windows = {row.openid: row for row in conn.execute(
+                SQL.windows, {"b_openids": sorted({c.openid for c in claims})})}
+            ready = []
+            for claim in claims:
+                follower = windows.get(claim.openid)
+                settled = self._hold_or_skip(conn, claim, follower, now)
+                channel = None if settled else self._choose(conn, claim, follower, now)
+                ready.append(Ready(claim, channel, settled))
+        return ready
+
+    def send(self, ready: Ready) -> str:
+        """Send a prepared delivery and record the outcome; returns the new status."""
+        if ready.settled:
+            return ready.settled
+        return self._send(ready.claim, ready.channel, self.clock())
+
+    # ---- before sending ------------------------------------------------------------------
+    def _claim(self, conn, ids: list[int], now: datetime) -> list[Claim]:
+        lease = now + timedelta(seconds=self.settings.delivery_lease_seconds)
+        rows = conn.execute(SQL.claim, {"b_ids": ids, "b_now": now, "b_lease": lease})
+        return sorted((Claim(*row) for row in rows), key=lambda c: c.id)
+
+    def _hold_or_skip(self, conn, claim: Claim, follower, now: datetime) -> str | None:
+        """Quiet hours hold scheduled and bulk pushes; unsubscribed users are skipped."""
+        until = held_until(claim.kind, now, self.settings)
+        if until is not None:
+            conn.execute(SQL.hold, {"b_id": claim.id, "b_until": until})
+            logger.info("delivery %s to %s held for quiet hours until %s", claim.id,
+                        claim.openid, until.isoformat(timespec="minutes"))
+            return "held"
+        if follower is not None and follower.subscribed is False:
+            self._finish(conn, claim, "undeliverable", None, error="unsubscribed")
+            logger.info("delivery %s skipped: %s has unsubscribed", claim.id, claim.openid)
+            return "undeliverable"
         return None
-    with db.session() as session:
-        delivery = session.get(Delivery, delivery_id)
-        status, error = sender.send(delivery)
-        delivery.status, delivery.last_error = status, error
-        delivery.channel = sender.channel
-        if status in ("sent", "sandbox"):
-            delivery.sent_at = utcnow()
+
+    def _choose(self, conn, claim: Claim, follower, now: datetime) -> str:
+        """'cs' when a chat-window slot could be reserved for this message, else 'template'."""
+        is_open, _, _ = cs_window(follower, now, self.settings)
+        if not is_open:
+            return "template"
+        _, quota = window_rule(follower.last_inbound_kind, self.settings)
+        reserved = conn.execute(SQL.reserve, {"b_openid": claim.openid, "b_quota": quota,
+                                              "b_kind": follower.last_inbound_kind}).rowcount
+        return "cs" if reserved else "template"
+
+    # ---- sending -------------------------------------------------------------------------
+    def _send(self, claim: Claim, channel: str, now: datetime) -> str:
+        note = ""
+        if channel == "cs":
+            text, rest = self._fit(claim.body)
+            result = self.client.send_text(claim.openid, text)
+            if result.ok and rest:
+                self._update_follower(SQL.more, claim.openid, b_text=rest)
+            if result.outcome not in (Outcome.WINDOW_CLOSED, Outcome.QUOTA_SPENT):
+                return self._record(claim, "cs", result, now)
+            self._update_follower(SQL.spend, claim.openid)
+            note, channel = f"chat window: {result.reason}; ", "template"
+        template_id = notice_template(self.settings)
+        if not template_id:
+            with self._tx() as conn:
+                self._finish(conn, claim, "undeliverable", "template", error=note +
+                             "chat window closed and no template configured "
+                             "(WECHAT_TEMPLATE_NOTICE)")
+            logger.warning("delivery %s to %s undeliverable: window closed, no template",
+                           claim.id, claim.openid)
+            return "undeliverable"
+        data, rest = template_data(claim.body, now.astimezone(self.settings.zone),
+                                   self._fixed_text)
+        result = self.client.send_template(claim.openid, template_id, data)
+        if result.ok and rest:
+            # The part a template could not show waits for `更多`.
+            self._update_follower(SQL.more, claim.openid, b_text=rest)
+        return self._record(claim, "template", result, now, note)
+
+    def _fit(self, body: str) -> tuple[str, str]:
+        """A chat message within WeChat's 2048 bytes; the rest waits for `更多`, as in replies."""
+        head, rest = cut_to_bytes(body, WECHAT_TEXT_LIMIT)
+        if not rest:
+            return body, ""
+        hint = self._fixed_text("core/more_hint")
+        head, rest = cut_to_bytes(body, WECHAT_TEXT_LIMIT - len(hint.encode()) - 2)
+        return f"{head}\n{hint}", rest
+
+    def _update_follower(self, statement, openid: str, **params) -> None:
+        with self._tx() as conn:
+            conn.execute(statement, {"b_openid": openid, **params})
+
+    # ---- recording -----------------------------------------------------------------------
+    def _record(self, claim: Claim, channel: str, result: Result, now: datetime,
+                note: str = "") -> str:
+        """Write the outcome of a send; every outbound message is logged with its openid."""
+        outcome = result.outcome
+        with self._tx() as conn:
+            if outcome is Outcome.SENT:
+                status = "sandbox" if result.sandbox else "sent"
+                self._finish(conn, claim, status, channel, error=note or None, sent_at=now,
+                             msgid=result.msgid)
+            elif outcome is Outcome.UNSUBSCRIBED:
+                status = "undeliverable"
+                self._mark_unsubscribed(conn, claim.openid, now)
+                self._finish(conn, claim, status, channel, error=note + result.reason)
+            elif outcome is Outcome.RETRY_LATER:
+                status = self._retry(conn, claim, channel, note + result.reason, now)
+            else:
+                status = "failed"
+                self._finish(conn, claim, status, channel, error=note + result.reason)
+        log = logger.error if outcome is Outcome.FATAL else logger.info
+        log("out %s delivery %s via %s: %s%s", claim.openid, claim.id, channel, status,
+            "" if result.ok else f" ({note}{result.reason})")
         return status
 
+    def _retry(self, conn, claim: Claim, channel: str, reason: str, now: datetime) -> str:
+        if claim.attempts >= self.settings.delivery_max_attempts:
+            self._finish(conn, claim, "failed", channel,
+                         error=f"gave up after {claim.attempts} attempts: {reason}")
+            return "failed"
+        when = now + backoff(claim.attempts, self.settings)
+        when = held_until(claim.kind, when, self.settings) or when
+        conn.execute(SQL.retry, {"b_id": claim.id, "b_until": when, "b_channel": channel,
+                                 "b_error": f"attempt {claim.attempts}: {reason}"})
+        return "retry"
 
-class ThreadDispatcher:
-    """Delivers in a background thread pool of the web process (no REDIS_URL)."""
+    def _finish(self, conn, claim: Claim, status: str, channel: str | None,
+                error: str | None = None, sent_at: datetime | None = None,
+                msgid: str | None = None) -> None:
+        done = conn.execute(SQL.finish, {
+            "b_id": claim.id, "b_attempts": claim.attempts, "b_status": status,
+            "b_channel": channel, "b_error": error, "b_sent_at": sent_at, "b_msgid": msgid})
+        if not done.rowcount:
+            logger.warning("delivery %s was taken over while sending (lease too short?)",
+                           claim.id)
 
-    def __init__(self, db, sender, workers: int = 4):
-        self.db = db
-        self.sender = sender
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
+    def _mark_unsubscribed(self, conn, openid: str, now: datetime) -> None:
+        """43004: the follower is inactive from now on (re-subscribing restores them)."""
+        changed = conn.execute(update(Follower).where(Follower.openid == openid).values(
+            subscribed=False, unsubscribed_at=now)).rowcount
+        if changed:
+            return
+        try:   # a failed statement leaves no transaction to roll back (see _tx)
+            conn.execute(Follower.__table__.insert().values(
+                openid=openid, subscribed=False, unsubscribed_at=now))
+        except IntegrityError:  # created meanwhile by the user's own message: mark it
+            conn.execute(update(Follower).where(Follower.openid == openid).values(
+                subscribed=False, unsubscribed_at=now))
 
-    def enqueue(self, ids) -> None:
-        """Schedule the deliveries."""
-        for delivery_id in ids:
-            self.pool.submit(self._run, delivery_id)
 
-    def _run(self, delivery_id: int) -> None:
-        try:
-            deliver_one(self.db, self.sender, delivery_id)
-        except Exception:  # noqa: BLE001 - a background thread has nobody else to tell
-            logger.exception("delivery %s failed", delivery_id)
-
-    def pending_ids(self) -> list[int]:
-        """Deliveries still waiting (used at start-up to pick up what a crash left)."""
-        with self.db.session() as session:
-            return list(session.scalars(select(Delivery.id).where(Delivery.status == "pending")))
-
-    def shutdown(self) -> None:
-        """Finish queued deliveries and stop."""
-        self.pool.shutdown(wait=True)
+# ---- finding work again ------------------------------------------------------------------
+def sweep(db, settings, now: datetime | None = None, limit: int = 5000) -> list[int]:
+    """Deliveries to enqueue again: sends whose worker died (lease over) and pending ones due."""
+    now = now or utcnow()
+    lease = now + timedelta(seconds=settings.delivery_lease_seconds)
+    abandoned = (Delivery.status == "sending", Delivery.lease_until < now)
+    with db.engine.begin() as conn:
+        conn.execute(update(Delivery).where(
+            *abandoned, Delivery.attempts >= settings.delivery_max_attempts).values(
+            status="failed", lease_until=None,
+            last_error="the worker stopped while sending, too many times"))
+        lost = conn.execute(update(Delivery).where(*abandoned).values(
+            status="pending", lease_until=None,
+            last_error="the worker stopped while sending; sent again")).rowcount
+        free = (Delivery.status == "pending",
+                or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+        due = select(Delivery.id).where(*free).order_by(Delivery.id).limit(limit)
+        ids = conn.execute(update(Delivery).where(Delivery.id.in_(due.scalar_subquery()), *free)
+                           .values(lease_until=lease).returning(Delivery.id)).scalars().all()
+    if lost:
+        logger.warning("sweep: %d deliveries were left sending by a stopped worker", lost)
+    return sorted(ids)

@@ -3,35 +3,46 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Delivery
+from bot.channel import held_until
+from models import Delivery, utcnow
 
 logger = logging.getLogger(__name__)
+
+KINDS = ("reply", "scheduled", "bulk")
 
 
 class Outbox:
     """Creates deliveries; the dispatcher sends them once their transaction has committed."""
 
-    def __init__(self, render, dispatcher):
+    def __init__(self, render, dispatcher, settings):
         self.render = render
         self.dispatcher = dispatcher
+        self.settings = settings
 
     def push(self, session: Session, openid: str, template: str, values: dict, *,
              campaign: str | None = None, kind: str = "reply", now: datetime | None = None,
              not_before: datetime | None = None) -> Delivery | None:
-        """Add one Delivery; None when (campaign, openid) already has one (idempotent jobs)."""
+        """Add one Delivery; None when (campaign, openid) already has one (idempotent jobs).
+
+        Scheduled and bulk pushes made inside quiet hours wait for the window's end
+        (`not_before`); replies to a user's own message are never held.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"push kind must be one of {KINDS}, got {kind!r}")
         campaign = campaign or f"adhoc:{uuid.uuid4().hex}"
         body = self.render(template, **values)
         if session.scalar(select(Delivery.id).where(Delivery.campaign == campaign,
                                                      Delivery.openid == openid)):
             return None
         delivery = Delivery(campaign=campaign, openid=openid, template=template, body=body,
-                            kind=kind, not_before=not_before)
+                            kind=kind, not_before=self._not_before(kind, now, not_before),
+                            lease_until=self._lease())
         try:
             with session.begin_nested():
                 session.add(delivery)
@@ -40,8 +51,27 @@ class Outbox:
             return None
         return delivery
 
+    def _not_before(self, kind: str, now: datetime | None, asked: datetime | None):
+        """The later of the caller's not_before and the end of quiet hours (if they apply)."""
+        hold = held_until(kind, now or utcnow(), self.settings)
+        candidates = [t for t in (asked, hold) if t is not None]
+        return max(candidates) if candidates else None
+
+    def _lease(self) -> datetime:
+        # Until the lease ends only the dispatcher's own hand-off delivers this row; after it
+        # the sweeper takes over (the process died between commit and hand-off).
+        return utcnow() + timedelta(seconds=self.settings.delivery_lease_seconds)
+
     def after_commit(self, deliveries) -> None:
-        """Hand committed deliveries to the dispatcher."""
-        ids = [d.id for d in deliveries if d is not None and d.id is not None]
+        """Hand committed deliveries that are due now to the dispatcher (the rest wait)."""
+        now = utcnow()
+        ids = [d.id for d in deliveries if d is not None and d.id is not None
+               and (d.not_before is None or d.not_before <= now)]
         if ids:
             self.dispatcher.enqueue(ids)
+
+    def cancel(self, session: Session, campaign: str) -> int:
+        """Stop the part of a campaign not yet sent (e.g. `撤回群发`); returns how many."""
+        return session.execute(update(Delivery).where(
+            Delivery.campaign == campaign, Delivery.status == "pending").values(
+            status="cancelled", lease_until=None)).rowcount

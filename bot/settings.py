@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from functools import lru_cache
 import re
 from dataclasses import dataclass, field
 from datetime import time
@@ -41,6 +42,22 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     dialog_timeout_seconds: int = 600
     delivery_concurrency: int = 16
+    # Customer-service window (PRODUCT.md 7.4): 5 messages per user message within 48 h,
+    # 3 within a minute after a menu click, follow or scan.
+    cs_window_hours: float = 48.0
+    cs_quota_message: int = 5
+    cs_event_window_seconds: float = 60.0
+    cs_quota_event: int = 3
+    # The WeChat API client and the delivery workers.
+    wechat_timeout_seconds: float = 10.0
+    delivery_max_attempts: int = 6
+    delivery_backoff_seconds: float = 5.0
+    delivery_backoff_max_seconds: float = 600.0
+    delivery_lease_seconds: float = 120.0
+    delivery_sweep_seconds: float = 5.0
+    delivery_batch_size: int = 100
+    # The scheduler's leader lock: held for this long, renewed every third of it.
+    scheduler_lock_seconds: float = 30.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -55,9 +72,13 @@ class Settings:
 
     @property
     def quiet_window(self) -> tuple[time, time]:
-        """Start and end of the quiet-hours window."""
+        """Start and end of the quiet-hours window (equal times: no quiet hours)."""
+        if self.quiet_hours.strip().lower() in QUIET_OFF:
+            return time(0), time(0)
         return parse_window(self.quiet_hours)
 
+
+QUIET_OFF = {"", "off", "none"}
 
 ENV_MAP = {
     "WECHAT_TOKEN": "wechat_token",
@@ -75,9 +96,24 @@ ENV_MAP = {
     "YINLING_ALLOW_DEV_DEFAULTS": "allow_dev_defaults",
     "YINLING_REPLY_BUDGET": "reply_budget_seconds",
     "YINLING_DELIVERY_CONCURRENCY": "delivery_concurrency",
+    "YINLING_CS_QUOTA_MESSAGE": "cs_quota_message",
+    "YINLING_CS_QUOTA_EVENT": "cs_quota_event",
+    "WECHAT_TIMEOUT": "wechat_timeout_seconds",
+    "YINLING_DELIVERY_MAX_ATTEMPTS": "delivery_max_attempts",
+    "YINLING_DELIVERY_BACKOFF": "delivery_backoff_seconds",
+    "YINLING_DELIVERY_LEASE": "delivery_lease_seconds",
+    "YINLING_DELIVERY_BATCH": "delivery_batch_size",
+    "YINLING_DELIVERY_SWEEP": "delivery_sweep_seconds",
+    "YINLING_SCHEDULER_LOCK": "scheduler_lock_seconds",
 }
 
+POSITIVE = ("cs_window_hours", "cs_event_window_seconds", "wechat_timeout_seconds",
+            "delivery_concurrency", "delivery_max_attempts", "delivery_backoff_seconds",
+            "delivery_backoff_max_seconds", "delivery_lease_seconds", "delivery_sweep_seconds",
+            "delivery_batch_size", "scheduler_lock_seconds")
 
+
+@lru_cache(maxsize=16)
 def parse_window(text: str) -> tuple[time, time]:
     """Parse `HH:MM-HH:MM` into two times."""
     m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text or "")
@@ -146,11 +182,27 @@ def validate(s: Settings) -> None:
         ZoneInfo(s.tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SettingsError(f"YINLING_TZ is not a known time zone: {s.tz!r}") from exc
-    parse_window(s.quiet_hours)
+    if s.quiet_hours.strip().lower() not in QUIET_OFF:
+        parse_window(s.quiet_hours)
+    _check_numbers(s)
     if s.env not in {"development", "production", "test"}:
         raise SettingsError(f"YINLING_ENV must be development, production or test, got {s.env!r}")
     if s.env == "production" and not s.allow_dev_defaults:
         _refuse_dev_defaults(s)
+
+
+def _check_numbers(s: Settings) -> None:
+    """Quotas may be 0 (never use the chat window); timings and sizes must be positive."""
+    for name in POSITIVE:
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be greater than 0, got {getattr(s, name)!r}")
+    for name in ("cs_quota_message", "cs_quota_event"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{name} must be 0 or more, got {getattr(s, name)!r}")
+    # One send can take a token refresh and a retry: three calls, each up to the timeout.
+    if s.delivery_lease_seconds <= 3 * s.wechat_timeout_seconds:
+        raise SettingsError("delivery_lease_seconds must be more than 3 x wechat_timeout_seconds "
+                            "(a send still running must never look abandoned)")
 
 
 def _refuse_dev_defaults(s: Settings) -> None:

@@ -56,9 +56,10 @@ class Delivery(Base):
     template: Mapped[str] = mapped_column(String(128))
     body: Mapped[str] = mapped_column(Text)
     # pending -> sending -> sent | sandbox | failed | undeliverable | cancelled
+    # (sending -> pending again for a retry, a quiet-hours hold, or a worker that died)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     kind: Mapped[str] = mapped_column(String(16), default="reply")  # reply | scheduled | bulk
-    channel: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))  # cs | template
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None]
@@ -66,3 +67,23 @@ class Delivery(Base):
     wx_msg_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # TEMPLATESENDJOBFINISH: WeChat's final word on a template message (success / failed:…).
+    receipt: Mapped[str | None] = mapped_column(String(64))
+    receipt_at: Mapped[datetime | None]
+
+
+class JobRun(Base):
+    """One firing of a scheduled job, keyed (job, scheduled time): fired once, caught up once."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "scheduled_for"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    scheduled_for: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    runner: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    count: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)

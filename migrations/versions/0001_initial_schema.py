@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:27:34.661970
+Create Date: 2026-11-25 02:58:57.200159
 """
 from alembic import op
 import sqlalchemy as sa
@@ -52,6 +52,8 @@ def upgrade() -> None:
     sa.Column('wx_msg_id', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('receipt', sa.String(length=64), nullable=True),
+    sa.Column('receipt_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery')),
     sa.UniqueConstraint('campaign', 'openid', name=op.f('uq_delivery_campaign_openid'))
     )
@@ -95,6 +97,19 @@ def upgrade() -> None:
     with op.batch_alter_table('inbound_message', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inbound_message_openid'), ['openid'], unique=False)
 
+    op.create_table('job_run',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job', sa.String(length=64), nullable=False),
+    sa.Column('scheduled_for', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('runner', sa.String(length=128), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('count', sa.Integer(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job_run')),
+    sa.UniqueConstraint('job', 'scheduled_for', name=op.f('uq_job_run_job_scheduled_for'))
+    )
     op.create_table('staff',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -149,11 +164,104 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_binding_cadre_id'), ['cadre_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_binding_openid'), ['openid'], unique=False)
 
+    op.create_table('ticket',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('cadre_id', sa.Integer(), nullable=False),
+    sa.Column('reporter_openid', sa.String(length=64), nullable=False),
+    sa.Column('on_behalf', sa.Boolean(), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('assignee_id', sa.Integer(), nullable=True),
+    sa.Column('assign_round', sa.Integer(), nullable=False),
+    sa.Column('assigned_at', sa.DateTime(), nullable=True),
+    sa.Column('last_reply_at', sa.DateTime(), nullable=True),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.Column('resolution', sa.Text(), nullable=True),
+    sa.Column('rating', sa.Integer(), nullable=True),
+    sa.Column('rated_at', sa.DateTime(), nullable=True),
+    sa.Column('renotified_at', sa.DateTime(), nullable=True),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('reminded_round', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['assignee_id'], ['staff.id'], name=op.f('fk_ticket_assignee_id_staff')),
+    sa.ForeignKeyConstraint(['cadre_id'], ['cadre.id'], name=op.f('fk_ticket_cadre_id_cadre')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket'))
+    )
+    with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ticket_assignee_id'), ['assignee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ticket_cadre_id'), ['cadre_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ticket_reporter_openid'), ['reporter_openid'], unique=False)
+        batch_op.create_index('ix_ticket_state_created_at', ['state', 'created_at'], unique=False)
+
+    op.create_table('staff_focus',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_focus_staff_id_staff')),
+    sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_staff_focus_ticket_id_ticket')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_focus')),
+    sa.UniqueConstraint('staff_id', name=op.f('uq_staff_focus_staff_id'))
+    )
+    op.create_table('ticket_attachment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('media_id', sa.String(length=128), nullable=True),
+    sa.Column('url', sa.String(length=1024), nullable=True),
+    sa.Column('latitude', sa.String(length=32), nullable=True),
+    sa.Column('longitude', sa.String(length=32), nullable=True),
+    sa.Column('label', sa.String(length=256), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_ticket_attachment_ticket_id_ticket')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_attachment'))
+    )
+    with op.batch_alter_table('ticket_attachment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ticket_attachment_ticket_id'), ['ticket_id'], unique=False)
+
+    op.create_table('ticket_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('actor_role', sa.String(length=16), nullable=False),
+    sa.Column('actor_openid', sa.String(length=64), nullable=True),
+    sa.Column('actor_staff_id', sa.Integer(), nullable=True),
+    sa.Column('on_behalf_cadre_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=True),
+    sa.Column('data', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['actor_staff_id'], ['staff.id'], name=op.f('fk_ticket_event_actor_staff_id_staff')),
+    sa.ForeignKeyConstraint(['on_behalf_cadre_id'], ['cadre.id'], name=op.f('fk_ticket_event_on_behalf_cadre_id_cadre')),
+    sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_ticket_event_ticket_id_ticket')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_event'))
+    )
+    with op.batch_alter_table('ticket_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ticket_event_ticket_id'), ['ticket_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('ticket_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ticket_event_ticket_id'))
+
+    op.drop_table('ticket_event')
+    with op.batch_alter_table('ticket_attachment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ticket_attachment_ticket_id'))
+
+    op.drop_table('ticket_attachment')
+    op.drop_table('staff_focus')
+    with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_state_created_at')
+        batch_op.drop_index(batch_op.f('ix_ticket_reporter_openid'))
+        batch_op.drop_index(batch_op.f('ix_ticket_cadre_id'))
+        batch_op.drop_index(batch_op.f('ix_ticket_assignee_id'))
+
+    op.drop_table('ticket')
     with op.batch_alter_table('binding', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_binding_openid'))
         batch_op.drop_index(batch_op.f('ix_binding_cadre_id'))
@@ -168,6 +276,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_staff_name'))
 
     op.drop_table('staff')
+    op.drop_table('job_run')
     with op.batch_alter_table('inbound_message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_message_openid'))
 

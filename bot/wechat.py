@@ -1,0 +1,369 @@
+"""The one WeChat API client: every call under WECHAT_API_BASE, one shared access token.
+
+wechatpy builds the request bodies (`WeChatMessage`, `WeChatMenu`); this module replaces the
+parts of wechatpy's client we must not inherit: its hard-coded token URL, its calls without a
+timeout, its token refresh without a lock, and its 40001 retry that can recurse without end.
+Every API answer becomes a `Result` with one of seven outcomes; API errors are never raised.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from urllib.parse import urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+import urllib3
+from redis.exceptions import LockError
+from requests import certs
+from wechatpy.client.api import WeChatMenu, WeChatMessage
+
+from bot.kv import RedisDown
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(str, Enum):
+    """What an API answer means for the message that was being sent."""
+
+    SENT = "sent"
+    RETRY_LATER = "retry-later"      # busy, rate-limited, 5xx, timeout: back off and retry
+    WINDOW_CLOSED = "window-closed"  # 45015: the 48-hour chat window is closed
+    QUOTA_SPENT = "quota-spent"      # 45047: the chat window's message count is used up
+    UNSUBSCRIBED = "unsubscribed"    # 43004: the user no longer follows the account
+    REFUSED = "refused"              # WeChat will never take this message (bad openid, body…)
+    FATAL = "fatal"                  # the account's configuration is wrong (secret, IP list…)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one API call, with WeChat's code and message for the record."""
+
+    outcome: Outcome
+    code: int | None = None
+    reason: str = ""
+    msgid: str | None = None
+    sandbox: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when WeChat accepted the call."""
+        return self.outcome is Outcome.SENT
+
+
+TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential, invalid token, expired token
+CODE_OUTCOMES = {
+    0: Outcome.SENT,
+    45015: Outcome.WINDOW_CLOSED,
+    45047: Outcome.QUOTA_SPENT,
+    43004: Outcome.UNSUBSCRIBED,
+    -1: Outcome.RETRY_LATER,     # system busy
+    45009: Outcome.RETRY_LATER,  # daily API quota reached
+    45011: Outcome.RETRY_LATER,  # API called too often
+    # A token still rejected after one refresh: a clock or propagation hiccup, retry later.
+    **{code: Outcome.RETRY_LATER for code in TOKEN_ERRORS},
+}
+# Wrong appid/secret, IP not on the whitelist, API not authorised, secret frozen.
+FATAL_CODES = {40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 50001, 89503}
+
+
+def outcome_of(code: int) -> Outcome:
+    """Map a WeChat errcode to an outcome; unknown codes refuse the message."""
+    if code in CODE_OUTCOMES:
+        return CODE_OUTCOMES[code]
+    return Outcome.FATAL if code in FATAL_CODES else Outcome.REFUSED
+
+
+class ApiError(Exception):
+    """Internal: carries the Result of a failed call up to the public method."""
+
+    def __init__(self, result: Result):
+        super().__init__(result.reason)
+        self.result = result
+
+
+def _fail(outcome: Outcome, reason: str, code: int | None = None) -> ApiError:
+    return ApiError(Result(outcome, code, reason))
+
+
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+class Http:
+    """JSON over one pool of keep-alive connections, with a timeout on every call.
+
+    urllib3 is requests' own transport; calling it directly halves the CPU a send costs, which
+    is what bounds a worker's throughput.
+    """
+
+    def __init__(self, base: str, timeout: float, pool_size: int):
+        self.base = base.rstrip("/") + "/"
+        self.limit = timeout
+        self.timeout = urllib3.Timeout(connect=min(3.0, timeout), read=timeout)
+        self.pool = _pool_manager(self.base, pool_size)
+
+    def post(self, path: str, payload: dict, params: dict | None = None) -> dict:
+        """POST JSON (UTF-8, not escaped: WeChat shows \\u escapes literally); return the answer."""
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        url = self.base + path + (f"?{urlencode(params)}" if params else "")
+        try:
+            resp = self.pool.request("POST", url, body=body, headers=JSON_HEADERS,
+                                     timeout=self.timeout, retries=False)
+        except urllib3.exceptions.TimeoutError:
+            raise _fail(Outcome.RETRY_LATER, f"no answer within {self.limit:g}s") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise _fail(Outcome.RETRY_LATER, f"connection failed: {type(exc).__name__}") from None
+        return self._json(resp.status, resp.data)
+
+    def _json(self, status: int, raw: bytes) -> dict:
+        if status >= 500 or status == 429:
+            raise _fail(Outcome.RETRY_LATER, f"HTTP {status}")
+        if status >= 400:
+            raise _fail(Outcome.FATAL, f"HTTP {status} (is WECHAT_API_BASE right?)")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise _fail(Outcome.RETRY_LATER, "answer is not JSON") from None
+        if not isinstance(data, dict):
+            raise _fail(Outcome.RETRY_LATER, "answer is not a JSON object")
+        return data
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.pool.clear()
+
+
+def _pool_manager(base: str, size: int):
+    """Connections to the API host, through the proxy the environment names for it, if any."""
+    parts = urlsplit(base)
+    proxy = None if proxy_bypass(parts.hostname or "") else getproxies().get(parts.scheme)
+    options = {"num_pools": 2, "maxsize": size, "block": False, "ca_certs": certs.where()}
+    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
+def errcode_of(data: dict) -> int:
+    """WeChat's errcode as an int (absent means success)."""
+    try:
+        return int(data.get("errcode", 0) or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+class TokenService:
+    """The account's access token: cached in Redis for every process, refreshed under a lock.
+
+    Tokens come from `cgi-bin/stable_token` (normal mode keeps the token other processes use;
+    force mode only when the platform hands back the very token it just rejected).
+    """
+
+    EARLY = 300        # stop using a token this many seconds before WeChat says it expires
+    LOCAL_MAX = 60.0   # re-read the shared token at least this often
+
+    def __init__(self, redis, http: Http, appid: str, secret: str, timeout: float):
+        self.redis, self.http = redis, http
+        self.appid, self.secret = appid, secret
+        self.key = f"yinling:wechat:token:{appid}"
+        self.lock_key = f"yinling:wechat:token-lock:{appid}"
+        self.lock_seconds = 3 * timeout + 1   # a holder that died frees the lock by then
+        self._local: tuple[str | None, float] = (None, 0.0)
+        self._mutex = threading.Lock()
+
+    def get(self) -> str:
+        """A token believed valid (from this process, Redis, or a fresh fetch)."""
+        token, until = self._local
+        if token and time.monotonic() < until:
+            return token
+        token = self._read_shared()
+        return token or self.refresh(stale=None)
+
+    def refresh(self, stale: str | None) -> str:
+        """A token other than `stale`: one process fetches it, the others wait and share it."""
+        try:
+            lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=0.05,
+                                   blocking_timeout=self.lock_seconds, thread_local=False)
+            if not lock.acquire():
+                return self._after_waiting(stale)
+        except RedisDown:
+            logger.warning("Redis down: fetching the access token without the shared lock")
+            with self._mutex:
+                return self._fetch_and_store(stale)
+        try:
+            current = self._read_shared()
+            if current and current != stale:
+                return current   # another process refreshed it while we waited
+            return self._fetch_and_store(stale)
+        finally:
+            try:
+                lock.release()
+            except (LockError, *RedisDown):
+                logger.warning("token lock expired before release (slow refresh?)")
+
+    def _after_waiting(self, stale: str | None) -> str:
+        current = self._read_shared()
+        if current and current != stale:
+            return current
+        raise _fail(Outcome.RETRY_LATER, "access token refresh by another process timed out")
+
+    def _read_shared(self) -> str | None:
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                raw, ttl_ms = pipe.get(self.key).pttl(self.key).execute()
+        except RedisDown:
+            return None
+        if not raw:
+            return None
+        token = raw.decode() if isinstance(raw, bytes) else str(raw)
+        self._remember(token, (ttl_ms or 0) / 1000)
+        return token
+
+    def _fetch_and_store(self, stale: str | None) -> str:
+        token, expires_in = self._fetch(force=False)
+        if stale and token == stale:
+            logger.warning("stable_token returned the rejected token again: forcing a new one")
+            token, expires_in = self._fetch(force=True)
+        life = max(expires_in - self.EARLY, 30)
+        try:
+            self.redis.set(self.key, token.encode(), ex=int(life))
+        except RedisDown:
+            logger.warning("Redis down: access token kept in this process only")
+        self._remember(token, life)
+        return token
+
+    def _fetch(self, force: bool) -> tuple[str, int]:
+        payload = {"grant_type": "client_credential", "appid": self.appid,
+                   "secret": self.secret, "force_refresh": force}
+        data = self.http.post("cgi-bin/stable_token", payload)
+        code = errcode_of(data)
+        if code != 0 or not data.get("access_token"):
+            outcome = Outcome.RETRY_LATER if outcome_of(code) is Outcome.RETRY_LATER \
+                else Outcome.FATAL
+            raise _fail(outcome, f"stable_token: {code} {data.get('errmsg', '')}".strip(), code)
+        logger.info("access token fetched for %s (force=%s, expires in %ss)", self.appid, force,
+                    data.get("expires_in"))
+        return str(data["access_token"]), int(data.get("expires_in") or 7200)
+
+    def _remember(self, token: str, seconds: float) -> None:
+        self._local = (token, time.monotonic() + min(seconds, self.LOCAL_MAX))
+
+
+class WeChatClient:
+    """Calls the WeChat API; public methods return a Result and never raise for API errors."""
+
+    sandbox = False
+
+    def __init__(self, settings, redis, pool_size: int | None = None):
+        size = pool_size or settings.delivery_concurrency + 4
+        self.http = Http(settings.wechat_api_base, settings.wechat_timeout_seconds, size)
+        self.tokens = TokenService(redis, self.http, settings.wechat_appid,
+                                   settings.wechat_secret, settings.wechat_timeout_seconds)
+        self._message = WeChatMessage(self)   # wechatpy's request builders, on our transport
+        self._menu = WeChatMenu(self)
+
+    # ---- the transport wechatpy's builders call ------------------------------------------
+    def post(self, url: str, data: dict | None = None, **_ignored) -> dict:
+        """POST cgi-bin/<url> with the token; a token error refreshes once and retries once."""
+        path = url if url.startswith("cgi-bin/") else f"cgi-bin/{url}"
+        token = self.tokens.get()
+        answer = self.http.post(path, data or {}, params={"access_token": token})
+        if errcode_of(answer) in TOKEN_ERRORS:
+            logger.info("%s: token rejected (%s), refreshing once", path, errcode_of(answer))
+            token = self.tokens.refresh(stale=token)
+            answer = self.http.post(path, data or {}, params={"access_token": token})
+        code = errcode_of(answer)
+        if code != 0:
+            raise _fail(outcome_of(code), f"{code} {answer.get('errmsg', '')}".strip(), code)
+        return answer
+
+    # ---- public API ----------------------------------------------------------------------
+    def send_text(self, openid: str, text: str) -> Result:
+        """A customer-service text message (only inside the chat window)."""
+        return self._result(lambda: self._message.send_text(openid, text))
+
+    def send_template(self, openid: str, template_id: str, data: dict) -> Result:
+        """A template message; the Result carries WeChat's msgid for TEMPLATESENDJOBFINISH."""
+        return self._result(lambda: self._message.send_template(openid, template_id, data))
+
+    def create_menu(self, menu: dict) -> Result:
+        """Replace the custom menu."""
+        return self._result(lambda: self._menu.create(menu))
+
+    def _result(self, call) -> Result:
+        try:
+            answer = call()
+        except ApiError as err:
+            return err.result
+        msgid = answer.get("msgid")
+        return Result(Outcome.SENT, 0, "ok", msgid=None if msgid is None else str(msgid))
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.http.close()
+
+
+class SandboxClient:
+    """Sandbox mode: the same calls, recorded in the log instead of sent."""
+
+    sandbox = True
+
+    def send_text(self, openid: str, text: str) -> Result:
+        """Record a customer-service message."""
+        logger.info("sandbox: chat message to %s (%d chars)", openid, len(text))
+        return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
+
+    def send_template(self, openid: str, template_id: str, data: dict) -> Result:
+        """Record a template message."""
+        logger.info("sandbox: template %s to %s", template_id, openid)
+        return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
+
+    def create_menu(self, menu: dict) -> Result:
+        """Record a menu."""
+        logger.info("sandbox: menu with %d buttons", len(menu.get("button", [])))
+        return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def make_client(settings, redis):
+    """The real client, or the sandbox one when no APPID/SECRET are configured."""
+    return SandboxClient() if settings.sandbox else WeChatClient(settings, redis)
+
+
+MENU_KEYS = ("MENU_FEES", "MENU_REPORT", "MENU_MY_ISSUES", "MENU_COURSES", "MENU_NOTICES",
+             "MENU_HELP")
+
+
+def check_menu(menu: dict) -> list[str]:
+    """What WeChat would reject in a custom menu, plus any of our six click keys missing."""
+    buttons = menu.get("button") if isinstance(menu, dict) else None
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return ["a menu has 1 to 3 top-level buttons under 'button'"]
+    problems, keys = [], []
+    for top in buttons:
+        subs = top.get("sub_button") or []
+        problems += _check_button(top, limit=16, leaf=not subs)
+        if len(subs) > 5:
+            problems.append(f"{top.get('name')!r}: at most 5 sub-buttons")
+        for sub in subs:
+            problems += _check_button(sub, limit=60, leaf=True)
+        keys += [b.get("key") for b in [top, *subs] if b.get("type") == "click"]
+    missing = [k for k in MENU_KEYS if k not in keys]
+    if missing:
+        problems.append(f"click keys missing: {', '.join(missing)}")
+    return problems
+
+
+def _check_button(button: dict, limit: int, leaf: bool) -> list[str]:
+    name = button.get("name") or ""
+    problems = []
+    if not name or len(name.encode("utf-8")) > limit:
+        problems.append(f"button name {name!r} must be 1-{limit} bytes")
+    if leaf and button.get("type") == "click" and not button.get("key"):
+        problems.append(f"{name!r}: a click button needs a key")
+    if leaf and button.get("type") not in ("click", "view", "scancode_push", "location_select"):
+        problems.append(f"{name!r}: unsupported or missing type {button.get('type')!r}")
+    return problems

@@ -1,0 +1,295 @@
+"""A fake WeChat API on loopback: stable tokens, chat and template messages, menus, faults.
+
+Tests start it on 127.0.0.1 with an ephemeral port and point WECHAT_API_BASE at `fake.base`.
+It checks the access token on every call (unknown -> 40001, expired -> 42001), records what it
+accepted, and injects faults on demand: an errcode (45015, 45047, 43004, 45009, -1…), an HTTP
+status (500…) or a slow answer, for a number of calls, optionally for one openid.
+
+Run alone (benchmark): `python -m tests.fake_wechat --latency 0.05` prints `READY <base url>`;
+GET /_fake/stats then returns the counts.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+APIS = {"/cgi-bin/stable_token": "token", "/cgi-bin/message/custom/send": "custom",
+        "/cgi-bin/message/template/send": "template", "/cgi-bin/menu/create": "menu"}
+ERRMSG = {0: "ok", -1: "system error", 40001: "invalid credential", 42001:
+          "access_token expired", 45015: "response out of time limit or subscription is "
+          "canceled", 45047: "out of response count limit", 43004: "require subscribe",
+          45009: "reach max api daily quota limit", 40125: "invalid appsecret",
+          47001: "data format error", 40037: "invalid template_id"}
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour for calls to `api` (or '*'), `times` times (None: always)."""
+
+    api: str
+    errcode: int | None = None
+    status: int | None = None
+    delay: float = 0.0
+    times: int | None = 1
+    openid: str | None = None
+
+
+@dataclass
+class Sent:
+    """A message or menu the fake accepted."""
+
+    api: str
+    openid: str | None
+    payload: dict
+    msgid: int | None = None
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeWeChat:
+    """The fake API's state and server; use as a context manager or start()/stop()."""
+
+    def __init__(self, appid: str = "wxfakeappid", secret: str = "fake-secret",
+                 latency: float = 0.0, token_ttl: int = 7200):
+        self.appid, self.secret, self.latency, self.token_ttl = appid, secret, latency, token_ttl
+        self.lock = threading.Lock()
+        self.tokens: dict[str, float] = {}   # token -> expiry (monotonic)
+        self.current: str | None = None
+        self.faults: list[Fault] = []
+        self.sent: list[Sent] = []
+        self.token_requests: list[bool] = []  # force_refresh of each stable_token call
+        self.calls: list[tuple[str, str | None]] = []   # (api, openid) of every call answered
+        self.menu: dict | None = None
+        self.unknown: list[str] = []       # paths called that the real API does not have here
+        self.connections: set = set()      # client (host, port) pairs: pooling keeps this small
+        self.inflight = self.peak_inflight = 0
+        self._msgids = itertools.count(1_000_001)
+        self.server: ThreadingHTTPServer | None = None
+
+    # ---- life ----------------------------------------------------------------------------
+    def start(self, port: int = 0) -> "FakeWeChat":
+        """Serve on 127.0.0.1 (an ephemeral port by default) in a daemon thread."""
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.fake = self
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True,
+                         name="fake-wechat").start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def base(self) -> str:
+        """The WECHAT_API_BASE to configure."""
+        return f"http://127.0.0.1:{self.server.server_port}/"
+
+    # ---- control -------------------------------------------------------------------------
+    def inject(self, api: str, *, errcode: int | None = None, status: int | None = None,
+               delay: float = 0.0, times: int | None = 1, openid: str | None = None) -> None:
+        """Misbehave on the next `times` calls to `api` (custom, template, token, menu or *)."""
+        with self.lock:
+            self.faults.append(Fault(api, errcode, status, delay, times, openid))
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far expires now (calls answer 42001)."""
+        with self.lock:
+            self.tokens = {t: 0.0 for t in self.tokens}
+            self.current = None
+
+    def messages(self, openid: str | None = None, api: str | None = None) -> list[Sent]:
+        """Accepted messages, optionally for one openid and/or one api."""
+        with self.lock:
+            return [s for s in self.sent if (openid is None or s.openid == openid)
+                    and (api is None or s.api == api)]
+
+    def stats(self) -> dict:
+        """Counts for the benchmark."""
+        with self.lock:
+            by_api: dict[str, int] = {}
+            for s in self.sent:
+                by_api[s.api] = by_api.get(s.api, 0) + 1
+            return {"sent": len(self.sent), "by_api": by_api,
+                    "openids": len({s.openid for s in self.sent}),
+                    "token_requests": len(self.token_requests),
+                    "peak_inflight": self.peak_inflight, "connections": len(self.connections)}
+
+    # ---- behaviour -----------------------------------------------------------------------
+    def handle(self, path: str, query: dict, body: dict) -> tuple[int, dict]:
+        """Answer one call: (HTTP status, JSON body)."""
+        api = APIS.get(path)
+        if api is None:
+            with self.lock:
+                self.unknown.append(path)
+            return 404, {"errcode": 404, "errmsg": f"no such API {path}"}
+        openid = body.get("touser")
+        fault = self._take_fault(api, openid)
+        with self.lock:
+            self.calls.append((api, openid))
+            self.inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self.inflight)
+        try:
+            if self.latency or (fault and fault.delay):
+                time.sleep(self.latency + (fault.delay if fault else 0.0))
+            return self._answer(api, openid, query, body, fault)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def _answer(self, api, openid, query, body, fault) -> tuple[int, dict]:
+        if fault and fault.status:
+            return fault.status, {"errcode": -1, "errmsg": "injected HTTP error"}
+        if fault and fault.errcode is not None:
+            return 200, _err(fault.errcode)
+        if api == "token":
+            return 200, self._token(body)
+        problem = self._check_token(query.get("access_token", [""])[0])
+        if problem:
+            return 200, _err(problem)
+        return 200, self._accept(api, openid, body)
+
+    def _take_fault(self, api: str, openid: str | None) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.api in (api, "*") and fault.openid in (None, openid):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self.faults.remove(fault)
+                    return fault
+        return None
+
+    def _token(self, body: dict) -> dict:
+        if body.get("appid") != self.appid or body.get("secret") != self.secret:
+            return _err(40125)
+        force = bool(body.get("force_refresh"))
+        with self.lock:
+            self.token_requests.append(force)
+            now = time.monotonic()
+            if force or not self.current or self.tokens.get(self.current, 0) <= now:
+                if force and self.current:
+                    self.tokens[self.current] = 0.0   # a forced refresh ends the old token
+                self.current = "tok-" + secrets.token_hex(8)
+                self.tokens[self.current] = now + self.token_ttl
+            left = int(self.tokens[self.current] - now)
+            return {"access_token": self.current, "expires_in": left}
+
+    def _check_token(self, token: str) -> int | None:
+        with self.lock:
+            if token not in self.tokens:
+                return 40001
+            return 42001 if self.tokens[token] <= time.monotonic() else None
+
+    def _accept(self, api: str, openid: str | None, body: dict) -> dict:
+        if api == "custom" and not (body.get("msgtype") == "text" and openid
+                                    and (body.get("text") or {}).get("content")):
+            return _err(47001)
+        if api == "template" and not (openid and body.get("template_id")
+                                      and isinstance(body.get("data"), dict)):
+            return _err(47001)
+        with self.lock:
+            msgid = next(self._msgids) if api == "template" else None
+            if api == "menu":
+                self.menu = body
+            self.sent.append(Sent(api, openid, body, msgid))
+        return {**_err(0), **({"msgid": msgid} if msgid else {})}
+
+
+def live_settings(fake: FakeWeChat, **overrides) -> dict:
+    """App settings that leave sandbox mode for this fake, with test-sized timings."""
+    settings = {"wechat_api_base": fake.base, "wechat_appid": fake.appid,
+                "wechat_secret": fake.secret, "wechat_template_notice": "TPL-NOTICE",
+                "quiet_hours": "off", "wechat_timeout_seconds": 0.5,
+                "delivery_lease_seconds": 2.0, "delivery_sweep_seconds": 0.05,
+                "delivery_backoff_seconds": 0.05, "delivery_max_attempts": 3}
+    settings.update(overrides)
+    return settings
+
+
+def _err(code: int) -> dict:
+    return {"errcode": code, "errmsg": ERRMSG.get(code, "error")}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    fake: FakeWeChat
+
+    def handle_error(self, request, client_address):
+        """A client that vanished (killed mid-call in the tests) is not an error here."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keep-alive, as the real API
+    disable_nagle_algorithm = True  # else Nagle + delayed ACK add 40 ms to every answer
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        """A WeChat API call."""
+        url = urlparse(self.path)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw.decode("utf-8") or "{}")
+        except (UnicodeDecodeError, ValueError):
+            self._answer(200, _err(47001))
+            return
+        fake = self.server.fake
+        with fake.lock:
+            fake.connections.add(self.client_address)
+        status, answer = fake.handle(url.path, parse_qs(url.query), body)
+        self._answer(status, answer)
+
+    def do_GET(self):  # noqa: N802
+        """Counts for the benchmark."""
+        if urlparse(self.path).path == "/_fake/stats":
+            self._answer(200, self.server.fake.stats())
+        else:
+            self._answer(404, {"errcode": 404, "errmsg": "not found"})
+
+    def _answer(self, status: int, answer: dict) -> None:
+        data = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self._headers_buffer.append(b"\r\n")   # end_headers() without its separate flush
+        try:
+            self.wfile.write(b"".join(self._headers_buffer) + data)
+            self._headers_buffer = []
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test): nothing to tell it
+
+    def log_message(self, *args):
+        """Quiet: tests read the fake's state, not its access log."""
+
+
+def main() -> None:
+    """Serve until killed, printing the base URL once ready."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--appid", default="wxfakeappid")
+    parser.add_argument("--secret", default="fake-secret")
+    args = parser.parse_args()
+    fake = FakeWeChat(args.appid, args.secret, latency=args.latency).start(args.port)
+    print(f"READY {fake.base}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
