@@ -1,0 +1,3 @@
+"""急难愁盼 (urgent-and-anxious) reports: report in chat, triage in chat, SLA escalation."""
+from handlers.issues.chat import handlers  # noqa: F401
+from handlers.issues.jobs import jobs  # noqa: F401

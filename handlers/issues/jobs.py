@@ -1,0 +1,138 @@
+"""Scheduled jobs: SLA escalation (every 5 minutes) and the staff morning digest (08:30)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from bot.jobs import JobSpec
+from handlers.issues import service
+from handlers.issues.policy import load_policy
+from handlers.issues.views import ticket_view
+from models import Staff
+from models.issues import CLAIMED, OPEN, Ticket
+
+logger = logging.getLogger(__name__)
+
+
+# ---- SLA ---------------------------------------------------------------------------------
+def breach_of(policy, ticket: Ticket, now: datetime) -> str | None:
+    """The SLA breach a ticket is in and not yet acted on: escalate, renotify, remind, None."""
+    if ticket.state == OPEN and ticket.escalated_at is None:
+        sla = policy.sla(ticket.urgent)
+        if _due(policy, ticket.created_at, sla.escalate, now):
+            return "escalate"
+        if ticket.renotified_at is None and _due(policy, ticket.created_at, sla.renotify, now):
+            return "renotify"
+    elif ticket.state == CLAIMED and _reply_overdue(policy, ticket, now):
+        return "remind"
+    return None
+
+
+def _due(policy, start: datetime, working_minutes: float, now: datetime) -> bool:
+    """Whether `working_minutes` of working time have passed since `start`."""
+    deadline = policy.add_working_minutes(start, working_minutes)
+    return deadline is not None and now >= deadline
+
+
+def _reply_overdue(policy, ticket: Ticket, now: datetime) -> bool:
+    """Claimed, nobody has answered the reporter since, and a working day has passed."""
+    if ticket.reminded_round >= ticket.assign_round or ticket.assigned_at is None:
+        return False
+    if ticket.last_reply_at is not None and ticket.last_reply_at >= ticket.assigned_at:
+        return False
+    minutes = policy.reply_within_working_days * policy.working_day_minutes
+    return _due(policy, ticket.assigned_at, minutes, now)
+
+
+def _mark(session, ticket: Ticket, breach: str, now: datetime) -> bool:
+    """Record that a breach is acted on; False when another run already did (idempotent)."""
+    column = {"escalate": Ticket.escalated_at, "renotify": Ticket.renotified_at}.get(breach)
+    query = update(Ticket).where(Ticket.id == ticket.id)
+    if column is not None:
+        values = {column.key: now}
+        if breach == "escalate":
+            values["renotified_at"] = ticket.renotified_at or now  # no re-ping after this
+        query = query.where(column.is_(None)).values(**values)
+    else:
+        query = query.where(Ticket.reminded_round < ticket.assign_round) \
+            .values(reminded_round=ticket.assign_round)
+    won = session.execute(query.execution_options(synchronize_session=False)).rowcount
+    session.refresh(ticket)
+    return bool(won)
+
+
+def _recipients(session, policy, ticket: Ticket, breach: str):
+    if breach == "escalate":
+        return service.supervisors(session)
+    if breach == "renotify":
+        return service.route(session, policy, ticket.category)
+    a = ticket.assignee
+    return [a] if a is not None and a.active and a.openid else []
+
+
+def act_on_breach(session, policy, ticket: Ticket, breach: str, now: datetime, push) -> int:
+    """Ping the right people about one breach, once, and record it on the ticket."""
+    if not _mark(session, ticket, breach, now):
+        return 0
+    staff = _recipients(session, policy, ticket, breach)
+    campaign = f"sla:{ticket.id}:" + (f"unclaimed-{breach}" if breach != "remind"
+                                      else f"noreply-r{ticket.assign_round}")
+    names = service.tell_staff(session, staff, ticket.id, f"issues/sla_{breach}", campaign,
+                               now, push, t=ticket_view(policy, ticket, now))
+    service.add_event(session, ticket, f"sla_{breach}", now, data={"to": names})
+    if not names:
+        logger.warning("ticket %s: SLA %s but nobody to tell", ticket.id, breach)
+    logger.info("ticket %s: SLA %s -> %d staff", ticket.id, breach, len(names))
+    return 1
+
+
+def check_sla(session, policy, now: datetime, push) -> int:
+    """Act on every open ticket's pending SLA breach; returns how many were acted on."""
+    done = 0
+    for ticket in service.active_tickets(session):
+        breach = breach_of(policy, ticket, now)
+        if breach:
+            done += act_on_breach(session, policy, ticket, breach, now, push)
+    return done
+
+
+def sla_escalation(job) -> int:
+    """Job: re-ping, escalate and remind according to config/issue_categories.yaml."""
+    return check_sla(job.db, load_policy(job.settings), job.now, job.push)
+
+
+# ---- digest ------------------------------------------------------------------------------
+def send_digest(session, policy, now: datetime, push) -> int:
+    """Each reachable staff member gets their open tickets (and what nobody has claimed)."""
+    today = now.astimezone(policy.zone).date()
+    if policy.digest_on_working_days_only and not policy.is_workday(today):
+        return 0
+    active = service.active_tickets(session)
+    unclaimed = [ticket_view(policy, t, now) for t in active if t.state == OPEN]
+    sent = 0
+    staff = session.scalars(select(Staff).where(Staff.active.is_(True),
+                                                Staff.openid.is_not(None)).order_by(Staff.id))
+    for person in staff:
+        mine = [ticket_view(policy, t, now) for t in active if t.assignee_id == person.id]
+        if not mine and not unclaimed:
+            continue
+        if push(person.openid, "issues/digest", campaign=f"digest:{today.isoformat()}",
+                mine=mine, unclaimed=unclaimed, staff_name=person.name) is not None:
+            sent += 1
+    return sent
+
+
+def staff_digest(job) -> int:
+    """Job: the 08:30 digest of open tickets for each staff member."""
+    return send_digest(job.db, load_policy(job.settings), job.now, job.push)
+
+
+jobs = [
+    JobSpec("sla_escalation", sla_escalation, {"trigger": "interval", "minutes": 5},
+            "Unclaimed tickets: re-ping duty staff, escalate to supervisors; remind silent "
+            "assignees"),
+    JobSpec("staff_digest", staff_digest, {"trigger": "cron", "hour": 8, "minute": 30},
+            "Morning digest of open tickets for every staff member"),
+]

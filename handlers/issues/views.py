@@ -1,0 +1,109 @@
+"""Read-side helpers: what templates see of tickets, events and chat reachability."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.channel import cs_window
+from models import Follower, Staff
+from models.issues import Ticket
+
+
+@dataclass
+class TicketView:
+    """A ticket as templates show it (local times, names resolved)."""
+
+    number: int
+    category: str
+    urgent: bool
+    state: str
+    assignee: str | None
+    cadre_name: str
+    cadre_phone: str
+    community: str | None
+    address: str | None
+    description: str
+    on_behalf: bool
+    created: datetime
+    waited_minutes: int
+    photos: int = 0
+    voice: bool = False
+    location: str | None = None
+    resolution: str | None = None
+    rating: int | None = None
+    mine: bool = False
+
+
+@dataclass
+class EventView:
+    """One history line."""
+
+    at: datetime
+    kind: str
+    who: str
+    text: str | None
+    data: dict = field(default_factory=dict)
+
+
+def _minutes(a: datetime, b: datetime) -> int:
+    return max(int((b - a).total_seconds() // 60), 0)
+
+
+def ticket_view(policy, ticket: Ticket, now: datetime, viewer_staff_id: int | None = None):
+    """Build the TicketView of one ticket."""
+    cadre = ticket.cadre
+    photos = [a for a in ticket.attachments if a.kind == "image"]
+    place = next((a for a in reversed(ticket.attachments) if a.kind == "location"), None)
+    return TicketView(
+        number=ticket.id, category=policy.category_name(ticket.category), urgent=ticket.urgent,
+        state=ticket.state, assignee=ticket.assignee.name if ticket.assignee else None,
+        cadre_name=cadre.name, cadre_phone=cadre.phone, community=cadre.community,
+        address=cadre.address, description=ticket.description, on_behalf=ticket.on_behalf,
+        created=ticket.created_at.astimezone(policy.zone),
+        waited_minutes=_minutes(ticket.created_at, now), photos=len(photos),
+        voice=any(a.kind == "voice" for a in ticket.attachments),
+        location=(place.label or f"{place.latitude},{place.longitude}") if place else None,
+        resolution=ticket.resolution, rating=ticket.rating,
+        mine=viewer_staff_id is not None and ticket.assignee_id == viewer_staff_id)
+
+
+def event_views(session, policy, ticket: Ticket) -> list[EventView]:
+    """The ticket's history, oldest first, with who did what (and for whom)."""
+    staff_ids = {e.actor_staff_id for e in ticket.events if e.actor_staff_id}
+    names = dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(staff_ids))
+                                 ).all()) if staff_ids else {}
+    views = []
+    for e in ticket.events:
+        if e.actor_role == "staff":
+            who = names.get(e.actor_staff_id, "?")
+        elif e.actor_role in ("cadre", "family"):
+            who = e.actor_role
+        else:
+            who = "system"
+        views.append(EventView(at=e.at.astimezone(policy.zone), kind=e.kind, who=who,
+                               text=e.text, data=e.data or {}))
+    return views
+
+
+@dataclass
+class Reach:
+    """Whether a user can get a chat (customer-service) message now, until when, how many."""
+
+    subscribed: bool
+    open: bool
+    until: datetime | None
+    remaining_minutes: int
+    messages_left: int
+
+
+def chat_reach(session, settings, openid: str, now: datetime) -> Reach:
+    """The reporter's customer-service window, by the delivery rules (bot.channel)."""
+    follower = session.scalar(select(Follower).where(Follower.openid == openid))
+    if follower is None:
+        return Reach(False, False, None, 0, 0)
+    is_open, until, left = cs_window(follower, now, settings)
+    minutes = _minutes(now, until) if is_open and until else 0
+    until = until.astimezone(settings.zone) if until else None
+    return Reach(bool(follower.subscribed), bool(is_open), until, minutes, left)
