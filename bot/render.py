@@ -14,8 +14,8 @@ class Renderer:
                                lstrip_blocks=True, undefined=StrictUndefined,
                                autoescape=False)
 
-    def __call__(self, name: str, **values) -> str:
+    def __call__(self, template: str, /, **values) -> str:
         """Render a template by name; `.txt` may be omitted."""
-        if "." not in name.rsplit("/", 1)[-1]:
-            name += ".txt"
-        return self.env.get_template(name).render(**values).strip()
+        if "." not in template.rsplit("/", 1)[-1]:
+            template += ".txt"
+        return self.env.get_template(template).render(**values).strip()

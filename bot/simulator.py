@@ -7,6 +7,7 @@ import click
 import requests
 
 from bot import wxcrypto
+from bot.render import Renderer
 from bot.wxmessage import message_xml, read_reply, sign_request
 
 QUIT = {"退出程序", "/quit", "/q"}
@@ -15,8 +16,8 @@ QUIT = {"退出程序", "/quit", "/q"}
 def run_chat(settings, *, openid: str, name: str, url: str) -> None:
     """Read lines, send each as a text message, print the reply and any pushes."""
     http = requests.Session()
-    click.echo(f"以 {name}（{openid}）的身份与 {url} 对话。输入“退出程序”或按 Ctrl-D 结束。")
-    click.echo("提示：先发“菜单”看看能做什么；“[语音]文字”模拟语音，“[关注]”模拟关注。")
+    render = Renderer()
+    click.echo(render("core/simulator_intro", name=name, openid=openid, url=url))
     last_push = _latest_push_id(http, settings, url, openid)
     while True:
         try:
@@ -32,7 +33,7 @@ def run_chat(settings, *, openid: str, name: str, url: str) -> None:
         try:
             reply = send(http, settings, url, openid, msg_type, **fields)
         except requests.RequestException as exc:
-            click.echo(f"!! 连接 {url} 失败：{exc}（先在另一个终端运行 make run）")
+            click.echo(render("core/simulator_no_server", url=url, error=exc))
             continue
         if reply:
             click.echo(f"银龄通> {reply}")
