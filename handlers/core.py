@@ -1,4 +1,4 @@
-"""Core conversation: menu, more, human help, follow/unfollow, and non-text messages."""
+"""Core conversation: `更多`, follow/unfollow/scan, and non-text messages outside dialogs."""
 from __future__ import annotations
 
 from bot.router import Handlers

@@ -91,6 +91,31 @@ class StaffInvite(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BindAttempt(Base):
+    """Wrong binding answers from one openid; three in a row lock binding for an hour."""
+
+    __tablename__ = "bind_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ActionLog(Base):
+    """Who did what for which cadre, and whether a family member acted on the cadre's behalf."""
+
+    __tablename__ = "action_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    cadre_id: Mapped[int | None] = mapped_column(ForeignKey("cadre.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    on_behalf: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 def recipients_of(session, cadre_id: int) -> list[str]:
     """Openids that receive a cadre's pushes: the cadre and bound family, still following."""
     from sqlalchemy import select

@@ -1,0 +1,242 @@
+"""Chat for people: binding (self and family), unbinding, staff invites, duty, and 人工."""
+from __future__ import annotations
+
+import math
+import re
+
+from sqlalchemy import select
+
+from bot import roles
+from bot.router import Handlers
+from bot.text import CN_DIGITS, mask_name, mask_phone
+from handlers.people import service
+from models import InboundMessage
+from models.people import on_duty_openids
+
+handlers = Handlers("people")
+
+RELATION_WORD = {"self": "绑定", "family": "家属绑定"}
+YES_WORDS = {"1", "是", "确认", "确定", "好", "好的", "对"}
+MAX_NAME = 20
+RECENT_TEXTS = 3
+
+
+def _last4(text: str) -> str | None:
+    """`1234`, `一二三四`, `0 1 2 3` -> the four digits, else None."""
+    digits = "".join(str(CN_DIGITS[c]) if c in CN_DIGITS else c for c in text.replace(" ", ""))
+    return digits if re.fullmatch(r"[0-9]{4}", digits) else None
+
+
+def _split(args: str) -> tuple[str, str | None]:
+    """`张三 1234` / `张三1234` -> ('张三', '1234'); a name alone -> (name, None)."""
+    m = re.fullmatch(r"(.*?)[\s,，:：]*([0-9０-９零〇一二两三四五六七八九]{4})", args.strip())
+    if m and m.group(1).strip() and _last4(m.group(2)):
+        return m.group(1).strip(), _last4(m.group(2))
+    return args.strip(), None
+
+
+def _valid_name(name: str) -> bool:
+    return 0 < len(name) <= MAX_NAME and not re.search(r"[0-9]", name)
+
+
+# ---- binding -------------------------------------------------------------------------------
+def _refuse_if_bound_or_locked(ctx) -> str | None:
+    """The answer for an openid that is already bound or locked out, else None."""
+    binding = service.binding_of(ctx.db, ctx.openid)
+    if binding is not None:
+        return ctx.reply("people/already_bound", who=mask_name(binding.cadre.name),
+                         family=binding.relation == "family")
+    until = service.locked_until(ctx.db, ctx.openid, ctx.now)
+    if until is not None:
+        return _locked(ctx, until)
+    return None
+
+
+def _locked(ctx, until) -> str:
+    minutes = max(1, math.ceil((until - ctx.now).total_seconds() / 60))
+    return ctx.reply("people/locked", minutes=minutes)
+
+
+def _start(ctx, args: str, relation: str) -> str:
+    refused = _refuse_if_bound_or_locked(ctx)
+    if refused:
+        return refused
+    args = "" if args in ("身份", "本人") else args  # the menu label typed out
+    name, last4 = _split(args) if args else ("", None)
+    data = {"relation": relation}
+    if name and last4:
+        return _attempt(ctx, relation, name, last4)
+    if name and _valid_name(name):
+        return ctx.ask("bind.last4", "people/ask_last4", data={**data, "name": name})
+    return ctx.ask("bind.name", "people/ask_name", data=data, family=relation == "family")
+
+
+@handlers.command("绑定", menu="绑定身份", order=10, hide_for={roles.CADRE})
+def bind_self(ctx, args):
+    """Bind this openid to a cadre of the roster: `绑定` or `绑定 张三 1234`."""
+    return _start(ctx, args, "self")
+
+
+@handlers.command("家属绑定", menu="家属绑定", order=11, hide_for={roles.CADRE})
+def bind_family(ctx, args):
+    """Bind this openid as a family member acting for a cadre: `家属绑定 张三 1234`."""
+    return _start(ctx, args, "family")
+
+
+@handlers.step("bind.name")
+def step_name(ctx):
+    """The cadre's name (or name and digits in one go)."""
+    for relation, word in sorted(RELATION_WORD.items(), key=lambda kv: -len(kv[1])):
+        if ctx.text.startswith(word):  # `绑定 张三 1234` typed again inside the dialog
+            return _start(ctx, ctx.text[len(word):].strip(), relation)
+    name, last4 = _split(ctx.text)
+    if name and last4:
+        return _attempt(ctx, ctx.data["relation"], name, last4)
+    if not _valid_name(name):
+        return ctx.reask()
+    return ctx.ask("bind.last4", "people/ask_last4", data={**ctx.data, "name": name})
+
+
+@handlers.step("bind.last4")
+def step_last4(ctx):
+    """The last four digits of the cadre's phone number."""
+    last4 = _last4(ctx.text)
+    if last4 is None:
+        return ctx.reask()
+    return _attempt(ctx, ctx.data["relation"], ctx.data["name"], last4)
+
+
+def _attempt(ctx, relation: str, name: str, last4: str) -> str:
+    """Check name + digits against the roster; bind, or count a wrong try."""
+    until = service.locked_until(ctx.db, ctx.openid, ctx.now)
+    if until is not None:
+        ctx.end()
+        return _locked(ctx, until)
+    found = service.find_cadre(ctx.db, name, last4)
+    if len(found) != 1:
+        return _wrong(ctx, relation)
+    cadre = found[0]
+    if relation == "self" and service.self_binding_of_cadre(ctx.db, cadre.id):
+        ctx.end()
+        ctx.log("self binding refused: cadre %s already bound elsewhere", cadre.id)
+        return ctx.reply("people/taken", who=mask_name(cadre.name))
+    service.bind(ctx.db, ctx.openid, cadre, relation, ctx.now)
+    ctx.end()
+    if relation == "family":
+        _tell_cadre(ctx, cadre)
+    ctx.roles |= {roles.CADRE} | ({roles.FAMILY} if relation == "family" else set())
+    return ctx.menu(ctx.reply("people/bound", who=mask_name(cadre.name),
+                              family=relation == "family"))
+
+
+def _tell_cadre(ctx, cadre) -> None:
+    """Let the cadre (if bound) know a family member now acts for them."""
+    own = service.self_binding_of_cadre(ctx.db, cadre.id)
+    if own is not None and own.openid != ctx.openid:
+        ctx.push(own.openid, "people/family_added_notice")
+
+
+def _wrong(ctx, relation: str) -> str:
+    left = service.record_failure(ctx.db, ctx.openid, ctx.now)
+    ctx.log("binding answer did not match the roster (%s tries left)", left)
+    if left == 0:
+        ctx.end()
+        return ctx.reply("people/locked", minutes=int(service.LOCK_FOR.total_seconds() // 60))
+    return ctx.ask("bind.name", "people/wrong", data={"relation": relation}, left=left,
+                   word=RELATION_WORD[relation])
+
+
+# ---- unbinding -----------------------------------------------------------------------------
+@handlers.command("解绑", "解除绑定")
+def unbind(ctx, args):
+    """Ask to confirm, then remove this openid's binding."""
+    binding = service.binding_of(ctx.db, ctx.openid)
+    if binding is None:
+        return ctx.reply("people/not_bound")
+    return ctx.ask("unbind.confirm", "people/unbind_confirm", data={"binding": binding.id},
+                   who=mask_name(binding.cadre.name), family=binding.relation == "family")
+
+
+@handlers.step("unbind.confirm")
+def step_unbind(ctx):
+    """`1`/`确认` removes the binding; `0` (router) cancels."""
+    if ctx.text not in YES_WORDS:
+        return ctx.reask()
+    wanted = ctx.data.get("binding")
+    ctx.end()
+    binding = service.binding_of(ctx.db, ctx.openid)
+    if binding is None or binding.id != wanted:
+        return ctx.reply("people/not_bound")
+    service.unbind(ctx.db, binding, ctx.now)
+    return ctx.reply("people/unbound")
+
+
+# ---- staff ---------------------------------------------------------------------------------
+@handlers.command("工作人员")
+def become_staff(ctx, args):
+    """`工作人员 CODE` redeems an invite from `flask --app bot staff invite`."""
+    code = args.replace(" ", "")
+    if not code:
+        return ctx.reply("people/invite_missing")
+    outcome = service.redeem(ctx.db, ctx.openid, code, ctx.now)
+    if outcome.refusal:
+        ctx.log("invite refused (%s)", outcome.refusal)
+        return ctx.reply("people/invite_refused", reason=outcome.refusal)
+    ctx.roles |= {roles.STAFF} | ({roles.SUPERVISOR} if outcome.staff.role == "supervisor"
+                                  else set())
+    return ctx.reply("people/staff_welcome", staff_name=outcome.staff.name,
+                     supervisor=outcome.staff.role == "supervisor")
+
+
+def _set_duty(ctx, on: bool) -> str:
+    staff = service.staff_of(ctx.db, ctx.openid)
+    staff.on_duty = on
+    ctx.log("on duty %s", on)
+    return ctx.reply("people/duty", on=on)
+
+
+@handlers.command("值班", role=roles.STAFF, menu="开始值班", order=85)
+def duty_on(ctx, args):
+    """Staff start receiving pings for new tickets and 人工."""
+    return _set_duty(ctx, True)
+
+
+@handlers.command("下班", role=roles.STAFF, menu="结束值班", order=86)
+def duty_off(ctx, args):
+    """Staff stop receiving pings."""
+    return _set_duty(ctx, False)
+
+
+@handlers.command("人工", "人工服务", "转人工", menu="人工服务", order=90)
+def human(ctx, args):
+    """Tell on-duty staff (or supervisors) who wants a person and what they last said."""
+    staff = [o for o in on_duty_openids(ctx.db) if o != ctx.openid]
+    cadre = ctx.cadre
+    who = {"name": mask_name(cadre.name) if cadre else None,
+           "phone": mask_phone(cadre.phone) if cadre else None,
+           "family": ctx.on_behalf, "openid": ctx.openid}
+    recent = _recent_texts(ctx)
+    for openid in staff:
+        ctx.push(openid, "people/human_staff", who=who, recent=recent)
+    if cadre is not None:
+        service.record_action(ctx.db, "human", ctx)
+    ctx.log("asked for a person; %s staff told", len(staff))
+    return ctx.reply("people/human_user", nobody=not staff)
+
+
+def _recent_texts(ctx) -> list[str]:
+    """The user's last few text messages before this one, oldest first."""
+    query = (select(InboundMessage.content)
+             .where(InboundMessage.openid == ctx.openid, InboundMessage.msg_type == "text",
+                    InboundMessage.content.is_not(None)))
+    if ctx.inbound_id is not None:
+        query = query.where(InboundMessage.id != ctx.inbound_id)
+    rows = ctx.db.scalars(query.order_by(InboundMessage.id.desc()).limit(RECENT_TEXTS)).all()
+    return [r[:200] for r in reversed(rows)]
+
+
+# ---- roles ---------------------------------------------------------------------------------
+@handlers.roles
+def group_admin_role(session, openid):
+    """GROUP_ADMIN for openids bound (self) to a cadre who administers any group."""
+    return {roles.GROUP_ADMIN} if service.is_group_admin(session, openid) else set()

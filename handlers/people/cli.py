@@ -1,0 +1,119 @@
+"""CLI: `roster import`, `staff invite|list|remove`, `group create|add`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from handlers.people import service
+from handlers.people.importer import RosterFileError, import_roster
+from models import utcnow
+from models.groups import BroadcastGroup
+from models.people import Staff
+
+roster_cli = AppGroup("roster", help="The cadre roster.")
+staff_cli = AppGroup("staff", help="Staff members and their invites.")
+group_cli = AppGroup("group", help="Broadcast groups and their admins.")
+
+
+def _db():
+    return current_app.extensions["yinling"].db
+
+
+# ---- roster --------------------------------------------------------------------------------
+@roster_cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+def roster_import(file: Path):
+    """Import cadres from .csv or .xlsx; re-import updates by phone."""
+    try:
+        with _db().session() as session:
+            result = import_roster(session, file)
+    except RosterFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    render = current_app.extensions["yinling"].render
+    for number, error in result.rejected:
+        reason = render("people/import_reason", code=error.code, **error.values)
+        click.echo(f"rejected row {number}: {reason}")
+    click.echo(f"added {result.added}, updated {result.updated}, "
+               f"rejected {len(result.rejected)}")
+
+
+# ---- staff ---------------------------------------------------------------------------------
+@staff_cli.command("invite")
+@click.argument("name")
+@click.option("--role", type=click.Choice(service.STAFF_ROLES), default="staff",
+              show_default=True)
+def staff_invite(name: str, role: str):
+    """Print a one-time code (valid 7 days); the person sends `工作人员 CODE`."""
+    with _db().session() as session:
+        invite = service.create_invite(session, name.strip(), role, utcnow())
+        code, expires = invite.code, invite.expires_at
+    click.echo(f"invite for {name} as {role}, valid until {expires:%Y-%m-%d %H:%M} UTC; "
+               "they send: 工作人员 CODE")
+    click.echo(code)
+
+
+@staff_cli.command("list")
+def staff_list():
+    """Every staff member: name, role, duty, whether active and bound to WeChat."""
+    with _db().session() as session:
+        rows = session.scalars(select(Staff).order_by(Staff.active.desc(), Staff.name)).all()
+        for s in rows:
+            click.echo(f"{s.name}\t{s.role}\t{'on duty' if s.on_duty else 'off duty'}\t"
+                       f"{'active' if s.active else 'removed'}\t"
+                       f"{'wechat' if s.openid else 'no wechat'}")
+        if not rows:
+            click.echo("no staff yet; add one with: staff invite NAME")
+
+
+@staff_cli.command("remove")
+@click.argument("name")
+def staff_remove(name: str):
+    """Deactivate a staff member (nothing is deleted)."""
+    with _db().session() as session:
+        count = service.remove_staff(session, name.strip())
+    if not count:
+        raise click.ClickException(f"no active staff member named {name}")
+    click.echo(f"removed {count} staff member(s) named {name}")
+
+
+# ---- groups --------------------------------------------------------------------------------
+@group_cli.command("create")
+@click.argument("name")
+@click.option("--admin", "admins", multiple=True, required=True, help="admin's phone")
+def group_create(name: str, admins):
+    """Create a broadcast group (or add admins to an existing one)."""
+    with _db().session() as session:
+        group = session.scalar(select(BroadcastGroup).where(BroadcastGroup.name == name))
+        created = group is None
+        if created:
+            group = BroadcastGroup(name=name)
+            session.add(group)
+            session.flush()
+        cadres, missing = service.cadres_by_phone(session, admins)
+        service.add_members(session, group, cadres, admin=True)
+    for phone in missing:
+        click.echo(f"not in the roster: {phone}")
+    click.echo(f"group {name} {'created' if created else 'updated'}: {len(cadres)} admin(s)")
+
+
+@group_cli.command("add")
+@click.argument("phones", nargs=-1, required=True)
+@click.option("--group", "group_name", required=True)
+def group_add(phones, group_name: str):
+    """Add cadres (by phone) to a group as members."""
+    with _db().session() as session:
+        group = session.scalar(select(BroadcastGroup).where(BroadcastGroup.name == group_name))
+        if group is None:
+            raise click.ClickException(f"no group named {group_name}; create it first")
+        cadres, missing = service.cadres_by_phone(session, phones)
+        added = service.add_members(session, group, cadres, admin=False)
+    for phone in missing:
+        click.echo(f"not in the roster: {phone}")
+    click.echo(f"group {group_name}: {added} member(s) added")
+
+
+cli_commands = [roster_cli, staff_cli, group_cli]
