@@ -55,11 +55,6 @@ def feature_modules() -> list:
     return found
 
 
-def feature_handlers() -> list:
-    """Every feature's Handlers object (menu order comes from each rule's `order`)."""
-    return [m.handlers for m in feature_modules() if hasattr(m, "handlers")]
-
-
 def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     """Build the app from settings (+ overrides); nothing is built at import time."""
     settings = load_settings(overrides)
@@ -69,8 +64,11 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     redis_client = redis_client if redis_client is not None else connect(settings.redis_url)
     render = Renderer()
     router = Router()
-    for handlers in feature_handlers():
-        router.register(handlers)
+    for module in feature_modules():
+        if hasattr(module, "check"):  # a feature's own config files, validated at start
+            module.check(settings)
+        if hasattr(module, "handlers"):
+            router.register(module.handlers)
     dispatcher = make_dispatcher(settings, db, redis_client, render)
     outbox = Outbox(render, dispatcher, settings)
     dialogs = DialogStore(redis_client, settings.dialog_timeout_seconds)

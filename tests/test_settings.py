@@ -59,3 +59,22 @@ def test_create_app_refuses_bad_settings():
 
     with pytest.raises(SettingsError):
         create_app({"wechat_aes_key": "x" * 10, "wechat_appid": "wx"})
+
+
+@pytest.mark.parametrize("content", ["categories: [unclosed", "categories:\n  - key: a\n    name: A\n  - key: a\n    name: B\n"])
+def test_create_app_refuses_a_broken_feature_config(tmp_path, content):
+    from bot import create_app
+
+    path = tmp_path / "issue_categories.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SettingsError, match="issue_categories.yaml"):
+        create_app({"extra": {"issue_categories": str(path)},
+                    "database_url": f"sqlite:///{tmp_path / 'x.db'}"})
+
+
+def test_create_app_refuses_a_missing_feature_config(tmp_path):
+    from bot import create_app
+
+    with pytest.raises(SettingsError, match="issue_categories.yaml"):
+        create_app({"extra": {"issue_categories": str(tmp_path / "nope.yaml")},
+                    "database_url": f"sqlite:///{tmp_path / 'x.db'}"})
