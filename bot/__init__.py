@@ -39,8 +39,11 @@ class Yinling:
     services: Services
 
 
+FEATURE_PARTS = ("handlers", "jobs", "cli_commands", "blueprint", "check")
+
+
 def feature_modules() -> list:
-    """Every module under handlers/ (or handlers/<feature>/chat.py) that defines `handlers`."""
+    """Every module or package under handlers/ that exposes one of FEATURE_PARTS."""
     import importlib
     import pkgutil
 
@@ -49,7 +52,7 @@ def feature_modules() -> list:
     found = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"handlers.{info.name}")
-        if info.ispkg and not hasattr(module, "handlers"):
+        if info.ispkg and not any(hasattr(module, a) for a in FEATURE_PARTS):
             continue
         found.append(module)
     return found
@@ -60,6 +63,8 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     settings = load_settings(overrides)
     configure_logging()
     app = Flask(__name__, template_folder="../templates")
+    app.config.update(SECRET_KEY=settings.secret_key, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax")
     db = Database(settings.database_url)
     redis_client = redis_client if redis_client is not None else connect(settings.redis_url)
     render = Renderer()
@@ -80,6 +85,9 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     from bot import webhook
 
     app.register_blueprint(webhook.bp)
+    for module in feature_modules():
+        if hasattr(module, "blueprint"):  # a feature's web pages (e.g. the staff console)
+            app.register_blueprint(module.blueprint)
     app.before_request(dispatcher.start)  # serving: pick up deliveries a crash left behind
     from bot.cli import register_cli
 

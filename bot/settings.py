@@ -14,6 +14,7 @@ from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_TOKEN = "yinling-dev-token"
+DEV_SECRET_KEY = "yinling-dev-secret-key-not-for-production"
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,8 @@ class Settings:
     delivery_batch_size: int = 100
     # The scheduler's leader lock: held for this long, renewed every third of it.
     scheduler_lock_seconds: float = 30.0
+    # Signs the staff console's session cookie.
+    secret_key: str = DEV_SECRET_KEY
     extra: dict = field(default_factory=dict)
 
     @property
@@ -105,6 +108,7 @@ ENV_MAP = {
     "YINLING_DELIVERY_BATCH": "delivery_batch_size",
     "YINLING_DELIVERY_SWEEP": "delivery_sweep_seconds",
     "YINLING_SCHEDULER_LOCK": "scheduler_lock_seconds",
+    "YINLING_SECRET_KEY": "secret_key",
 }
 
 POSITIVE = ("cs_window_hours", "cs_event_window_seconds", "wechat_timeout_seconds",
@@ -185,6 +189,8 @@ def validate(s: Settings) -> None:
     if s.quiet_hours.strip().lower() not in QUIET_OFF:
         parse_window(s.quiet_hours)
     _check_numbers(s)
+    if len(s.secret_key) < 16:
+        raise SettingsError("YINLING_SECRET_KEY must be at least 16 characters")
     if s.env not in {"development", "production", "test"}:
         raise SettingsError(f"YINLING_ENV must be development, production or test, got {s.env!r}")
     if s.env == "production" and not s.allow_dev_defaults:
@@ -209,6 +215,8 @@ def _refuse_dev_defaults(s: Settings) -> None:
     problems = []
     if s.wechat_token == DEV_TOKEN:
         problems.append("WECHAT_TOKEN is the development token")
+    if s.secret_key == DEV_SECRET_KEY:
+        problems.append("YINLING_SECRET_KEY is the development key")
     if s.sandbox:
         problems.append("WECHAT_APPID/WECHAT_SECRET are unset (sandbox mode)")
     if s.database_url.startswith("sqlite"):

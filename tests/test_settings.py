@@ -42,16 +42,23 @@ def test_production_refuses_dev_defaults_and_names_them():
         load_settings(environ={"YINLING_ENV": "production"})
     message = str(err.value)
     assert "development token" in message and "sandbox" in message and "SQLite" in message
+    assert "YINLING_SECRET_KEY" in message
 
 
 def test_production_accepts_real_settings_or_an_explicit_allowance():
     real = {"YINLING_ENV": "production", "WECHAT_TOKEN": "prodToken123",
             "WECHAT_APPID": "wx1", "WECHAT_SECRET": "s",
-            "DATABASE_URL": "postgresql://u@db/yinling"}
+            "DATABASE_URL": "postgresql://u@db/yinling",
+            "YINLING_SECRET_KEY": "a-long-random-secret-for-cookies"}
     assert load_settings(environ=real).env == "production"
     allowed = load_settings(environ={"YINLING_ENV": "production",
                                      "YINLING_ALLOW_DEV_DEFAULTS": "1"})
     assert allowed.sandbox
+
+
+def test_short_secret_key_is_refused():
+    with pytest.raises(SettingsError, match="YINLING_SECRET_KEY"):
+        load_settings(environ={"YINLING_SECRET_KEY": "short"})
 
 
 def test_create_app_refuses_bad_settings():
