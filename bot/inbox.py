@@ -63,7 +63,11 @@ class Inbox:
         row_id = self._record(key, message, data, raw)
         if row_id is None:
             logger.info("retry of %s: replaying the stored answer", key)
-            return self._await_existing(key)
+            return self._await_existing(key, message)
+        return self._run(row_id, key, message)
+
+    def _run(self, row_id: int, key: str, message) -> str | None:
+        """Handle within the budget; past it answer None and let the reply follow as a push."""
         race = _Race()
         future = self.pool.submit(self._process, row_id, key, message, race)
         try:
@@ -92,8 +96,12 @@ class Inbox:
         except IntegrityError:
             return None
 
-    def _await_existing(self, key: str) -> str | None:
-        """Wait (within the budget) for the first copy to finish, then replay its answer."""
+    def _await_existing(self, key: str, message) -> str | None:
+        """Wait (within the budget) for the first copy to finish, then replay its answer.
+
+        A copy whose handler died with its process (no commit, so no effect) is taken over:
+        WeChat's retry is the last chance to handle that message at all.
+        """
         deadline = time.monotonic() + self.budget
         while True:
             with self.db.session() as session:
@@ -101,17 +109,45 @@ class Inbox:
                     InboundMessage.dedupe_key == key))
                 if row is not None and row.status in ("done", "failed"):
                     return row.reply if row.reply_mode == "inline" else None
+                orphan = row is not None and self._orphaned(session, row)
+            if orphan:
+                logger.warning("%s was left unhandled by a dead process: taking it over", key)
+                return self._run(row.id, key, message)
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.05)
+
+    def _orphaned(self, session, row) -> bool:
+        """True when nobody is handling this 'processing' row (its handler's process died).
+
+        A live handler holds the row lock (PostgreSQL) or the write lock (SQLite, where this
+        read could not even start while it runs) for its whole transaction.
+        """
+        if (utcnow() - row.received_at).total_seconds() < self.budget:
+            return False  # its handler may still be waiting for a pool thread
+        if session.get_bind().dialect.name == "sqlite":
+            return True
+        return session.scalar(select(InboundMessage.id).where(
+            InboundMessage.id == row.id, InboundMessage.status == "processing")
+            .with_for_update(skip_locked=True)) is not None
 
     # ---- handling ------------------------------------------------------------------------
     def _process(self, row_id: int, key: str, message, race: _Race) -> str | None:
         session = self.db.sessionmaker()
         try:
-            row = session.get(InboundMessage, row_id)
+            # The row lock marks this message as being handled until the commit below.
+            row = session.get(InboundMessage, row_id, with_for_update=True)
+            if row.status != "processing":  # a retry took it over while this copy queued
+                session.rollback()
+                return row.reply if row.reply_mode == "inline" else None
             reply, pushed, ok = self._run_handler(session, message, row)
-            row = session.get(InboundMessage, row_id)
+            # After a failed handler's rollback the lock is gone: take it again and make sure
+            # no retry has taken the message over in between.
+            row = session.get(InboundMessage, row_id, with_for_update=True,
+                              populate_existing=True)
+            if row.status != "processing":
+                session.rollback()
+                return row.reply if row.reply_mode == "inline" else None
             with race.lock:
                 late = race.late
                 race.inline = not late

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import redis as redis_lib
+import xmltodict
 from sqlalchemy import func, select
 
+from bot.inbox import dedupe_key
 from bot.wxmessage import sign_request
-from models import Delivery, Follower, InboundMessage
+from models import Delivery, Follower, InboundMessage, utcnow
 from tests import echo
 from tests.wx import WeChat, post
 
@@ -145,3 +148,38 @@ def test_push_is_committed_with_the_change_and_delivered_to_sandbox(ewx, openid)
     with ewx.app.extensions["yinling"].db.session() as s:
         d = s.scalar(select(Delivery).where(Delivery.openid == openid))
         assert d.status == "sandbox" and d.sent_at is not None
+
+
+def _record_as_if_a_dead_process_had(app, wx, openid, content, seconds_ago=30):
+    """The inbound row a process writes before handling, left behind when it is SIGKILLed."""
+    xml = wx.xml(openid, Content=content)
+    data = xmltodict.parse(xml)["xml"]
+    with app.extensions["yinling"].db.session() as s:
+        s.add(InboundMessage(dedupe_key=dedupe_key(data), openid=openid, msg_type="text",
+                             content=content, raw=xml,
+                             received_at=utcnow() - timedelta(seconds=seconds_ago)))
+    return sign_request(xml, "yinling-dev-token")
+
+
+def test_retry_takes_over_a_message_whose_process_died(ewx, openid):
+    req = _record_as_if_a_dead_process_had(ewx.app, ewx, openid, "计数 dead")
+    assert ewx.reply_of(post(ewx.client, req)) == "计数:dead"
+    assert echo.calls["dead"] == 1
+    assert ewx.reply_of(post(ewx.client, req)) == "计数:dead"  # and only once
+    assert echo.calls["dead"] == 1
+    with ewx.app.extensions["yinling"].db.session() as s:
+        row = s.scalar(select(InboundMessage).where(InboundMessage.openid == openid))
+        assert (row.status, row.reply_mode) == ("done", "inline")
+
+
+def test_a_live_slow_handler_is_not_taken_over(make_app, openid):
+    app = make_app(reply_budget_seconds=0.3)
+    echo.install(app)
+    echo.calls.clear()
+    wx = WeChat(app)
+    req = sign_request(wx.xml(openid, Content="慢 1.5"), "yinling-dev-token")
+    assert post(wx.client, req).data == b"success"
+    time.sleep(0.6)  # older than the budget, still running: its lock says it is alive
+    assert post(wx.client, req).data == b"success"
+    assert wx.pushes(openid, wait=5) == ["慢回复"]
+    assert echo.calls["slow"] == 1
