@@ -116,6 +116,22 @@ class ActionLog(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class HelpRequest(Base):
+    """A `人工` request: who asked (and for which cadre), and the staff member answering it."""
+
+    __tablename__ = "help_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    cadre_id: Mapped[int | None] = mapped_column(ForeignKey("cadre.id"))
+    on_behalf: Mapped[bool] = mapped_column(default=False)
+    text: Mapped[str | None] = mapped_column(Text)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    answered_at: Mapped[datetime | None]
+    answers: Mapped[int] = mapped_column(default=0)
+
+
 def recipients_of(session, cadre_id: int) -> list[str]:
     """Openids that receive a cadre's pushes: the cadre and bound family, still following."""
     from sqlalchemy import select

@@ -104,3 +104,42 @@ def test_human_falls_back_to_supervisors_and_works_unbound(app, wx):
     assert "会尽快回复" in wx.text(stranger, "人工")
     [body] = wx.pushes(boss)
     assert stranger in body and "未绑定" in body
+
+
+def test_staff_answer_a_human_request_in_chat_and_follow_ups_reach_them(app, wx):
+    import re
+
+    duty, other, user = oid("duty"), oid("other"), oid("user")
+    wx.text(duty, f"工作人员 {invite(app, '吴值班')}")
+    wx.text(other, f"工作人员 {invite(app, '王值班')}")
+    wx.text(duty, "值班")
+    wx.text(other, "值班")
+    with db(app) as s:
+        s.add(Cadre(name="李四海", phone="13900005678"))
+    wx.text(user, "绑定 李四海 5678")
+    wx.text(user, "人工")
+    [body] = wx.pushes(duty)
+    assert len(wx.pushes(other)) == 1
+    number = int(re.search(r"第(\d+)号", body).group(1))
+    assert f"答复 {number}" in body
+    answered = wx.text(duty, f"答复 {number} 您好，我们下午三点给您打电话")
+    assert "已答复" in answered and "李**" in answered
+    [relayed] = wx.pushes(user)
+    assert "吴值班" in relayed and "下午三点给您打电话" in relayed
+    # The follow-up goes to the staff member who answered, with what the user said.
+    assert "刚才答复您的工作人员" in wx.text(user, "人工 我下午在家")
+    follow = wx.pushes(duty)
+    assert len(follow) == 2 and "我下午在家" in follow[1] and "又找您了" in follow[1]
+    assert len(wx.pushes(other, wait=0.2)) == 1
+    # A second staff member answering the same request is told who answered before.
+    assert "吴值班此前也答复过" in wx.text(other, f"答复{number}：我也看看")
+
+
+def test_answer_needs_staff_a_known_number_and_words(app, wx):
+    duty, user = oid("duty"), oid("user")
+    wx.text(duty, f"工作人员 {invite(app, '吴值班')}")
+    assert "没有权限" in wx.text(user, "答复 1 你好")
+    assert "答复 编号 内容" in wx.text(duty, "答复")
+    assert "答复 编号 内容" in wx.text(duty, "答复 3")
+    assert "没有第999号" in wx.text(duty, "答复 999 你好")
+    assert wx.pushes(user, wait=0.2) == []

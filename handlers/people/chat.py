@@ -10,7 +10,7 @@ from bot import roles
 from bot.router import Handlers
 from bot.text import CN_DIGITS, mask_name, mask_phone
 from handlers.people import service
-from models import InboundMessage
+from models import Cadre, InboundMessage
 from models.people import on_duty_openids
 
 handlers = Handlers("people")
@@ -209,19 +209,41 @@ def duty_off(ctx, args):
 
 @handlers.command("人工", "人工服务", "转人工", menu="人工服务", order=90)
 def human(ctx, args):
-    """Tell on-duty staff (or supervisors) who wants a person and what they last said."""
-    staff = [o for o in on_duty_openids(ctx.db) if o != ctx.openid]
+    """Tell on-duty staff (or the staff member already answering) who wants a person."""
     cadre = ctx.cadre
+    request, owner = service.open_help(ctx.db, ctx.openid, cadre.id if cadre else None,
+                                       ctx.on_behalf, args[:500], ctx.now)
+    staff = [owner.openid] if owner else [o for o in on_duty_openids(ctx.db) if o != ctx.openid]
     who = {"name": mask_name(cadre.name) if cadre else None,
            "phone": mask_phone(cadre.phone) if cadre else None,
            "family": ctx.on_behalf, "openid": ctx.openid}
     recent = _recent_texts(ctx)
     for openid in staff:
-        ctx.push(openid, "people/human_staff", who=who, recent=recent)
+        ctx.push(openid, "people/human_staff", who=who, recent=recent, said=args,
+                 number=request.id, follow_up=owner is not None)
     if cadre is not None:
         service.record_action(ctx.db, "human", ctx)
-    ctx.log("asked for a person; %s staff told", len(staff))
-    return ctx.reply("people/human_user", nobody=not staff)
+    ctx.log("asked for a person (request %s); %s staff told", request.id, len(staff))
+    return ctx.reply("people/human_user", nobody=not staff, follow_up=owner is not None)
+
+
+@handlers.command("答复", role=roles.STAFF)
+def answer_human(ctx, args):
+    """`答复 N 内容`: staff answer 人工 request N; the user who asked receives it by chat."""
+    m = re.match(r"\s*([0-9零〇一二两三四五六七八九十]+)\s*[号:：,，]?\s*(.*)", args, re.S)
+    number = ctx.number(m.group(1)) if m else None
+    words = m.group(2).strip() if m else ""
+    if number is None or not words:
+        return ctx.reply("people/human_answer_usage")
+    staff = service.staff_of(ctx.db, ctx.openid)
+    done = service.answer_help(ctx.db, number, staff, ctx.now)
+    if done.request is None:
+        return ctx.reply("people/human_answer_unknown", number=number)
+    ctx.push(done.request.openid, "people/human_answer", staff_name=staff.name, text=words)
+    ctx.log("answered help request %s", number)
+    cadre = ctx.db.get(Cadre, done.request.cadre_id) if done.request.cadre_id else None
+    return ctx.reply("people/human_answered", number=number, earlier=done.earlier,
+                     who=mask_name(cadre.name) if cadre else None)
 
 
 def _recent_texts(ctx) -> list[str]:

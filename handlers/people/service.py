@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session
 from bot.text import mask_name
 from models import utcnow
 from models.groups import BroadcastGroup, GroupMember
-from models.people import ActionLog, BindAttempt, Binding, Cadre, Staff, StaffInvite
+from models.people import (ActionLog, BindAttempt, Binding, Cadre, HelpRequest, Staff,
+                           StaffInvite)
 
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 3
 LOCK_FOR = timedelta(hours=1)
 INVITE_VALID = timedelta(days=7)
+HELP_CONTINUES = timedelta(hours=24)  # a follow-up 人工 within this goes to the same staff
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 8
 STAFF_ROLES = ("staff", "supervisor")
@@ -177,6 +179,46 @@ def remove_staff(session: Session, name: str) -> int:
     for staff in rows:
         staff.active, staff.on_duty = False, False
     return len(rows)
+
+
+# ---- 人工 (asking for a person) ---------------------------------------------------------------
+def open_help(session: Session, openid: str, cadre_id: int | None, on_behalf: bool,
+              text: str | None, now: datetime) -> tuple[HelpRequest, Staff | None]:
+    """Record a 人工 request; also the staff member answering this user's last one, if recent."""
+    last = session.scalar(select(HelpRequest).where(
+        HelpRequest.openid == openid, HelpRequest.staff_id.is_not(None),
+        HelpRequest.answered_at >= now - HELP_CONTINUES).order_by(HelpRequest.id.desc()))
+    owner = session.get(Staff, last.staff_id) if last else None
+    if owner is not None and not (owner.active and owner.openid):
+        owner = None
+    request = HelpRequest(openid=openid, cadre_id=cadre_id, on_behalf=on_behalf,
+                          text=(text or None), asked_at=now,
+                          staff_id=owner.id if owner else None)
+    session.add(request)
+    session.flush()
+    return request, owner
+
+
+@dataclass
+class Answered:
+    """What `答复 N` did: the request, and who had answered it before (if someone else)."""
+
+    request: HelpRequest | None
+    earlier: str | None = None
+
+
+def answer_help(session: Session, number: int, staff: Staff, now: datetime) -> Answered:
+    """Mark request `number` answered by `staff` (the request row is locked while we do)."""
+    request = session.get(HelpRequest, number, with_for_update=True)
+    if request is None:
+        return Answered(None)
+    earlier = None
+    if request.answers and request.staff_id not in (None, staff.id):
+        previous = session.get(Staff, request.staff_id)
+        earlier = previous.name if previous else None
+    request.staff_id, request.answered_at = staff.id, now
+    request.answers += 1
+    return Answered(request, earlier)
 
 
 # ---- groups --------------------------------------------------------------------------------
