@@ -83,6 +83,14 @@ class Ctx:
             self.pushed.append(delivery)
         return delivery
 
+    def push_many(self, openids, template: str, *, campaign: str, kind: str = "bulk",
+                  **values) -> list:
+        """Queue one message to many (a broadcast) in one batch, committed with this message."""
+        deliveries = self.services.outbox.push_many(self.db, openids, template, values,
+                                                    campaign=campaign, kind=kind, now=self.now)
+        self.pushed.extend(deliveries)
+        return deliveries
+
     def menu(self, note: str | None = None) -> str:
         """The numbered main menu for this user's roles, optionally after a note."""
         return self.services.router.menu_text(self, note)

@@ -48,6 +48,14 @@ class JobCtx:
             self.pushed.append(delivery)
         return delivery
 
+    def push_many(self, openids, template: str, *, campaign: str, kind: str = "scheduled",
+                  **values) -> list:
+        """Queue one message to many recipients in one batch, keyed (campaign, openid)."""
+        deliveries = self.services.outbox.push_many(self.db, openids, template, values,
+                                                    campaign=campaign, kind=kind, now=self.now)
+        self.pushed.extend(deliveries)
+        return deliveries
+
 
 def run_job(services, db, spec: JobSpec, now: datetime) -> int:
     """Run one job in its own transaction; deliveries are dispatched after commit."""

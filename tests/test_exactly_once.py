@@ -5,7 +5,6 @@ import threading
 import time
 from datetime import timedelta
 
-import pytest
 import redis as redis_lib
 import xmltodict
 from sqlalchemy import func, select

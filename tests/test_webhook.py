@@ -164,7 +164,7 @@ def test_previous_key_still_decrypts_after_rotation(aes_app, openid):
 
 def test_unknown_key_is_400(aes_app, openid):
     other = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
-    req = sign_request(f"<xml><MsgType>text</MsgType></xml>", "yinling-dev-token",
+    req = sign_request("<xml><MsgType>text</MsgType></xml>", "yinling-dev-token",
                        aes_key=other, appid=APPID)
     assert post(aes_app.test_client(), req).status_code == 400
 
@@ -252,7 +252,7 @@ def test_voice_without_recognition_says_so_and_offers_menu(wx, openid):
 
 
 def test_every_inbound_message_is_kept(wx, openid):
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from models import InboundMessage
 
