@@ -1,0 +1,114 @@
+"""Chat for fees: a cadre's status (`党费`), staff marking paid (`已缴`), and `党费统计`."""
+from __future__ import annotations
+
+import re
+from functools import wraps
+
+from bot import roles
+from bot.router import Handlers
+from bot.text import mask_name
+from handlers.fees import service
+from handlers.fees.config import load_config
+from handlers.fees.service import FeeRefusal, item_view, period_view, yuan
+from models.people import recipients_of
+
+handlers = Handlers("fees")
+
+SPLIT = re.compile(r"[\s,，、;；:：]+")
+PHONE = re.compile(r"1[0-9]{10}")
+
+
+def _config(ctx):
+    return load_config(ctx.services.settings)
+
+
+def _current(ctx) -> str:
+    return service.period_of(ctx.now, ctx.services.settings.zone)
+
+
+# ---- cadres and family -----------------------------------------------------------------------
+@handlers.command("党费", "缴费", click="MENU_FEES", role=roles.CADRE, menu="查询党费",
+                  order=20)
+def fee_status(ctx, args):
+    """This and last month's items, older arrears, the total owed, and how to pay."""
+    cadre = ctx.cadre
+    status = service.fee_status(ctx.db, cadre.id, _current(ctx))
+    ctx.log("fee status: %d+%d items, %d in arrears", len(status.this_month),
+            len(status.last_month), len(status.arrears))
+    return ctx.reply("fees/status", cadre_name=cadre.name, on_behalf=ctx.on_behalf,
+                     empty=status.empty,
+                     current=period_view(status.current), previous=period_view(status.previous),
+                     this_month=[item_view(i) for i in status.this_month],
+                     last_month=[item_view(i) for i in status.last_month],
+                     arrears=[item_view(i) for i in status.arrears],
+                     owed=yuan(status.owed_fen) if status.owed_fen else None,
+                     how_to_pay=_config(ctx).how_to_pay)
+
+
+# ---- staff -----------------------------------------------------------------------------------
+def staff_command(*words: str, **options):
+    """Register a staff command whose FeeRefusals become plain answers."""
+    def deco(fn):
+        @handlers.command(*words, role=roles.STAFF, **options)
+        @wraps(fn)
+        def handler(ctx, args):
+            try:
+                return fn(ctx, args)
+            except FeeRefusal as refusal:
+                return ctx.reply("fees/refused", code=refusal.code, **refusal.values)
+        return handler
+    return deco
+
+
+def parse_mark_args(args: str) -> tuple[str, str, str | None]:
+    """`13800001001 2026-11 [党费]` -> (phone, period, fee type); FeeRefusal when unusable."""
+    parts = [p for p in SPLIT.split(args.strip()) if p]
+    if not parts:
+        raise FeeRefusal("mark_usage")
+    phone = parts[0].replace("-", "")
+    if not PHONE.fullmatch(phone):
+        raise FeeRefusal("bad_phone", value=parts[0])
+    if len(parts) < 2:
+        raise FeeRefusal("need_period", phone=phone)
+    period = service.parse_period(parts[1])
+    if period is None:
+        raise FeeRefusal("bad_period", value=parts[1])
+    fee_type = "".join(parts[2:]) or None
+    return phone, period, fee_type
+
+
+@staff_command("已缴")
+def mark_paid(ctx, args):
+    """`已缴 手机号 YYYY-MM [费用类型]`: that month's unpaid items are paid today."""
+    phone, period, fee_type = parse_mark_args(args)
+    staff = service.staff_by_openid(ctx.db, ctx.openid)
+    today = ctx.now.astimezone(ctx.services.settings.zone).date()
+    marked = service.mark_paid(ctx.db, phone, period, staff.name if staff else ctx.openid,
+                               ctx.openid, today, ctx.now, fee_type)
+    items = [item_view(i) for i in marked.items]
+    relations = service.relations_of(ctx.db, marked.cadre.id)
+    told = 0
+    for openid in recipients_of(ctx.db, marked.cadre.id):
+        if openid != ctx.openid and ctx.push(
+                openid, "fees/paid_notice", kind="scheduled", items=items,
+                total=yuan(marked.total_fen), cadre_name=marked.cadre.name,
+                family=relations.get(openid) == "family", today=today) is not None:
+            told += 1
+    ctx.log("marked %d fee item(s) paid for %s", len(items), mask_name(marked.cadre.name))
+    return ctx.reply("fees/marked", name=marked.cadre.name, phone=marked.cadre.phone,
+                     items=items, total=yuan(marked.total_fen), today=today, told=told,
+                     **period_view(period))
+
+
+@staff_command("党费统计", menu="党费统计", order=70)
+def statistics(ctx, args):
+    """Collection rate per party branch for this month (or `党费统计 2026-10`)."""
+    period = _current(ctx)
+    if args.strip():
+        period = service.parse_period(args)
+        if period is None:
+            raise FeeRefusal("bad_period", value=args.strip())
+    fee_types = _config(ctx).stats_fee_types
+    rows, total = service.branch_stats(ctx.db, period, fee_types)
+    return ctx.reply("fees/stats", rows=[r.view() for r in rows], total=total.view(),
+                     fee_types=list(fee_types), **period_view(period))
