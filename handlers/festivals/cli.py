@@ -1,0 +1,33 @@
+"""CLI: `festivals [--year Y]` prints a year's festival calendar."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from handlers.festivals.calendar import MAX_YEAR, MIN_YEAR, lunar_label, load_calendar
+
+
+@click.command("festivals")
+@click.option("--year", type=click.IntRange(MIN_YEAR, MAX_YEAR), default=None,
+              help="Gregorian year (default: this year in YINLING_TZ).")
+@with_appcontext
+def festivals(year):
+    """Print the year's festivals, one a line: date, name, lunar date, notice day, audience."""
+    settings = current_app.extensions["yinling"].settings
+    year = year or datetime.now(settings.zone).year
+    for day, festival in load_calendar(settings).year(year):
+        click.echo(describe(day, festival))
+
+
+def describe(day, festival) -> str:
+    """One line: `2026-09-25  中秋节  农历八月十五  走访通知 2026-09-18  全体`."""
+    month, lunar_day, leap = lunar_label(day)
+    render = current_app.extensions["yinling"].render
+    return render("festivals/cli_line", day=day, festival=festival, lunar_month=month,
+                  lunar_day=lunar_day, leap=leap)
+
+
+cli_commands = [festivals]
