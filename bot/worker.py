@@ -139,12 +139,16 @@ class ThreadDispatcher:
     """
 
     def __init__(self, deliverer: Deliverer, settings):
-        self.deliverer = deliverer
-        self.pool = DeliveryPool(deliverer, settings.delivery_concurrency)
-        self.sweeper = Sweeper(deliverer.db, settings, self.enqueue)
+        self.deliverer, self.settings = deliverer, settings
         self.waiting: queue.Queue = queue.Queue()
-        self.feeder = threading.Thread(target=self._feed, name="deliver-feed", daemon=True)
         self._started = threading.Lock()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """New pool, sweeper and feeder: a dispatcher shut down can start again."""
+        self.pool = DeliveryPool(self.deliverer, self.settings.delivery_concurrency)
+        self.sweeper = Sweeper(self.deliverer.db, self.settings, self.enqueue)
+        self.feeder = threading.Thread(target=self._feed, name="deliver-feed", daemon=True)
 
     def start(self) -> None:
         """Start feeding and sweeping (the first sweep picks up what a crash left)."""
@@ -166,12 +170,14 @@ class ThreadDispatcher:
                 logger.exception("could not hand deliveries %s to the pool", ids[:10])
 
     def shutdown(self) -> None:
-        """Stop sweeping, deliver what is queued, stop."""
-        self.sweeper.stop()
-        if self.feeder.is_alive():
-            self.waiting.put(None)
-            self.feeder.join()
-        self.pool.shutdown()
+        """Stop sweeping, deliver what is queued, stop (a later enqueue starts afresh)."""
+        with self._started:
+            self.sweeper.stop()
+            if self.feeder.is_alive():
+                self.waiting.put(None)
+                self.feeder.join()
+            self.pool.shutdown()
+            self._fresh()
 
 
 QUEUE_NAME = "yinling-delivery"

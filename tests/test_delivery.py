@@ -366,3 +366,14 @@ def test_a_long_chat_message_is_cut_and_the_rest_kept_for_more(live, fake, openi
     assert len(sent.encode()) <= 2048 and "更多" in sent
     head = sent.rsplit("\n", 1)[0]
     assert body.startswith(head) and follower(live, openid).more_text.startswith("第")
+
+
+def test_a_dispatcher_shut_down_starts_again_for_the_next_push(make_app, openid):
+    """`jobs run` shuts the in-process dispatcher down; a later push in that process still goes."""
+    app = make_app()
+    [first] = settle(app, [push(app, openid, "一")])
+    yl_of(app).dispatcher.shutdown()
+    [second] = settle(app, [push(app, openid, "二")], timeout=3.0)
+    assert (first.status, second.status) == ("sandbox", "sandbox")
+    yl_of(app).dispatcher.shutdown()
+    yl_of(app).dispatcher.shutdown()  # twice is harmless
