@@ -15,13 +15,21 @@ from sqlalchemy import func, select
 
 from bot.jobs import run_job
 from bot.settings import SettingsError
+from bot.tables import RowError
 from handlers.fees import check
 from handlers.fees.config import FeeConfigError, parse_config
 from handlers.fees.importer import parse_row
 from handlers.fees.jobs import build_jobs, campaign_of
-from handlers.fees.service import (FeeRefusal, branch_stats, due_step, fee_status, mark_paid,
-                                   parse_period, previous_period, yuan)
-from handlers.people.importer import RowError
+from handlers.fees.service import (
+    FeeRefusal,
+    branch_stats,
+    due_step,
+    fee_status,
+    mark_paid,
+    parse_period,
+    previous_period,
+    yuan,
+)
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.fees import FeeEvent, FeeItem
 

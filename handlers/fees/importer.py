@@ -1,5 +1,5 @@
 """Fee ledger import from .csv (UTF-8, UTF-8 with BOM, GBK) or .xlsx: one item per
-(cadre, fee type, period); re-import updates it. The file reading is the roster importer's."""
+(cadre, fee type, period); re-import updates it. Reading the file is bot.tables'."""
 from __future__ import annotations
 
 import re
@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.tables import RowError, cell, read_records
+from bot.tables import TableFileError as FeeFileError
 from handlers.fees.service import parse_period
-# The roster importer owns reading .csv/.xlsx (encodings, BOM, workbook) and the phone rule.
-from handlers.people.importer import DATE_RE, RowError, _cell, _csv_table, _phone, _xlsx_table
-from handlers.people.importer import RosterFileError as FeeFileError
+from handlers.people.importer import DATE_RE, parse_phone
 from models.fees import PAID_BY_CHAT, PAID_BY_IMPORT, FeeEvent, FeeItem
 from models.people import Cadre
 
@@ -43,41 +43,13 @@ class ImportResult:
 # ---- reading -------------------------------------------------------------------------------
 def read_fee_rows(path: Path) -> list[tuple[int, dict]]:
     """(row number in the file, {column: value}) for each non-empty data row."""
-    path = Path(path)
-    if not path.is_file():
-        raise FeeFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        table = _csv_table(path)
-    elif suffix == ".xlsx":
-        table = _xlsx_table(path)
-    else:
-        raise FeeFileError(f"{path}: only .csv and .xlsx are supported")
-    return _records(path, table)
-
-
-def _records(path: Path, table: list[list]) -> list[tuple[int, dict]]:
-    start = next((i for i, row in enumerate(table) if any(_cell(v) for v in row)), None)
-    if start is None:
-        raise FeeFileError(f"{path}: the file is empty")
-    headers = [_cell(v).lstrip("\ufeff").strip() for v in table[start]]
-    missing = [h for h in REQUIRED if h not in headers]
-    if missing:
-        raise FeeFileError(f"{path}: missing column(s) {', '.join(missing)} "
-                           f"(found: {', '.join(h for h in headers if h)})")
-    index = {h: headers.index(h) for h in COLUMNS if h in headers}
-    out = []
-    for number, row in enumerate(table[start + 1:], start=start + 2):
-        if any(_cell(v) for v in row):
-            out.append((number, {h: (row[i] if i < len(row) else None)
-                                 for h, i in index.items()}))
-    return out
+    return read_records(path, COLUMNS, REQUIRED)
 
 
 # ---- validating ----------------------------------------------------------------------------
 def parse_row(record: dict, today: date) -> dict:
     """Ledger values from one record; RowError with the reason when unacceptable."""
-    fee_type = re.sub(r"\s+", "", _cell(record.get("费用类型")))
+    fee_type = re.sub(r"\s+", "", cell(record.get("费用类型")))
     if not fee_type:
         raise RowError("missing_type")
     if len(fee_type) > MAX_TYPE:
@@ -86,13 +58,13 @@ def parse_row(record: dict, today: date) -> dict:
     paid_on = _paid_on(record.get("缴费日期"), today)
     if paid_on is not None and not paid:
         raise RowError("date_but_unpaid", value=paid_on.isoformat())
-    return {"phone": _phone(record.get("手机号")), "fee_type": fee_type,
+    return {"phone": parse_phone(record.get("手机号")), "fee_type": fee_type,
             "period": _period(record.get("期间")), "amount_fen": _amount(record.get("金额")),
             "paid": paid, "paid_on": paid_on}
 
 
 def _period(value) -> str:
-    text = _cell(value)
+    text = cell(value)
     if not text:
         raise RowError("missing_period")
     period = parse_period(value if isinstance(value, (date, datetime)) else text)
@@ -104,37 +76,37 @@ def _period(value) -> str:
 def _amount(value) -> int:
     if isinstance(value, bool):
         raise RowError("bad_amount", value=str(value))
-    text = _cell(value).replace(",", "").replace("，", "").lstrip("¥￥").removesuffix("元")
+    text = cell(value).replace(",", "").replace("，", "").lstrip("¥￥").removesuffix("元")
     if not text:
         raise RowError("missing_amount")
     try:
         amount = Decimal(str(value) if isinstance(value, (int, float)) else text.strip())
     except InvalidOperation:
-        raise RowError("bad_amount", value=_cell(value)) from None
+        raise RowError("bad_amount", value=cell(value)) from None
     if not amount.is_finite() or amount <= 0 or amount * 100 != int(amount * 100) \
             or amount * 100 > MAX_FEN:
-        raise RowError("bad_amount", value=_cell(value))
+        raise RowError("bad_amount", value=cell(value))
     return int(amount * 100)
 
 
 def _yes_no(value) -> bool:
     if isinstance(value, bool):
         return value
-    text = _cell(value).lower()
+    text = cell(value).lower()
     if text in YES:
         return True
     if text in NO:
         return False
-    raise RowError("bad_paid", value=_cell(value))
+    raise RowError("bad_paid", value=cell(value))
 
 
 def _paid_on(value, today: date) -> date | None:
-    if value is None or _cell(value) == "":
+    if value is None or cell(value) == "":
         return None
     if isinstance(value, datetime):
         value = value.date()
     if not isinstance(value, date):
-        text = _cell(value)
+        text = cell(value)
         m = DATE_RE.fullmatch(text) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
         if not m:
             raise RowError("bad_date", value=text)
