@@ -1,0 +1,142 @@
+"""Chat for class sign-ups: `课程` (list + pick a number), `报名 3`, `取消报名 3`, `我的课程`."""
+from __future__ import annotations
+
+from functools import wraps
+
+from bot import roles
+from bot.router import Handlers
+from bot.text import parse_number
+from handlers.courses import service
+from handlers.courses.service import Actor, Refusal
+
+handlers = Handlers("courses")
+
+PICK_STATE = "course.pick"
+
+
+def _actor(ctx) -> Actor:
+    return Actor(ctx.openid, ctx.cadre.id, ctx.on_behalf)
+
+
+def _who(ctx) -> dict:
+    return {"on_behalf": ctx.on_behalf, "cadre_name": ctx.cadre.name}
+
+
+LISTED = ("not_found", "deadline_passed", "finished", "no_such_name", "busy")
+
+
+def _refused(ctx, refusal: Refusal, with_list: bool = True) -> str:
+    """The reason in words, and (for sign-up refusals) what can be signed up for instead."""
+    courses = service.open_courses(ctx.db, ctx.now) \
+        if with_list and refusal.code in LISTED else []
+    return ctx.reply("courses/refused", code=refusal.code, courses=courses, **refusal.values,
+                     **_who(ctx))
+
+
+def course_command(*words: str, **options):
+    """Register a cadre/family command whose Refusals become plain answers."""
+    def deco(fn):
+        @handlers.command(*words, role=roles.CADRE, **options)
+        @wraps(fn)
+        def handler(ctx, args):
+            try:
+                return fn(ctx, args)
+            except Refusal as refusal:
+                return _refused(ctx, refusal)
+        return handler
+    return deco
+
+
+def _by_name(views, text: str):
+    """The one course whose name is, or contains, the words (None when none or several)."""
+    exact = [v for v in views if v.name == text]
+    if exact:
+        return exact[0]
+    found = [v for v in views if text and text in v.name]
+    return found[0] if len(found) == 1 else None
+
+
+def _number_of(ctx, args: str, views) -> int | None:
+    """A course number from `3`, `三`, `3号` or (part of) a course name; None if neither."""
+    number = parse_number(args)
+    if number is not None:
+        return number
+    view = _by_name(views, args)
+    if view is None and args:
+        raise Refusal("no_such_name", text=args)
+    return view.number if view else None
+
+
+# ---- listing and signing up ----------------------------------------------------------------
+@course_command("课程", "课程报名", "报名课程", click="MENU_COURSES", menu="课程报名", order=40)
+def list_courses(ctx, args):
+    """Open courses with number, schedule, venue and seats left; a number then signs up."""
+    return _list(ctx)
+
+
+def _list(ctx) -> str:
+    views = service.open_courses(ctx.db, ctx.now)
+    if not views:
+        ctx.end()
+        return ctx.reply("courses/none", **_who(ctx))
+    return ctx.ask(PICK_STATE, "courses/list", data={}, courses=views, **_who(ctx))
+
+
+@course_command("报名")
+def sign_up_command(ctx, args):
+    """`报名 3` (or `报名 书法`); without a course it lists them."""
+    if not args:
+        return _list(ctx)
+    number = _number_of(ctx, args, service.open_courses(ctx.db, ctx.now))
+    return _sign_up(ctx, number)
+
+
+def _sign_up(ctx, number: int) -> str:
+    outcome = service.sign_up(ctx.db, number, _actor(ctx), ctx.now, ctx.push)
+    ctx.end()
+    if outcome.changed:
+        ctx.log("course %s: %s", number, outcome.state)
+    return ctx.reply("courses/signed_up", o=outcome, c=outcome.course, **_who(ctx))
+
+
+@handlers.step(PICK_STATE)
+def pick_step(ctx):
+    """The course number (or name) after the list; any command leaves the list."""
+    router = ctx.services.router
+    if ctx.text and router.match(ctx.text) is not None:
+        ctx.end()
+        return router.dispatch(ctx)
+    if ctx.cadre is None:  # unbound meanwhile
+        ctx.end()
+        return ctx.reply("core/bind_first")
+    if ctx.msg_type not in ("text", "voice") or not ctx.text:
+        return ctx.reask()
+    try:
+        number = _number_of(ctx, ctx.text, service.open_courses(ctx.db, ctx.now))
+        return _sign_up(ctx, number)
+    except Refusal as refusal:
+        if refusal.code == "no_such_name":
+            return ctx.reask()
+        # Stay in the list: the reason, then the same question with the courses again.
+        return ctx.reply("courses/pick_again", answer=_refused(ctx, refusal, with_list=False),
+                         prompt=_list(ctx))
+
+
+# ---- cancelling and the cadre's own courses ------------------------------------------------
+@course_command("取消报名", "退课")
+def cancel_command(ctx, args):
+    """`取消报名 3`: give up a seat or a wait-list place (the first waiting gets the seat)."""
+    mine = service.my_courses(ctx.db, ctx.cadre.id, ctx.now)
+    number = _number_of(ctx, args, [m.course for m in mine]) if args else None
+    if number is None:
+        return ctx.reply("courses/cancel_which", mine=mine, **_who(ctx))
+    outcome = service.cancel(ctx.db, number, _actor(ctx), ctx.now, ctx.push)
+    ctx.log("course %s: cancelled, promoted %s", number, outcome.promoted)
+    return ctx.reply("courses/cancelled", c=outcome.course, **_who(ctx))
+
+
+@course_command("我的课程", "我的报名")
+def my_courses(ctx, args):
+    """The cadre's seats and wait-list places, with the next session of each."""
+    mine = service.my_courses(ctx.db, ctx.cadre.id, ctx.now)
+    return ctx.reply("courses/mine", mine=mine, **_who(ctx))
