@@ -14,9 +14,9 @@ from handlers.issues.views import chat_reach, event_views, ticket_view
 
 handlers = Handlers("issues")
 
-RATE_STATE = "issue.rate"
+RATE_STATE = service.RATE_STATE
 MAX_ATTACHMENTS = 12
-MAX_TEXT = 1000
+MAX_TEXT = service.MAX_TEXT
 URGENCY_WORDS = {"一般": False, "不急": False, "不太急": False,
                  "紧急": True, "急": True, "很急": True, "加急": True, "特别急": True}
 SEPARATORS = " 　，,:：、。."
@@ -61,7 +61,7 @@ def _raw(ctx) -> str:
 
 # ---- the report dialog -------------------------------------------------------------------
 @handlers.command("反映问题", "急难愁盼", click="MENU_REPORT", role=roles.CADRE,
-                  menu="反映问题", order=30)
+                  menu="反映问题", order=20)
 def report(ctx, args):
     """Start a report; `反映问题 住房` chooses the category, `反映问题 家里停水了` describes."""
     topic = args.lstrip(SEPARATORS)
@@ -236,7 +236,7 @@ def reporter_command(*words: str, **options):
     return deco
 
 
-@reporter_command("我的问题", click="MENU_MY_ISSUES", menu="我的问题", order=31)
+@reporter_command("我的问题", click="MENU_MY_ISSUES", menu="我的问题", order=21)
 def my_issues(ctx, args):
     """The cadre's tickets, newest first, with their state."""
     policy = _policy(ctx)
@@ -328,21 +328,12 @@ def rate_step(ctx):
 
 def ask_rating(ctx, ticket) -> None:
     """Put the reporter in front of the rating question (unless busy in another dialog)."""
-    dialogs, openid = ctx.services.dialogs, ticket.reporter_openid
-    if openid == ctx.openid or dialogs.get(openid) is not None:
-        return
-    if openid not in service.reporter_side(ctx.db, ticket):
-        return
-    prompt = ctx.reply("issues/rate_question", n=ticket.id)
-    dialogs.set(openid, {"name": RATE_STATE, "data": {"ticket": ticket.id}, "prompt": prompt})
+    service.ask_rating(ctx.services, ctx.db, ticket, ctx.openid)
 
 
 def drop_rating_question(ctx, ticket) -> None:
     """A reopened ticket is not to be rated: withdraw a pending rating question about it."""
-    dialogs, openid = ctx.services.dialogs, ticket.reporter_openid
-    state = dialogs.get(openid)
-    if state and state.get("name") == RATE_STATE and state["data"].get("ticket") == ticket.id:
-        dialogs.clear(openid)
+    service.drop_rating_question(ctx.services, ticket)
 
 
 # ---- staff -------------------------------------------------------------------------------

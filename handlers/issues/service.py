@@ -393,3 +393,29 @@ def awaiting_rating(session, cadre_id: int) -> Ticket | None:
     return session.scalar(select(Ticket).where(
         Ticket.cadre_id == cadre_id, Ticket.state == RESOLVED, Ticket.rating.is_(None))
         .order_by(Ticket.resolved_at.desc(), Ticket.id.desc()))
+
+
+MAX_TEXT = 1000  # the longest description, note or reply kept from chat or the console
+
+
+# ---- the reporter's rating question (chat and console share it) ------------------------------
+RATE_STATE = "issue.rate"
+
+
+def ask_rating(services, session, ticket: Ticket, actor_openid: str | None) -> None:
+    """Put the reporter in front of the rating question (unless busy in another dialog)."""
+    dialogs, openid = services.dialogs, ticket.reporter_openid
+    if openid == actor_openid or dialogs.get(openid) is not None:
+        return
+    if openid not in reporter_side(session, ticket):
+        return
+    prompt = services.render("issues/rate_question", n=ticket.id)
+    dialogs.set(openid, {"name": RATE_STATE, "data": {"ticket": ticket.id}, "prompt": prompt})
+
+
+def drop_rating_question(services, ticket: Ticket) -> None:
+    """A reopened ticket is not to be rated: withdraw a pending rating question about it."""
+    dialogs, openid = services.dialogs, ticket.reporter_openid
+    state = dialogs.get(openid)
+    if state and state.get("name") == RATE_STATE and state["data"].get("ticket") == ticket.id:
+        dialogs.clear(openid)

@@ -1,6 +1,7 @@
 """CLI: `roster import`, `staff invite|list|remove`, `group create|add`."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -78,6 +79,26 @@ def staff_remove(name: str):
     if not count:
         raise click.ClickException(f"no active staff member named {name}")
     click.echo(f"removed {count} staff member(s) named {name}")
+
+
+@staff_cli.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (scripts).")
+def staff_password(name: str, password_stdin: bool):
+    """Set a staff member's web console password (asked twice, not shown)."""
+    from handlers.console.auth import PasswordError, set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Console password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _db().session() as session:
+            set_password(session, name, password)
+    except PasswordError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"console password set for {name}; they log in at /console/login")
 
 
 # ---- groups --------------------------------------------------------------------------------

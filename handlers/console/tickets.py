@@ -1,0 +1,162 @@
+"""Console pages for 急难愁盼 tickets: the open list with SLA timers, one ticket's history,
+and claim / reply / transfer / resolve / reopen through the same service as the chat."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from handlers.console import guard
+from handlers.console.auth import normalise_name
+from handlers.console.pages import ConsolePage
+from handlers.console.sla import sla_timer
+from handlers.console.web import blueprint
+from handlers.issues import service
+from handlers.issues.policy import load_policy
+from handlers.issues.service import Refusal
+from handlers.issues.views import chat_reach, event_views, ticket_view
+from models.issues import RESOLVED, Ticket
+from models.people import Staff
+
+logger = logging.getLogger(__name__)
+
+PAGES = [ConsolePage("console.tickets", "console/nav/tickets.txt", order=10)]
+VIEWS = ("open", "mine", "resolved")
+RESOLVED_SHOWN = 50
+MAX_TEXT = service.MAX_TEXT
+ACTIONS = ("claim", "reply", "transfer", "resolve", "reopen")
+
+
+class WebPush:
+    """The `push` the ticket service expects, for a console request (like ctx.push)."""
+
+    def __init__(self, db, now: datetime):
+        self.db, self.now, self.pushed = db, now, []
+        self.outbox = guard.yinling().outbox
+
+    def __call__(self, openid: str, template: str, *, campaign: str | None = None,
+                 kind: str = "reply", **values):
+        delivery = self.outbox.push(self.db, openid, template, values, campaign=campaign,
+                                    kind=kind, now=self.now)
+        if delivery is not None:
+            self.pushed.append(delivery)
+        return delivery
+
+    def dispatch(self) -> None:
+        """Hand the committed deliveries to the workers."""
+        self.outbox.after_commit(self.pushed)
+
+
+def _now() -> datetime:
+    return datetime.now(guard.yinling().settings.zone)
+
+
+def _policy():
+    return load_policy(guard.yinling().settings)
+
+
+def _line(policy, ticket: Ticket, now: datetime, me: int) -> dict:
+    """One row of the list: the ticket as templates see it, plus its SLA timer."""
+    return {"t": ticket_view(policy, ticket, now, me), "sla": sla_timer(policy, ticket, now)}
+
+
+def _resolved(db) -> list[Ticket]:
+    query = select(Ticket).options(selectinload(Ticket.cadre), selectinload(Ticket.assignee),
+                                   selectinload(Ticket.attachments)) \
+        .where(Ticket.state == RESOLVED) \
+        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc()).limit(RESOLVED_SHOWN)
+    return list(db.scalars(query))
+
+
+@blueprint.get("/tickets")
+def tickets():
+    """Open tickets, urgent and oldest first, with state, assignee, waiting time and SLA."""
+    view = request.args.get("view", "open")
+    view = view if view in VIEWS else "open"
+    me, now, policy = guard.user().id, _now(), _policy()
+    with guard.yinling().db.session() as db:
+        rows = _resolved(db) if view == "resolved" else service.active_tickets(db)
+        if view == "mine":
+            rows = [t for t in rows if t.assignee_id == me]
+        lines = [_line(policy, t, now, me) for t in rows]
+    counts = {"open": sum(line["t"].state == "open" for line in lines),
+              "late": sum(line["sla"].level != "ok" for line in lines)}
+    return render_template("console/tickets.html", lines=lines, view=view, now=now,
+                           counts=counts)
+
+
+def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | None = None,
+            status: int = 200):
+    """Render the ticket page: the ticket, its SLA, its whole history, what can be done."""
+    policy, now, who = _policy(), _now(), guard.user()
+    try:
+        ticket = service.get_ticket(db, number)
+    except Refusal:
+        return render_template("console/error.html", code=404), 404
+    view = ticket_view(policy, ticket, now, who.id)
+    may_act = ticket.state == "open" or view.mine or who.is_supervisor
+    colleagues = list(db.scalars(select(Staff.name).where(
+        Staff.active.is_(True), Staff.openid.is_not(None)).order_by(Staff.name)))
+    return render_template(
+        "console/ticket.html", t=view, sla=sla_timer(policy, ticket, now),
+        events=event_views(db, policy, ticket), attachments=ticket.attachments,
+        reach=chat_reach(db, guard.yinling().settings, ticket.reporter_openid, now),
+        may_act=may_act, colleagues=colleagues, refusal=refusal, form=form or {},
+        now=now), status
+
+
+@blueprint.get("/tickets/<int:number>")
+def ticket(number: int):
+    """One ticket with its full event history."""
+    with guard.yinling().db.session() as db:
+        return _detail(db, number)
+
+
+@blueprint.post("/tickets/<int:number>/<action>")
+def ticket_action(number: int, action: str):
+    """Claim, reply, transfer, resolve or reopen from the web (the chat's service calls)."""
+    if action not in ACTIONS:
+        return render_template("console/error.html", code=404), 404
+    text = (request.form.get("text") or "").strip()[:MAX_TEXT]
+    yl, now = guard.yinling(), _now()
+    try:
+        with yl.db.session() as db:
+            push = WebPush(db, now)
+            staff = db.get(Staff, guard.user().id)
+            ticket = _act(db, staff, action, number, text, now, push)
+            _follow_up(db, staff, action, ticket)
+    except Refusal as refusal:  # nothing was written: the session rolled back
+        with yl.db.session() as db:
+            return _detail(db, number, refusal=refusal, form={action: text}, status=409)
+    push.dispatch()
+    logger.info("console: staff %s did %s on ticket %s", staff.id, action, number)
+    flash(action, "done")
+    return redirect(url_for("console.ticket", number=number))
+
+
+def _act(db, staff: Staff, action: str, number: int, text: str, now: datetime, push):
+    """Call the ticket service function behind one console action."""
+    policy = _policy()
+    if action == "claim":
+        return service.claim(db, policy, staff, number, now, push)
+    if action == "reply":
+        return service.reply(db, policy, staff, number, text, now, push)[0]
+    if action == "transfer":
+        return service.transfer(db, policy, staff, number, normalise_name(text), now, push)
+    if action == "resolve":
+        return service.resolve(db, policy, staff, number, text, now, push)
+    return service.reopen(db, policy, staff, number, text, now, push)
+
+
+def _follow_up(db, staff: Staff, action: str, ticket: Ticket) -> None:
+    """What the chat does after the service call: ask the reporter to rate, or withdraw it."""
+    if action not in ("resolve", "reopen"):
+        return
+    services = guard.yinling().services
+    if action == "resolve":
+        service.ask_rating(services, db, ticket, staff.openid)
+    else:
+        service.drop_rating_question(services, ticket)
