@@ -237,7 +237,7 @@ def _notice_views(ctx) -> list[dict]:
             for b in service.notices_for(ctx.db, ctx.openid, ctx.now)]
 
 
-@handlers.command("通知公告", "通知", click="MENU_NOTICES", menu="通知公告", order=40)
+@handlers.command("通知公告", "通知", click="MENU_NOTICES", menu="通知公告", order=45)
 def notices(ctx, args):
     """The latest notices to this user's groups; `通知 2` shows the second in full."""
     items = _notice_views(ctx)

@@ -28,7 +28,7 @@ def _current(ctx) -> str:
 
 # ---- cadres and family -----------------------------------------------------------------------
 @handlers.command("党费", "缴费", click="MENU_FEES", role=roles.CADRE, menu="查询党费",
-                  order=20)
+                  order=30)
 def fee_status(ctx, args):
     """This and last month's items, older arrears, the total owed, and how to pay."""
     cadre = ctx.cadre

@@ -142,7 +142,7 @@ def lunar_to_solar(lunar_year: int, month: int, day: int | str) -> date:
 
 
 def lunar_label(day: date) -> tuple[str, str, bool]:
-    """(month, day, leap) of a Gregorian date in the library's Chinese words: ('腊', '廿九', False)."""
+    """(month, day, leap) of a Gregorian date in the library's words: ('腊', '廿九', False)."""
     lunar = Solar.fromYmd(day.year, day.month, day.day).getLunar()
     return lunar.getMonthInChinese().lstrip("闰"), lunar.getDayInChinese(), lunar.getMonth() < 0
 
