@@ -35,7 +35,7 @@ def demo_load(if_empty):
         if if_empty and not demo_data.is_empty(session):
             click.echo("demo data: database already has people, left as it is")
             return
-        count = demo_data.load(session)
+        count = demo_data.load(session, _yl().settings.zone)
     click.echo(f"demo data: {count} cadres loaded; chat as demo-cadre-1 (bound), "
                "demo-family-1 (family) or demo-staff-1 (staff)")
 
