@@ -42,14 +42,17 @@ class Conversation:
     def touch_follower(self, session, message, now: datetime) -> Follower:
         """Get or create the follower and note when the chat window last opened."""
         openid = message.source
-        follower = session.scalar(select(Follower).where(Follower.openid == openid))
+        # The row lock makes one user's messages run one at a time, in order: a confirm `1`
+        # tapped twice sees the dialog the first copy left, not the one both started from.
+        locked = select(Follower).where(Follower.openid == openid).with_for_update()
+        follower = session.scalar(locked)
         if follower is None:
             try:
                 with session.begin_nested():
                     follower = Follower(openid=openid, subscribed=True, subscribed_at=now)
                     session.add(follower)
             except IntegrityError:  # created by a concurrent message of the same user
-                follower = session.scalar(select(Follower).where(Follower.openid == openid))
+                follower = session.scalar(locked)
         kind = message.type if message.type in WINDOW_OPENERS else \
             WINDOW_EVENTS.get(getattr(message, "event", None) or "")
         # A click/follow/scan opens a short window (3 in a minute); it must not replace a

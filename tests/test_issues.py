@@ -661,3 +661,28 @@ def test_default_configuration_has_the_six_categories_and_the_spec_numbers():
 def test_bad_configuration_says_what_is_wrong(raw, message):
     with pytest.raises(PolicyError, match=message):
         parse_policy(raw, TZ)
+
+
+def test_a_double_tapped_confirm_makes_one_ticket(app, people):
+    """Two `1`s sent at once (different MsgIds) run one after the other: one ticket."""
+    wx = _wx(app)
+    assert "哪方面的问题" in wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "1")
+    wx.text(people.cadre, "家里暖气不热")
+    assert "请核对" in wx.text(people.cadre, "1")
+    barrier, replies = threading.Barrier(2), []
+
+    def confirm():
+        mine = _wx(app)
+        barrier.wait()
+        replies.append(mine.text(people.cadre, "1"))
+
+    threads = [threading.Thread(target=confirm) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db(app) as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 1
+    assert sorted("已提交" in r for r in replies) == [False, True]
+    assert any("哪方面的问题" in r for r in replies)  # the second `1` is a menu choice
