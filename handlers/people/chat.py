@@ -71,13 +71,13 @@ def _start(ctx, args: str, relation: str) -> str:
     return ctx.ask("bind.name", "people/ask_name", data=data, family=relation == "family")
 
 
-@handlers.command("绑定", menu="绑定身份", order=10, hide_for={roles.CADRE})
+@handlers.command("绑定", menu="绑定身份", order=10, hide_for={roles.CADRE, roles.STAFF})
 def bind_self(ctx, args):
     """Bind this openid to a cadre of the roster: `绑定` or `绑定 张三 1234`."""
     return _start(ctx, args, "self")
 
 
-@handlers.command("家属绑定", menu="家属绑定", order=11, hide_for={roles.CADRE})
+@handlers.command("家属绑定", menu="家属绑定", order=11, hide_for={roles.CADRE, roles.STAFF})
 def bind_family(ctx, args):
     """Bind this openid as a family member acting for a cadre: `家属绑定 张三 1234`."""
     return _start(ctx, args, "family")
@@ -207,7 +207,7 @@ def duty_off(ctx, args):
     return _set_duty(ctx, False)
 
 
-@handlers.command("人工", "人工服务", "转人工", menu="人工服务", order=90)
+@handlers.command("人工", "人工服务", "转人工", menu="人工服务", order=90, hide_for={roles.STAFF})
 def human(ctx, args):
     """Tell on-duty staff (or the staff member already answering) who wants a person."""
     cadre = ctx.cadre
