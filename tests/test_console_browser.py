@@ -6,6 +6,7 @@ import os
 import re
 import threading
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,50 @@ def test_log_in_see_tickets_open_one_claim_it_log_out(server, browser, story):
     browser.get(server + "/console/tickets")
     _wait(browser, "#login")
     assert "/console/login" in browser.current_url
+
+
+def test_feature_pages_open_in_the_browser_and_read_on_a_phone(app, server, browser, story,
+                                                                tmp_path):
+    yl = app.extensions["yinling"]
+    now = datetime.now(yl.settings.zone)
+    with yl.db.session() as s:
+        s.add(Cadre(name="赵德顺", phone="13800001002", branch="第一党支部"))
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("手机号,费用类型,期间,金额,已缴,缴费日期\n"
+                      f"13800001002,党费,{now:%Y-%m},30,否,\n", encoding="utf-8")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["fees", "import", str(ledger)]).exit_code == 0
+    created = runner.invoke(args=["course", "create", "书法班", "--venue", "活动中心",
+                                  "--capacity", "5", "--session",
+                                  f"{now + timedelta(days=7):%Y-%m-%d} 09:00",
+                                  "--deadline", f"{now + timedelta(days=5):%Y-%m-%d}"])
+    number = re.search(r"course (\d+) created", created.output).group(1)
+
+    browser.get(server + "/console/fees/")
+    _wait(browser, "#login")
+    browser.find_element(By.ID, "name").send_keys("李房管")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    row = _wait(browser, "#branches tr.branch")
+    assert "第一党支部" in row.text and "0/1项" in row.text and "0%" in row.text
+    assert "合计" in browser.find_element(By.ID, "total").text
+    row.find_element(By.LINK_TEXT, "第一党支部").click()
+    assert "赵德顺" in _wait(browser, "#owing").text
+
+    browser.find_element(By.LINK_TEXT, "课程名单").click()
+    _wait(browser, "#ahead").find_element(By.LINK_TEXT, "书法班").click()
+    export = _wait(browser, "#export")
+    assert export.text == "下载 Excel"
+    assert export.get_attribute("href").endswith(f"/console/courses/{number}/roster.xlsx")
+
+    browser.find_element(By.LINK_TEXT, "群发记录").click()
+    assert "还没有群发过通知" in _wait(browser, "#empty").text
+    browser.find_element(By.LINK_TEXT, "节日走访").click()
+    assert _wait(browser, "#picker").find_element(By.ID, "f").is_displayed()
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("节日走访")
+
+    browser.set_window_size(390, 844)  # a phone: the branch table becomes cards
+    browser.get(server + "/console/fees/")
+    table = _wait(browser, "#branches")
+    assert not table.find_element(By.CSS_SELECTOR, "thead").is_displayed()
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390

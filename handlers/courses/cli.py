@@ -1,7 +1,6 @@
 """CLI: `course create|import|list|roster`."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from handlers.courses import service
+from handlers.courses import export, service
 from handlers.courses.importer import (
     CourseFileError,
     RowError,
@@ -135,39 +134,17 @@ def course_roster(number: int, xlsx: Path | None):
         except service.Refusal:
             raise click.ClickException(f"no course number {number}") from None
         name = session.get(service.Course, number).name
-    table = [_roster_line(r) for r in rows]
+    table = export.roster_lines(yl.render, rows)
     if xlsx is None:
         for line in table:
             click.echo("\t".join(line))
     else:
-        _write_xlsx(xlsx, name, table)
+        xlsx.parent.mkdir(parents=True, exist_ok=True)
+        export.write_roster_xlsx(xlsx, yl.render, name, table)
     enrolled = sum(r.state == "enrolled" for r in rows)
     where = f" written to {xlsx}" if xlsx else ""
     click.echo(f"course {number} {name}: {enrolled} enrolled, {len(rows) - enrolled} "
                f"waiting{where}")
-
-
-def _roster_line(row: service.RosterRow) -> list[str]:
-    render = _yl().render
-    return [row.name, row.phone, row.branch or "",
-            render("courses/roster_state", state=row.state, position=row.position),
-            _when(row.signed_up_at),
-            render("courses/roster_by", on_behalf=row.on_behalf)]
-
-
-def _write_xlsx(path: Path, title: str, table: list[list[str]]) -> None:
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = re.sub(r"[\[\]:*?/\\]", "", title)[:31] or "roster"
-    sheet.append(_yl().render("courses/roster_header").split("\t"))
-    for line in table:
-        sheet.append(line)
-    for column, width in zip("ABCDEF", (12, 14, 20, 12, 18, 10)):
-        sheet.column_dimensions[column].width = width
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
 
 
 cli_commands = [course_cli]

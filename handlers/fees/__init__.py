@@ -4,8 +4,9 @@ import yaml
 from bot.settings import SettingsError
 from handlers.fees.chat import handlers  # noqa: F401
 from handlers.fees.cli import cli_commands  # noqa: F401
-from handlers.fees.jobs import jobs  # noqa: F401
 from handlers.fees.config import FeeConfigError, config_path, load_config
+from handlers.fees.jobs import jobs  # noqa: F401
+from handlers.fees.web import blueprint, console_pages  # noqa: F401
 
 
 def check(settings) -> None:

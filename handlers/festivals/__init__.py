@@ -6,6 +6,7 @@ from handlers.festivals.calendar import CalendarError, load_calendar
 from handlers.festivals.chat import handlers  # noqa: F401
 from handlers.festivals.cli import cli_commands  # noqa: F401
 from handlers.festivals.jobs import jobs  # noqa: F401
+from handlers.festivals.web import blueprint, console_pages  # noqa: F401
 
 
 def check(settings) -> None:

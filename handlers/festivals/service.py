@@ -255,7 +255,7 @@ def arrangements(session, festival: Festival, day: date) -> Arrangements:
     result = Arrangements(festival, day, festival.notice_date(day))
     rows = session.execute(select(FestivalVisit, Cadre).join(Cadre).where(
         FestivalVisit.festival_key == festival.key, FestivalVisit.festival_date == day)
-        .order_by(Cadre.community, Cadre.name, Cadre.id)).all()
+        .order_by(Cadre.community.is_(None), Cadre.community, Cadre.name, Cadre.id)).all()
     for visit, cadre in rows:
         line = VisitLine(cadre.name, cadre.community, cadre.phone, visit.preferred_time,
                          visit.on_behalf)
