@@ -25,6 +25,20 @@ class Services:
     role_resolvers: list = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who acts for a cadre: the openid, the cadre they are or act for, whether as family."""
+
+    openid: str
+    cadre_id: int
+    on_behalf: bool
+
+    @property
+    def role(self) -> str:
+        """`family` when acting for the cadre, else `cadre`."""
+        return "family" if self.on_behalf else "cadre"
+
+
 @dataclass
 class Ctx:
     """One inbound message being handled: who, what, and how to answer."""
@@ -68,6 +82,12 @@ class Ctx:
     def on_behalf(self) -> bool:
         """True when a family member is acting for the cadre."""
         return bool(self.binding and self.binding.relation == "family")
+
+    @property
+    def actor(self) -> Actor | None:
+        """This user as an Actor for the cadre they are or act for (None when unbound)."""
+        cadre = self.cadre
+        return Actor(self.openid, cadre.id, self.on_behalf) if cadre else None
 
     # ---- answering -----------------------------------------------------------------------
     def reply(self, template: str, **values) -> str:

@@ -9,6 +9,7 @@ from typing import Callable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bot import errors
 from bot.channel import held_until
 from models import Binding, Cadre, Delivery, Follower
 from models.broadcasts import Broadcast
@@ -27,12 +28,8 @@ STATUS_GROUPS = {"sent": "delivered", "sandbox": "delivered", "pending": "pendin
                  "cancelled": "cancelled"}
 
 
-class Refusal(Exception):
+class Refusal(errors.Refusal):
     """Why a broadcast action cannot be done, as a template code plus values."""
-
-    def __init__(self, code: str, **values):
-        super().__init__(code)
-        self.code, self.values = code, values
 
 
 @dataclass

@@ -15,7 +15,7 @@ PICK_STATE = "course.pick"
 
 
 def _actor(ctx) -> Actor:
-    return Actor(ctx.openid, ctx.cadre.id, ctx.on_behalf)
+    return ctx.actor
 
 
 def _who(ctx) -> dict:

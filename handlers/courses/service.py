@@ -16,6 +16,8 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from bot import errors
+from bot.context import Actor
 from bot.text import mask_name
 from models.courses import (
     ACTIVE_STATES,
@@ -33,26 +35,10 @@ logger = logging.getLogger(__name__)
 Push = Callable[..., object]
 
 
-class Refusal(Exception):
+class Refusal(errors.Refusal):
     """A request that cannot be done as asked; `code` picks the answer in courses/refused."""
 
-    def __init__(self, code: str, **values):
-        super().__init__(code)
-        self.code, self.values = code, values
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the openid, the cadre they are or act for, and whether as family."""
-
-    openid: str
-    cadre_id: int
-    on_behalf: bool
-
-    @property
-    def role(self) -> str:
-        """`family` when acting for the cadre, else `cadre`."""
-        return "family" if self.on_behalf else "cadre"
 
 
 @dataclass

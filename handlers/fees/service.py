@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from bot import errors
 from bot.text import mask_name, mask_phone
 from models.fees import PAID_BY_CHAT, FeeEvent, FeeItem
 from models.people import Binding, Cadre, Staff
@@ -23,12 +24,8 @@ EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 NO_BRANCH = ""  # statistics key for cadres without a party branch
 
 
-class FeeRefusal(Exception):
+class FeeRefusal(errors.Refusal):
     """A staff request that cannot be done; `code` picks the sentence in fees/refused."""
-
-    def __init__(self, code: str, **values):
-        super().__init__(code)
-        self.code, self.values = code, values
 
 
 # ---- periods and money ---------------------------------------------------------------------

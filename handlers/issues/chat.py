@@ -47,7 +47,7 @@ def _policy(ctx):
 
 
 def _reporter(ctx) -> Reporter:
-    return Reporter(ctx.openid, ctx.cadre.id, ctx.on_behalf)
+    return ctx.actor
 
 
 def _refused(ctx, refusal: Refusal) -> str:

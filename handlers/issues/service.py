@@ -7,7 +7,6 @@ A request that cannot be done as asked raises Refusal, whose code picks the answ
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -15,6 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from bot import errors
+from bot.context import Actor
 from bot.roles import SUPERVISOR
 from handlers.issues.views import ticket_view
 from models import Follower, Staff
@@ -27,26 +28,11 @@ Push = Callable[..., object]
 LOW_RATING = 2  # ratings at or below this are brought to the supervisors' attention
 
 
-class Refusal(Exception):
+class Refusal(errors.Refusal):
     """A request that cannot be done as asked; `code` picks the answer in issues/refused."""
 
-    def __init__(self, code: str, **values):
-        super().__init__(code)
-        self.code, self.values = code, values
 
-
-@dataclass(frozen=True)
-class Reporter:
-    """Who reports: the openid, the cadre they are or act for, and whether as family."""
-
-    openid: str
-    cadre_id: int
-    on_behalf: bool
-
-    @property
-    def role(self) -> str:
-        """`family` when acting for the cadre, else `cadre`."""
-        return "family" if self.on_behalf else "cadre"
+Reporter = Actor  # who reports: the cadre, or family acting for them
 
 
 # ---- staff -------------------------------------------------------------------------------

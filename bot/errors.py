@@ -1,0 +1,10 @@
+"""Refusal: a request that cannot be done as asked, answered with a sentence, not an error."""
+from __future__ import annotations
+
+
+class Refusal(Exception):
+    """`code` (and `values`) pick the answer in a feature's template; features subclass it."""
+
+    def __init__(self, code: str, **values):
+        super().__init__(code)
+        self.code, self.values = code, values
