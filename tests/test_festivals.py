@@ -449,6 +449,13 @@ def test_answer_goes_to_the_most_recent_notice_still_ahead(app, wx, people):
         assert "（中秋节，10月6日）" in wx.text(people.cadre, "走访 10月3日")
     answered = {(v[0], v[4]) for v in visits(app) if v[2] == people.wang_id}
     assert answered == {("national_day", "9月28日"), ("mid_autumn", "10月3日")}
+    # Naming the festival picks it even when another notice came later.
+    with time_machine.travel(at("2025-09-30T11:00"), tick=False):
+        assert "（国庆节，10月1日）" in wx.text(people.cadre, "走访 国庆 9月30日下午")
+        assert "国庆节期间不在家" in wx.text(people.family, "不在家 国庆节")
+    answered = {(v[0], v[3], v[4]) for v in visits(app) if v[2] == people.wang_id}
+    assert ("mid_autumn", "time", "10月3日") in answered
+    assert ("national_day", "away", None) in answered
 
 
 # ---- the staff's list -------------------------------------------------------------------------

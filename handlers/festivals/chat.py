@@ -38,6 +38,20 @@ def _pending(ctx):
     return service.pending_visit(ctx.db, ctx.cadre.id, _today(ctx))
 
 
+def _named(ctx, args: str):
+    """(visit, the rest of the words) when the answer starts with a festival's name that has an
+    open notice (`走访 国庆 周六上午` while 中秋's notice is also open), else (None, args)."""
+    words = args.strip(SEPARATORS)
+    for festival in _calendar(ctx).festivals:
+        names = {festival.name, festival.name.removesuffix("节"), *festival.aliases}
+        for name in sorted(names, key=len, reverse=True):
+            if name and words.startswith(name):
+                visit = service.pending_visit(ctx.db, ctx.cadre.id, _today(ctx), festival.key)
+                if visit is not None:
+                    return visit, words[len(name):]
+    return None, args
+
+
 def _festival_of(ctx, visit):
     """The configured festival of a visit row (None if removed from the file since)."""
     return _calendar(ctx).get(visit.festival_key)
@@ -58,8 +72,9 @@ def _no_notice(ctx) -> str:
 
 @handlers.command("走访", role=roles.CADRE)
 def visit_time(ctx, args):
-    """`走访 周六上午`: the preferred visit time; `走访` alone asks for it."""
-    visit = _pending(ctx)
+    """`走访 周六上午` (or `走访 国庆 周六上午`): the preferred time; `走访` alone asks for it."""
+    visit, args = _named(ctx, args)
+    visit = visit or _pending(ctx)
     if visit is None:
         return _no_notice(ctx)
     words = _words(args)
@@ -75,8 +90,9 @@ def visit_time(ctx, args):
 
 @handlers.command("不在家", role=roles.CADRE)
 def not_home(ctx, args):
-    """`不在家`: nobody will be home for the visit."""
-    visit = _pending(ctx)
+    """`不在家` (or `不在家 国庆`): nobody will be home for the visit."""
+    visit, _ = _named(ctx, args)
+    visit = visit or _pending(ctx)
     if visit is None:
         return _no_notice(ctx)
     return _answer(ctx, visit, None)

@@ -187,11 +187,16 @@ def tell_staff_of_milestones(session, cal: FestivalCalendar, today: date, push: 
 
 
 # ---- answers ---------------------------------------------------------------------------------
-def pending_visit(session, cadre_id: int, today: date) -> FestivalVisit | None:
-    """The visit whose notice this cadre received most recently, if the festival is still ahead."""
-    return session.scalar(select(FestivalVisit).where(
-        FestivalVisit.cadre_id == cadre_id, FestivalVisit.festival_date >= today)
-        .order_by(FestivalVisit.noticed_at.desc(), FestivalVisit.id.desc()))
+def pending_visit(session, cadre_id: int, today: date,
+                  festival_key: str | None = None) -> FestivalVisit | None:
+    """The visit whose notice this cadre received most recently, if the festival is still ahead
+    (of one festival when `festival_key` is given: two notices can be open at once)."""
+    query = select(FestivalVisit).where(FestivalVisit.cadre_id == cadre_id,
+                                        FestivalVisit.festival_date >= today)
+    if festival_key is not None:
+        query = query.where(FestivalVisit.festival_key == festival_key)
+    return session.scalar(query.order_by(FestivalVisit.noticed_at.desc(),
+                                         FestivalVisit.id.desc()))
 
 
 def record_answer(session, visit: FestivalVisit, words: str | None, openid: str,
