@@ -27,6 +27,7 @@ run: demo
 	@echo ""
 	@echo "  银龄通 webhook: http://$(HOST):$(PORT)/wechat  (sandbox mode unless WECHAT_APPID/SECRET are set)"
 	@echo "  Chat with it from a second terminal:  make chat   (or: $(FLASK) chat --openid demo-cadre-1)"
+	@echo "  Staff console: http://$(HOST):$(PORT)/console  (set a password: $(FLASK) staff password 赵敏)"
 	@echo ""
 	$(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - "bot:create_app()"
 
