@@ -11,6 +11,7 @@ FAMILY = "family"          # bound as a family member (also holds CADRE)
 GROUP_ADMIN = "group_admin"
 STAFF = "staff"
 SUPERVISOR = "supervisor"  # also holds STAFF
+ON_DUTY = "on_duty"        # staff currently on duty (shapes the menu, grants nothing)
 
 RoleResolver = Callable[[Session, str], set]
 
@@ -25,11 +26,13 @@ def base_roles(session: Session, openid: str) -> set[str]:
         roles.add(CADRE)
     if "family" in relations:
         roles.add(FAMILY)
-    staff_role = session.scalar(
-        select(Staff.role).where(Staff.openid == openid, Staff.active.is_(True)))
-    if staff_role:
+    staff = session.execute(select(Staff.role, Staff.on_duty).where(
+        Staff.openid == openid, Staff.active.is_(True))).first()
+    if staff:
         roles.add(STAFF)
-        if staff_role == SUPERVISOR:
+        if staff.on_duty:
+            roles.add(ON_DUTY)
+        if staff.role == SUPERVISOR:
             roles.add(SUPERVISOR)
     return roles
 

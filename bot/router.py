@@ -25,6 +25,7 @@ class Rule:
     menu: str | None = None
     order: int = 100
     hide_for: frozenset = frozenset()
+    show_for: str | None = None  # a role the menu entry needs beyond `role` (e.g. on duty)
 
 
 @dataclass
@@ -39,11 +40,12 @@ class Handlers:
     resolvers: list[Callable] = field(default_factory=list)
 
     def command(self, *words: str, click: str | None = None, role: str | None = None,
-                menu: str | None = None, order: int = 100, hide_for=()):
+                menu: str | None = None, order: int = 100, hide_for=(),
+                show_for: str | None = None):
         """Register `handler(ctx, args) -> str` for command words (prefix match) and a click key."""
         def deco(fn):
             self.rules.append(Rule(fn, tuple(words), click, role, menu, order,
-                                   frozenset(hide_for)))
+                                   frozenset(hide_for), show_for))
             return fn
         return deco
 
@@ -128,7 +130,7 @@ class Router:
     def menu_rules(self, user_roles: set[str]) -> list[Rule]:
         """Menu entries this user may use, in menu order."""
         shown = [r for r in self.rules if r.menu and R.has_role(user_roles, r.role)
-                 and not (r.hide_for & user_roles)]
+                 and not (r.hide_for & user_roles) and R.has_role(user_roles, r.show_for)]
         return sorted(shown, key=lambda r: r.order)
 
     def menu_text(self, ctx, note: str | None = None) -> str:

@@ -195,13 +195,13 @@ def _set_duty(ctx, on: bool) -> str:
     return ctx.reply("people/duty", on=on)
 
 
-@handlers.command("值班", role=roles.STAFF, menu="开始值班", order=85)
+@handlers.command("值班", role=roles.STAFF, menu="开始值班", order=85, hide_for={roles.ON_DUTY})
 def duty_on(ctx, args):
     """Staff start receiving pings for new tickets and 人工."""
     return _set_duty(ctx, True)
 
 
-@handlers.command("下班", role=roles.STAFF, menu="结束值班", order=86)
+@handlers.command("下班", role=roles.STAFF, menu="结束值班", order=86, show_for=roles.ON_DUTY)
 def duty_off(ctx, args):
     """Staff stop receiving pings."""
     return _set_duty(ctx, False)
