@@ -120,7 +120,7 @@ class Ctx:
     def state(self) -> dict | None:
         """The current dialog state ({'name', 'data', 'prompt'}) or None."""
         if not self._state_loaded:
-            self._state = self.services.dialogs.get(self.openid)
+            self._state = self.services.dialogs.get(self.openid, self.db)
             self._state_loaded = True
         return self._state
 
@@ -133,7 +133,7 @@ class Ctx:
         """Move the dialog to `state`, remember the question, and return it."""
         prompt = self.reply(template, **values)
         new = {"name": state, "data": self.data if data is None else data, "prompt": prompt}
-        self.services.dialogs.set(self.openid, new)
+        self.services.dialogs.set(self.openid, new, self.db)
         self._state, self._state_loaded = new, True
         return prompt
 
@@ -142,7 +142,7 @@ class Ctx:
         if self.state is None:
             return
         self._state["data"] = {**self.data, **updates}
-        self.services.dialogs.set(self.openid, self._state)
+        self.services.dialogs.set(self.openid, self._state, self.db)
 
     def reask(self) -> str:
         """Say the answer was not understood and repeat the current question."""
@@ -151,7 +151,7 @@ class Ctx:
 
     def end(self) -> None:
         """Leave the dialog."""
-        self.services.dialogs.clear(self.openid)
+        self.services.dialogs.clear(self.openid, self.db)
         self._state, self._state_loaded = None, True
 
     # ---- input helpers -------------------------------------------------------------------

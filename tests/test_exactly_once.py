@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot.inbox import dedupe_key
 from bot.wxmessage import sign_request
 from models import Delivery, Follower, InboundMessage, utcnow
+from models.messages import DialogState
 from tests import echo
 from tests.wx import WeChat, post
 
@@ -95,6 +96,27 @@ def test_redis_down_still_answers_and_dedupes(make_app, openid):
     assert wx.reply_of(post(wx.client, req)) == "计数:d"
     assert echo.calls["d"] == 1
     assert "请回复数字选择" in wx.text(openid, "菜单")
+
+
+def test_with_redis_down_a_dialog_keeps_its_place_in_the_database(make_app, openid):
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                           socket_timeout=0.2)
+    app = make_app()
+    yl = app.extensions["yinling"]
+    yl.inbox.redis = dead
+    yl.dialogs.redis = dead
+    echo.install(app)
+    echo.calls.clear()
+    wx = WeChat(app)
+    assert "1 饺子" in wx.text(openid, "点菜")
+    assert "您选了面条" in wx.text(openid, "2")
+    assert "您选了面条" in wx.text(openid, "随便说点什么")  # re-asked, not sent to the menu
+    assert wx.text(openid, "1") == "已下单：面条"
+    assert echo.calls["order:面条"] == 1
+    with yl.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(DialogState)) == 0  # cleared at the end
+    assert "1 饺子" in wx.text(openid, "点菜")
+    assert "已取消" in wx.text(openid, "取消")
 
 
 def test_slow_handler_answers_success_and_pushes_the_reply(make_app, openid):

@@ -686,3 +686,17 @@ def test_a_double_tapped_confirm_makes_one_ticket(app, people):
         assert s.scalar(select(func.count(Ticket.id))) == 1
     assert sorted("已提交" in r for r in replies) == [False, True]
     assert any("哪方面的问题" in r for r in replies)  # the second `1` is a menu choice
+
+
+def test_with_redis_down_a_report_still_goes_through(app, people):
+    """Dialog state falls back to the database: the whole report dialog works without Redis."""
+    import redis as redis_lib
+
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                           socket_timeout=0.2)
+    yl = app.extensions["yinling"]
+    yl.inbox.redis = dead
+    yl.dialogs.redis = dead
+    n = report(_wx(app), people.cadre, text="暖气一直不热，家里很冷")
+    t = ticket_row(app, n)
+    assert t["description"] == "暖气一直不热，家里很冷" and t["events"] == ["created"]

@@ -159,4 +159,4 @@ def _follow_up(db, staff: Staff, action: str, ticket: Ticket) -> None:
     if action == "resolve":
         service.ask_rating(services, db, ticket, staff.openid)
     else:
-        service.drop_rating_question(services, ticket)
+        service.drop_rating_question(services, db, ticket)

@@ -333,7 +333,7 @@ def ask_rating(ctx, ticket) -> None:
 
 def drop_rating_question(ctx, ticket) -> None:
     """A reopened ticket is not to be rated: withdraw a pending rating question about it."""
-    service.drop_rating_question(ctx.services, ticket)
+    service.drop_rating_question(ctx.services, ctx.db, ticket)
 
 
 # ---- staff -------------------------------------------------------------------------------

@@ -391,17 +391,18 @@ RATE_STATE = "issue.rate"
 def ask_rating(services, session, ticket: Ticket, actor_openid: str | None) -> None:
     """Put the reporter in front of the rating question (unless busy in another dialog)."""
     dialogs, openid = services.dialogs, ticket.reporter_openid
-    if openid == actor_openid or dialogs.get(openid) is not None:
+    if openid == actor_openid or dialogs.get(openid, session) is not None:
         return
     if openid not in reporter_side(session, ticket):
         return
     prompt = services.render("issues/rate_question", n=ticket.id)
-    dialogs.set(openid, {"name": RATE_STATE, "data": {"ticket": ticket.id}, "prompt": prompt})
+    dialogs.set(openid, {"name": RATE_STATE, "data": {"ticket": ticket.id}, "prompt": prompt},
+                session)
 
 
-def drop_rating_question(services, ticket: Ticket) -> None:
+def drop_rating_question(services, session, ticket: Ticket) -> None:
     """A reopened ticket is not to be rated: withdraw a pending rating question about it."""
     dialogs, openid = services.dialogs, ticket.reporter_openid
-    state = dialogs.get(openid)
+    state = dialogs.get(openid, session)
     if state and state.get("name") == RATE_STATE and state["data"].get("ticket") == ticket.id:
-        dialogs.clear(openid)
+        dialogs.clear(openid, session)
