@@ -193,6 +193,18 @@ class Inbox:
             logger.warning("reply cache unavailable (Redis down); the database still dedupes")
 
 
+def abandoned(session, older_than) -> list[InboundMessage]:
+    """Inbound rows left 'processing' since before `older_than` by a process that died, locked.
+
+    A live handler holds its row's lock (PostgreSQL: SKIP LOCKED passes it by; SQLite: this
+    session's write lock means no handler is mid-transaction). The caller marks them settled.
+    """
+    return list(session.scalars(
+        select(InboundMessage).where(InboundMessage.status == "processing",
+                                     InboundMessage.received_at < older_than)
+        .order_by(InboundMessage.id).limit(500).with_for_update(skip_locked=True)))
+
+
 def _content_of(data: dict) -> str | None:
     """The human content of a message, for the log table."""
     for field_name in ("Content", "Recognition", "PicUrl", "Label", "Url", "EventKey"):

@@ -204,3 +204,22 @@ def test_a_live_slow_handler_is_not_taken_over(make_app, openid):
     assert post(wx.client, req).data == b"success"
     assert wx.pushes(openid, wait=5) == ["慢回复"]
     assert echo.calls["slow"] == 1
+
+
+def test_a_message_lost_with_its_process_is_owned_up_to(ewx, openid):
+    """No retry ever came: the inbox_rescue job settles the row and asks the user to resend."""
+    app = ewx.app
+    _record_as_if_a_dead_process_had(app, ewx, openid, "计数 lost", seconds_ago=300)
+    _record_as_if_a_dead_process_had(app, ewx, openid, "计数 fresh", seconds_ago=10)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["jobs", "run", "inbox_rescue"]).output.strip() == \
+        "inbox_rescue: 1"
+    [told] = ewx.pushes(openid)
+    assert "“计数 lost”" in told and "请再发一次" in told
+    with app.extensions["yinling"].db.session() as s:
+        rows = {r.content: r.status for r in s.scalars(
+            select(InboundMessage).where(InboundMessage.openid == openid))}
+    assert rows == {"计数 lost": "failed", "计数 fresh": "processing"}
+    assert runner.invoke(args=["jobs", "run", "inbox_rescue"]).output.strip() == \
+        "inbox_rescue: 0"
+    assert "lost" not in echo.calls  # owned up to, never replayed behind the user's back
