@@ -556,6 +556,7 @@ def test_reminders_the_evening_before_reach_enrolled_cadres_and_family_once(app,
     cadre_msg, family_msg = sent(app, people.cadre)[-1], sent(app, people.family)[-1]
     assert "上课提醒：“书法班”明天09:00上课（3月5日），地点：老干部活动中心三楼" in cadre_msg
     assert "王建国报名的“书法班”" in family_msg and "请提醒老人" in family_msg
+    assert f"取消报名 {n}" in cadre_msg  # the way out names this course
     assert len(sent(app, people.other)) == before[people.other]
     assert run(app, "2026-03-04T18:00") == 0  # running twice sends nothing twice
     assert run(app, "2026-03-04T18:30") == 0

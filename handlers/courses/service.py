@@ -390,7 +390,7 @@ def send_reminders(session, now: datetime, push: Push) -> int:
 def _remind_session(session, meeting: CourseSession, now: datetime, push: Push) -> int:
     """One session's reminders, keyed (session, cadre) per recipient: reruns send nothing."""
     course, sent = meeting.course, 0
-    values = {"name": course.name, "venue": course.venue,
+    values = {"name": course.name, "venue": course.venue, "number": course.id,
               "starts": meeting.starts_at.astimezone(now.tzinfo)}
     cadres = session.scalars(select(Cadre).join(Enrollment).where(
         Enrollment.course_id == course.id, Enrollment.state == ENROLLED,
