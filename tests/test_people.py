@@ -105,6 +105,26 @@ def test_cadre_already_bound_elsewhere_is_refused(app, wx, roster):
     assert bindings(app, other) == []
 
 
+def test_staff_free_a_binding_held_by_an_old_account(app, wx, roster):
+    old, new, kid = oid(), oid(), oid()
+    wx.text(old, "绑定 李四 0007")
+    wx.text(kid, "家属绑定 李四 0007")
+    runner = app.test_cli_runner()
+    freed = runner.invoke(args=["roster", "unbind", "13600000007"])
+    assert freed.exit_code == 0 and "1 self binding(s) removed" in freed.output
+    assert bindings(app, old) == [] and bindings(app, kid) == [(roster["li"], "family")]
+    assert "李*" in wx.text(new, "绑定 李四 0007")
+    assert bindings(app, new) == [(roster["li"], "self")]
+    again = runner.invoke(args=["roster", "unbind", "13600000007", "--family"])
+    assert again.exit_code == 0 and bindings(app, kid) == []
+    assert runner.invoke(args=["roster", "unbind", "13600000007", "--family"]).exit_code != 0
+    assert "no cadre" in runner.invoke(args=["roster", "unbind", "13000000000"]).output
+    with db(app) as s:
+        actions = s.scalars(select(ActionLog.action).where(
+            ActionLog.cadre_id == roster["li"]).order_by(ActionLog.id)).all()
+    assert actions.count("unbind.self") == 1 and actions.count("unbind.family") == 1
+
+
 def test_unbind_asks_for_confirmation_and_logs(app, wx, openid, roster):
     wx.text(openid, "绑定 李四 0007")
     assert "回复 1 确认" in wx.text(openid, "解绑")

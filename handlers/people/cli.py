@@ -1,4 +1,4 @@
-"""CLI: `roster import`, `staff invite|list|remove`, `group create|add`."""
+"""CLI: `roster import|unbind`, `staff invite|list|remove|password`, `group create|add`."""
 from __future__ import annotations
 
 import sys
@@ -13,7 +13,7 @@ from handlers.people import service
 from handlers.people.importer import RosterFileError, import_roster
 from models import utcnow
 from models.groups import BroadcastGroup
-from models.people import Staff
+from models.people import Cadre, Staff
 
 roster_cli = AppGroup("roster", help="The cadre roster.")
 staff_cli = AppGroup("staff", help="Staff members and their invites.")
@@ -40,6 +40,25 @@ def roster_import(file: Path):
         click.echo(f"rejected row {number}: {reason}")
     click.echo(f"added {result.added}, updated {result.updated}, "
                f"rejected {len(result.rejected)}")
+
+
+@roster_cli.command("unbind")
+@click.argument("phone")
+@click.option("--family", is_flag=True,
+              help="remove the cadre's family bindings instead of the cadre's own")
+def roster_unbind(phone: str, family: bool):
+    """Free a cadre's WeChat binding (e.g. a new phone): they can then `绑定` again."""
+    with _db().session() as session:
+        cadre = session.scalar(select(Cadre).where(Cadre.phone == phone.strip()))
+        if cadre is None:
+            raise click.ClickException(f"no cadre with phone {phone}")
+        relation = "family" if family else "self"
+        removed = service.unbind_cadre(session, cadre.id, relation, utcnow())
+        cadre_id = cadre.id
+    if not removed:
+        raise click.ClickException(f"cadre {cadre_id} has no {relation} binding")
+    click.echo(f"cadre {cadre_id}: {removed} {relation} binding(s) removed; "
+               "they can bind again with 绑定 / 家属绑定")
 
 
 # ---- staff ---------------------------------------------------------------------------------

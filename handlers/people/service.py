@@ -118,6 +118,15 @@ def unbind(session: Session, binding: Binding, now: datetime) -> None:
     session.flush()
 
 
+def unbind_cadre(session: Session, cadre_id: int, relation: str, now: datetime) -> int:
+    """Remove a cadre's `self` (or `family`) bindings, each logged; how many there were."""
+    rows = session.scalars(select(Binding).where(Binding.cadre_id == cadre_id,
+                                                 Binding.relation == relation)).all()
+    for binding in rows:
+        unbind(session, binding, now)
+    return len(rows)
+
+
 # ---- staff ---------------------------------------------------------------------------------
 @dataclass
 class Redeemed:
