@@ -23,7 +23,7 @@ def festivals(year):
 
 
 def describe(day, festival) -> str:
-    """One line: `2026-09-25  中秋节  农历八月十五  走访通知 2026-09-18  全体`."""
+    """One line: `2026-09-25  中秋节  农历八月十五  走访通知9月18日  全体`."""
     month, lunar_day, leap = lunar_label(day)
     render = current_app.extensions["yinling"].render
     return render("festivals/cli_line", day=day, festival=festival, lunar_month=month,
