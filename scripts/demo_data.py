@@ -20,12 +20,15 @@ CADRES = [
 ]
 
 
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
+
+
 def is_empty(session) -> bool:
     """True when the roster has nobody in it."""
     return not session.scalar(select(func.count(Cadre.id)))
 
 
-def load(session, zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> int:
+def load(session, zone: ZoneInfo = DEFAULT_ZONE) -> int:
     """Insert the demo people and their data; returns how many cadres were added."""
     cadres = [Cadre(name=n, phone=p, unit=u, branch=b, birth_date=d, is_military=m,
                     address=a, community=c) for n, p, u, b, d, m, a, c in CADRES]
