@@ -36,14 +36,16 @@ class DialogStore:
             raw = self._db_get(session, openid)
         return json.loads(raw) if raw else None
 
-    def set(self, openid: str, state: dict, session=None) -> None:
-        """Store the state for the dialog timeout."""
+    def set(self, openid: str, state: dict, session=None, ttl: int | None = None) -> None:
+        """Store the state for the dialog timeout (or `ttl` seconds, for a question that
+        arrives unasked, like the rating after a ticket is resolved)."""
         raw = json.dumps(state, ensure_ascii=False)
+        ttl = ttl or self.ttl
         try:
-            self.redis.set(self._key(openid), raw, ex=self.ttl)
+            self.redis.set(self._key(openid), raw, ex=ttl)
         except RedisDown:
             logger.warning("dialog state kept in the database (Redis down) for %s", openid)
-            self._db_set(session, openid, raw)
+            self._db_set(session, openid, raw, ttl)
 
     def clear(self, openid: str, session=None) -> None:
         """Leave any dialog."""
@@ -60,7 +62,7 @@ class DialogStore:
         row = session.get(DialogState, openid)
         return row.state if row is not None and row.expires_at > utcnow() else None
 
-    def _db_set(self, session, openid: str, raw: str | None) -> None:
+    def _db_set(self, session, openid: str, raw: str | None, ttl: int | None = None) -> None:
         if session is None:
             logger.warning("no session to keep the dialog state of %s in", openid)
             return
@@ -69,7 +71,7 @@ class DialogStore:
             if row is not None:
                 session.delete(row)
             return
-        expires = utcnow() + timedelta(seconds=self.ttl)
+        expires = utcnow() + timedelta(seconds=ttl or self.ttl)
         if row is None:
             session.add(DialogState(openid=openid, state=raw, expires_at=expires))
         else:

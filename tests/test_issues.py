@@ -700,3 +700,17 @@ def test_with_redis_down_a_report_still_goes_through(app, people):
     n = report(_wx(app), people.cadre, text="暖气一直不热，家里很冷")
     t = ticket_row(app, n)
     assert t["description"] == "暖气一直不热，家里很冷" and t["events"] == ["created"]
+
+
+def test_the_rating_question_waits_a_day_for_the_reporters_next_message(app, people):
+    """A push read hours later: the question outlives the 10-minute dialog timeout."""
+    wx = _wx(app)
+    n = report(wx, people.cadre)
+    wx.text(people.doctor, f"办结 {n} 已电话指导用药")
+    redis = app.extensions["yinling"].redis
+    ttl = redis.ttl(f"yinling:dialog:{people.cadre}")
+    assert 23 * 3600 < ttl <= 24 * 3600
+    assert "谢谢您的评价" in wx.text(people.cadre, "4")
+    assert ticket_row(app, n)["rating"] == 4
+    wx.text(people.cadre, "反映问题")  # an ordinary dialog keeps the ordinary timeout
+    assert redis.ttl(f"yinling:dialog:{people.cadre}") <= 600

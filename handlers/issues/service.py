@@ -386,6 +386,9 @@ MAX_TEXT = 1000  # the longest description, note or reply kept from chat or the 
 
 # ---- the reporter's rating question (chat and console share it) ------------------------------
 RATE_STATE = "issue.rate"
+# The rating question comes as a push the reporter may read hours later: it stays open until
+# their next message (a score answers it, anything else drops it) or a day has passed.
+RATE_QUESTION_SECONDS = 24 * 3600
 
 
 def ask_rating(services, session, ticket: Ticket, actor_openid: str | None) -> None:
@@ -397,7 +400,7 @@ def ask_rating(services, session, ticket: Ticket, actor_openid: str | None) -> N
         return
     prompt = services.render("issues/rate_question", n=ticket.id)
     dialogs.set(openid, {"name": RATE_STATE, "data": {"ticket": ticket.id}, "prompt": prompt},
-                session)
+                session, ttl=RATE_QUESTION_SECONDS)
 
 
 def drop_rating_question(services, session, ticket: Ticket) -> None:
