@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bot import roles as R
+from bot.errors import Refusal
 from bot.text import normalise
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Rule:
     order: int = 100
     hide_for: frozenset = frozenset()
     show_for: str | None = None  # a role the menu entry needs beyond `role` (e.g. on duty)
+    refused: Callable | None = None  # its feature's `refused(ctx, refusal)`, set by register
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Handlers:
     events: dict[str, Callable] = field(default_factory=dict)
     messages: dict[str, Callable] = field(default_factory=dict)
     resolvers: list[Callable] = field(default_factory=list)
+    refused: Callable | None = None
 
     def command(self, *words: str, click: str | None = None, role: str | None = None,
                 menu: str | None = None, order: int = 100, hide_for=(),
@@ -73,6 +76,11 @@ class Handlers:
             return fn
         return deco
 
+    def refusal(self, fn):
+        """Register `fn(ctx, refusal) -> str`: how this feature's commands answer a Refusal."""
+        self.refused = fn
+        return fn
+
     def roles(self, fn):
         """Register `fn(session, openid) -> set[str]` that contributes roles."""
         self.resolvers.append(fn)
@@ -93,6 +101,7 @@ class Router:
     def register(self, handlers: Handlers) -> None:
         """Add a feature's handlers; a word or state registered twice is a programming error."""
         for rule in handlers.rules:
+            rule.refused = handlers.refused
             for word in rule.words:
                 if any(w == word for w, _ in self._by_word):
                     raise ValueError(f"command word {word!r} registered twice")
@@ -199,7 +208,12 @@ class Router:
                 return ctx.reply("core/bind_first")
             return ctx.reply("core/no_permission")
         ctx.end()  # a command started outside a dialog starts afresh
-        return rule.handler(ctx, normalise(args))
+        try:
+            return rule.handler(ctx, normalise(args))
+        except Refusal as refusal:
+            if rule.refused is None:
+                raise
+            return rule.refused(ctx, refusal)
 
 
 # Events WeChat sends for bookkeeping; the user is not waiting for an answer.

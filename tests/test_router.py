@@ -136,3 +136,33 @@ def test_copying_reply_instruction_picks_the_menu_item_not_a_refusal(ewx, openid
     ewx.text(openid, "菜单")
     assert "没有权限" in ewx.text(openid, "工作台 99")
     assert "没有权限" in ewx.text(openid, "工作台 1")  # spaced: a command, not a copied reply
+
+
+def test_a_refusal_is_answered_by_its_features_refusal_handler():
+    """Features raise Refusal from commands; the router answers through `@handlers.refusal`."""
+    from types import SimpleNamespace
+
+    from bot.errors import Refusal
+    from bot.router import Handlers, Router
+
+    polite, plain = Handlers("polite"), Handlers("plain")
+
+    @polite.command("借书")
+    def borrow(ctx, args):
+        raise Refusal("none_left", title=args)
+
+    @polite.refusal
+    def answer(ctx, refusal):
+        return f"{refusal.code}:{refusal.values['title']}"
+
+    @plain.command("还书")
+    def give_back(ctx, args):
+        raise Refusal("late")
+
+    router = Router()
+    router.register(polite)
+    router.register(plain)
+    ctx = SimpleNamespace(roles=set(), openid="o", end=lambda: None)
+    assert router.run(ctx, *router.match("借书 红楼梦")) == "none_left:红楼梦"
+    with pytest.raises(Refusal):  # no handler: the webhook's error boundary answers kindly
+        router.run(ctx, *router.match("还书"))

@@ -23,6 +23,7 @@ PREVIEW_HEAD = 16
 
 
 # ---- helpers -----------------------------------------------------------------------------
+@handlers.refusal
 def _refused(ctx, refusal: Refusal) -> str:
     return ctx.reply("broadcasts/refused", code=refusal.code, **refusal.values)
 
@@ -216,14 +217,11 @@ def history(ctx, args):
 def revoke(ctx, args):
     """`撤回群发 12`: stop the part of broadcast 12 that has not gone out yet."""
     number = parse_number(args.replace("号群发", "").replace("群发", "")) if args else None
-    try:
-        if number is None:
-            latest = service.history(ctx.db, ctx.openid, 1)
-            raise Refusal("need_number", example=latest[0].id if latest else None)
-        b, stopped, counts = service.revoke(ctx.db, ctx.services.outbox.cancel, ctx.openid,
-                                            number, ctx.now)
-    except Refusal as refusal:
-        return _refused(ctx, refusal)
+    if number is None:
+        latest = service.history(ctx.db, ctx.openid, 1)
+        raise Refusal("need_number", example=latest[0].id if latest else None)
+    b, stopped, counts = service.revoke(ctx.db, ctx.services.outbox.cancel, ctx.openid,
+                                        number, ctx.now)
     ctx.log("withdrew broadcast %s: %d stopped", b.id, stopped)
     return ctx.reply("broadcasts/revoked", n=b.id, group=b.group.name, stopped=stopped,
                      gone=counts.delivered + counts.sending, failed=counts.failed)

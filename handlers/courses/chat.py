@@ -1,7 +1,6 @@
 """Chat for class sign-ups: `课程` (list + pick a number), `报名 3`, `取消报名 3`, `我的课程`."""
 from __future__ import annotations
 
-from functools import wraps
 
 from bot import roles
 from bot.router import Handlers
@@ -25,6 +24,7 @@ def _who(ctx) -> dict:
 LISTED = ("not_found", "deadline_passed", "finished", "no_such_name", "busy")
 
 
+@handlers.refusal
 def _refused(ctx, refusal: Refusal, with_list: bool = True) -> str:
     """The reason in words, and (for sign-up refusals) what can be signed up for instead."""
     courses = service.open_courses(ctx.db, ctx.now) \
@@ -34,17 +34,8 @@ def _refused(ctx, refusal: Refusal, with_list: bool = True) -> str:
 
 
 def course_command(*words: str, **options):
-    """Register a cadre/family command whose Refusals become plain answers."""
-    def deco(fn):
-        @handlers.command(*words, role=roles.CADRE, **options)
-        @wraps(fn)
-        def handler(ctx, args):
-            try:
-                return fn(ctx, args)
-            except Refusal as refusal:
-                return _refused(ctx, refusal)
-        return handler
-    return deco
+    """Register a cadre/family command (its Refusals answer through `_refused`)."""
+    return handlers.command(*words, role=roles.CADRE, **options)
 
 
 def _by_name(views, text: str):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from functools import wraps
 
 from bot import roles
 from bot.router import Handlers
@@ -46,18 +45,14 @@ def fee_status(ctx, args):
 
 
 # ---- staff -----------------------------------------------------------------------------------
+@handlers.refusal
+def _refused(ctx, refusal: FeeRefusal) -> str:
+    return ctx.reply("fees/refused", code=refusal.code, **refusal.values)
+
+
 def staff_command(*words: str, **options):
-    """Register a staff command whose FeeRefusals become plain answers."""
-    def deco(fn):
-        @handlers.command(*words, role=roles.STAFF, **options)
-        @wraps(fn)
-        def handler(ctx, args):
-            try:
-                return fn(ctx, args)
-            except FeeRefusal as refusal:
-                return ctx.reply("fees/refused", code=refusal.code, **refusal.values)
-        return handler
-    return deco
+    """Register a staff command (its FeeRefusals answer through `_refused`)."""
+    return handlers.command(*words, role=roles.STAFF, **options)
 
 
 def parse_mark_args(args: str) -> tuple[str, str, str | None]:

@@ -50,6 +50,7 @@ def _reporter(ctx) -> Reporter:
     return ctx.actor
 
 
+@handlers.refusal
 def _refused(ctx, refusal: Refusal) -> str:
     return ctx.reply("issues/refused", code=refusal.code, **refusal.values)
 
@@ -223,17 +224,8 @@ def _submit(ctx) -> str:
 
 # ---- the reporter ------------------------------------------------------------------------
 def reporter_command(*words: str, **options):
-    """Register a cadre/family command whose Refusals become plain answers."""
-    def deco(fn):
-        @handlers.command(*words, role=roles.CADRE, **options)
-        @wraps(fn)
-        def handler(ctx, args):
-            try:
-                return fn(ctx, args)
-            except Refusal as refusal:
-                return _refused(ctx, refusal)
-        return handler
-    return deco
+    """Register a cadre/family command (its Refusals answer through `_refused`)."""
+    return handlers.command(*words, role=roles.CADRE, **options)
 
 
 @reporter_command("我的问题", click="MENU_MY_ISSUES", menu="我的问题", order=21)
@@ -345,14 +337,11 @@ def staff_command(word: str, *, implicit: bool = False, **options):
         def handler(ctx, args):
             staff = service.staff_of(ctx.db, ctx.openid)
             number, rest = parse_ref(raw_args(ctx, word, args))
-            try:
+            if number is None:
+                number = service.focus_of(ctx.db, staff.id) if implicit else None
                 if number is None:
-                    number = service.focus_of(ctx.db, staff.id) if implicit else None
-                    if number is None:
-                        raise Refusal("need_number", verb=word)
-                return fn(ctx, staff, number, rest)
-            except Refusal as refusal:
-                return _refused(ctx, refusal)
+                    raise Refusal("need_number", verb=word)
+            return fn(ctx, staff, number, rest)
         return handler
     return deco
 
