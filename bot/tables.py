@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from datetime import date, datetime
 from pathlib import Path
+
+DATE_RE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 
 
 class TableFileError(Exception):
@@ -21,6 +25,39 @@ class RowError(ValueError):
 def cell(value) -> str:
     """A cell as trimmed text (full-width spaces too); None is ''."""
     return "" if value is None else str(value).replace("\u3000", " ").strip()
+
+
+def cell_date(value, unreadable: str, impossible: str) -> date | None:
+    """A date cell (xlsx date, or text like 2026-11-05, 2026年11月5日, 20261105); None if empty.
+
+    RowError(unreadable) for text that is no date, RowError(impossible) for e.g. 2月30日.
+    """
+    if value is None or cell(value) == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = cell(value)
+    m = DATE_RE.fullmatch(text) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
+    if not m:
+        raise RowError(unreadable, value=text)
+    try:
+        return date(*(int(g) for g in m.groups()))
+    except ValueError:
+        raise RowError(impossible, value=text) from None
+
+
+def yes_no(value, yes, no, code: str) -> bool:
+    """A yes/no cell by the column's own words; RowError(code) for anything else."""
+    if isinstance(value, bool):
+        return value
+    text = cell(value).lower()
+    if text in yes:
+        return True
+    if text in no:
+        return False
+    raise RowError(code, value=text)
 
 
 def read_records(path, columns, required) -> list[tuple[int, dict]]:

@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from bot.tables import RowError, TableFileError, cell, read_records
+from bot.tables import RowError, TableFileError, cell, cell_date, read_records
 from handlers.courses import service
 
 COLUMNS = ("课程", "上课时间", "地点", "名额", "报名截止")
 LIMITS = {"name": 128, "venue": 256}
 MAX_CAPACITY = 10000
 SESSION_RE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*(\d{1,2})[:点时](\d{2})分?")
-DATE_RE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
 SEPARATORS = re.compile(r"[;\n、]+")
 
 
@@ -61,20 +60,12 @@ def parse_sessions(value, zone) -> list[datetime]:
 
 def parse_deadline(value) -> date:
     """`2026-03-01` (or an Excel date) -> date."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = unicodedata.normalize("NFKC", cell(value))
-    if not text:
+    if not isinstance(value, date):
+        value = unicodedata.normalize("NFKC", cell(value))
+    deadline = cell_date(value, "bad_deadline", "bad_deadline")
+    if deadline is None:
         raise RowError("missing_deadline")
-    m = DATE_RE.fullmatch(text)
-    if not m:
-        raise RowError("bad_deadline", value=text)
-    try:
-        return date(*(int(g) for g in m.groups()))
-    except ValueError:
-        raise RowError("bad_deadline", value=text) from None
+    return deadline
 
 
 def parse_capacity(value) -> int:

@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.tables import RowError, cell, read_records
+from bot.tables import RowError, cell, cell_date, read_records, yes_no
 from bot.tables import TableFileError as FeeFileError
 from handlers.fees.service import parse_period
-from handlers.people.importer import DATE_RE, parse_phone
+from handlers.people.importer import parse_phone
 from models.fees import PAID_BY_CHAT, PAID_BY_IMPORT, FeeEvent, FeeItem
 from models.people import Cadre
 
@@ -54,7 +54,7 @@ def parse_row(record: dict, today: date) -> dict:
         raise RowError("missing_type")
     if len(fee_type) > MAX_TYPE:
         raise RowError("type_too_long", limit=MAX_TYPE)
-    paid = _yes_no(record.get("已缴"))
+    paid = yes_no(record.get("已缴"), YES, NO, "bad_paid")
     paid_on = _paid_on(record.get("缴费日期"), today)
     if paid_on is not None and not paid:
         raise RowError("date_but_unpaid", value=paid_on.isoformat())
@@ -89,32 +89,9 @@ def _amount(value) -> int:
     return int(amount * 100)
 
 
-def _yes_no(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = cell(value).lower()
-    if text in YES:
-        return True
-    if text in NO:
-        return False
-    raise RowError("bad_paid", value=cell(value))
-
-
 def _paid_on(value, today: date) -> date | None:
-    if value is None or cell(value) == "":
-        return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if not isinstance(value, date):
-        text = cell(value)
-        m = DATE_RE.fullmatch(text) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
-        if not m:
-            raise RowError("bad_date", value=text)
-        try:
-            value = date(*(int(g) for g in m.groups()))
-        except ValueError:
-            raise RowError("bad_date", value=text) from None
-    if not EARLIEST_PAID <= value <= today:
+    value = cell_date(value, "bad_date", "bad_date")
+    if value is not None and not EARLIEST_PAID <= value <= today:
         raise RowError("implausible_date", value=value.isoformat())
     return value
 

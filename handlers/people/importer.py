@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.tables import RowError, TableFileError, cell, read_records
+from bot.tables import RowError, TableFileError, cell, cell_date, read_records, yes_no
 from models.people import Cadre
 
 COLUMNS = {"姓名": "name", "手机号": "phone", "单位": "unit", "党支部": "branch",
@@ -19,7 +19,6 @@ REQUIRED = ("姓名", "手机号")
 LIMITS = {"name": 64, "unit": 128, "branch": 128, "address": 256, "community": 128}
 YES = {"是", "y", "yes", "true", "1", "军休", "√"}
 NO = {"否", "n", "no", "false", "0", "", "×"}
-DATE_RE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 EARLIEST_BIRTH = date(1900, 1, 1)
 RosterFileError = TableFileError  # the roster file itself cannot be read
 
@@ -49,7 +48,7 @@ def parse_row(record: dict) -> dict:
     if "出生日期" in record:
         values["birth_date"] = _birth_date(record["出生日期"])
     if "是否军休" in record:
-        values["is_military"] = _yes_no(record["是否军休"])
+        values["is_military"] = yes_no(record["是否军休"], YES, NO, "bad_military")
     for header in ("单位", "党支部", "住址", "社区"):
         if header in record:  # a column missing from the file leaves stored values alone
             values[COLUMNS[header]] = cell(record[header]) or None
@@ -70,36 +69,10 @@ def parse_phone(value) -> str:
 
 
 def _birth_date(value) -> date | None:
-    if value is None or cell(value) == "":
-        return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if not isinstance(value, date):
-        value = _date_from_text(cell(value))
-    if not EARLIEST_BIRTH <= value <= date.today():
+    value = cell_date(value, "unreadable_birth", "impossible_birth")
+    if value is not None and not EARLIEST_BIRTH <= value <= date.today():
         raise RowError("implausible_birth", value=value.isoformat())
     return value
-
-
-def _date_from_text(text: str) -> date:
-    m = DATE_RE.fullmatch(text) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
-    if not m:
-        raise RowError("unreadable_birth", value=text)
-    try:
-        return date(*(int(g) for g in m.groups()))
-    except ValueError as exc:
-        raise RowError("impossible_birth", value=text) from exc
-
-
-def _yes_no(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = cell(value).lower()
-    if text in YES:
-        return True
-    if text in NO:
-        return False
-    raise RowError("bad_military", value=text)
 
 
 # ---- importing -----------------------------------------------------------------------------
