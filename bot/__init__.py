@@ -69,7 +69,8 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     redis_client = redis_client if redis_client is not None else connect(settings.redis_url)
     render = Renderer()
     router = Router()
-    for module in feature_modules():
+    features = feature_modules()
+    for module in features:
         if hasattr(module, "check"):  # a feature's own config files, validated at start
             module.check(settings)
         if hasattr(module, "handlers"):
@@ -85,7 +86,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     from bot import webhook
 
     app.register_blueprint(webhook.bp)
-    for module in feature_modules():
+    for module in features:
         if hasattr(module, "blueprint"):  # a feature's web pages (e.g. the staff console)
             app.register_blueprint(module.blueprint)
     app.before_request(dispatcher.start)  # serving: pick up deliveries a crash left behind

@@ -117,3 +117,16 @@ def echo_app(make_app):
 def ewx(echo_app):
     """WeChat driver for the echo app."""
     return WeChat(echo_app)
+
+
+@pytest.fixture
+def cut_redis():
+    """`cut_redis(app)`: every Redis user of the app now talks to a server that is not there."""
+    def cut(app):
+        dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                               socket_timeout=0.2)
+        yl = app.extensions["yinling"]
+        yl.inbox.redis = dead
+        yl.dialogs.redis = dead
+        return app
+    return cut

@@ -5,7 +5,6 @@ import threading
 import time
 from datetime import timedelta
 
-import redis as redis_lib
 import xmltodict
 from sqlalchemy import func, select
 
@@ -80,14 +79,8 @@ def test_template_callbacks_sharing_a_create_time_are_both_recorded(ewx, openid)
                         .where(InboundMessage.openid == openid)) == 2
 
 
-def test_redis_down_still_answers_and_dedupes(make_app, openid):
-    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
-                           socket_timeout=0.2)
-    app = make_app()
-    yl = app.extensions["yinling"]
-    # Swap every Redis user over to a server that is not there.
-    yl.inbox.redis = dead
-    yl.dialogs.redis = dead
+def test_redis_down_still_answers_and_dedupes(make_app, openid, cut_redis):
+    app = cut_redis(make_app())
     echo.install(app)
     echo.calls.clear()
     wx = WeChat(app)
@@ -98,13 +91,10 @@ def test_redis_down_still_answers_and_dedupes(make_app, openid):
     assert "请回复数字选择" in wx.text(openid, "菜单")
 
 
-def test_with_redis_down_a_dialog_keeps_its_place_in_the_database(make_app, openid):
-    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
-                           socket_timeout=0.2)
-    app = make_app()
+def test_with_redis_down_a_dialog_keeps_its_place_in_the_database(make_app, openid,
+                                                                    cut_redis):
+    app = cut_redis(make_app())
     yl = app.extensions["yinling"]
-    yl.inbox.redis = dead
-    yl.dialogs.redis = dead
     echo.install(app)
     echo.calls.clear()
     wx = WeChat(app)

@@ -688,15 +688,9 @@ def test_a_double_tapped_confirm_makes_one_ticket(app, people):
     assert any("哪方面的问题" in r for r in replies)  # the second `1` is a menu choice
 
 
-def test_with_redis_down_a_report_still_goes_through(app, people):
+def test_with_redis_down_a_report_still_goes_through(app, people, cut_redis):
     """Dialog state falls back to the database: the whole report dialog works without Redis."""
-    import redis as redis_lib
-
-    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
-                           socket_timeout=0.2)
-    yl = app.extensions["yinling"]
-    yl.inbox.redis = dead
-    yl.dialogs.redis = dead
+    cut_redis(app)
     n = report(_wx(app), people.cadre, text="暖气一直不热，家里很冷")
     t = ticket_row(app, n)
     assert t["description"] == "暖气一直不热，家里很冷" and t["events"] == ["created"]
