@@ -38,6 +38,9 @@ class Settings:
     quiet_hours: str = "21:00-08:00"
     env: str = "development"
     allow_dev_defaults: bool = False
+    # Plaintext POSTs carry no signature over the body; with an AES key they are refused,
+    # and production wants an AES key, unless this says otherwise.
+    allow_plaintext: bool = False
     reply_budget_seconds: float = 4.0
     timestamp_window_seconds: int = 300
     max_body_bytes: int = 256 * 1024
@@ -97,6 +100,7 @@ ENV_MAP = {
     "QUIET_HOURS": "quiet_hours",
     "YINLING_ENV": "env",
     "YINLING_ALLOW_DEV_DEFAULTS": "allow_dev_defaults",
+    "YINLING_ALLOW_PLAINTEXT": "allow_plaintext",
     "YINLING_REPLY_BUDGET": "reply_budget_seconds",
     "YINLING_DELIVERY_CONCURRENCY": "delivery_concurrency",
     "YINLING_CS_QUOTA_MESSAGE": "cs_quota_message",
@@ -211,16 +215,38 @@ def _check_numbers(s: Settings) -> None:
                             "(a send still running must never look abandoned)")
 
 
+PRODUCTION_SECRET_MIN = 32
+PRODUCTION_TOKEN_MIN = 16
+
+
+def _weak(value: str, length: int) -> bool:
+    """Shorter than `length`, or made of few distinct characters (`aaaa…`, `abab…`)."""
+    return len(value) < length or len(set(value)) < min(10, length // 2)
+
+
 def _refuse_dev_defaults(s: Settings) -> None:
     problems = []
     if s.wechat_token == DEV_TOKEN:
         problems.append("WECHAT_TOKEN is the development token")
+    elif _weak(s.wechat_token, PRODUCTION_TOKEN_MIN):
+        problems.append(f"WECHAT_TOKEN is weak (use {PRODUCTION_TOKEN_MIN}-32 random letters "
+                        "and digits)")
     if s.secret_key == DEV_SECRET_KEY:
         problems.append("YINLING_SECRET_KEY is the development key")
+    elif _weak(s.secret_key, PRODUCTION_SECRET_MIN):
+        problems.append(f"YINLING_SECRET_KEY is weak (use at least {PRODUCTION_SECRET_MIN} "
+                        "random characters, e.g. python -c 'import secrets; "
+                        "print(secrets.token_urlsafe(32))')")
     if s.sandbox:
         problems.append("WECHAT_APPID/WECHAT_SECRET are unset (sandbox mode)")
     if s.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL is SQLite")
+    if not s.redis_url:
+        problems.append("REDIS_URL is unset (each worker's in-process stand-in breaks locks, "
+                        "the console's throttle and logout across processes)")
+    if not s.wechat_aes_key and not s.allow_plaintext:
+        problems.append("WECHAT_AES_KEY is unset (plaintext mode signs no message body; set "
+                        "YINLING_ALLOW_PLAINTEXT=1 to accept that)")
     if problems:
         raise SettingsError("YINLING_ENV=production refuses development defaults: "
                             + "; ".join(problems)

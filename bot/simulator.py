@@ -6,7 +6,7 @@ import time
 import click
 import requests
 
-from bot import wxcrypto
+from bot.webhook import outbox_signature
 from bot.render import Renderer
 from bot.wxmessage import message_xml, read_reply, sign_request
 
@@ -69,7 +69,7 @@ def send(http, settings, url: str, openid: str, msg_type: str, **fields) -> str 
 def _outbox(http, settings, url: str, openid: str, after: int) -> list[dict]:
     ts, nonce = str(int(time.time())), str(int(time.time() * 1000))
     params = {"openid": openid, "after": after, "timestamp": ts, "nonce": nonce,
-              "signature": wxcrypto.sign(settings.wechat_token, ts, nonce)}
+              "signature": outbox_signature(settings.wechat_token, ts, nonce, openid)}
     resp = http.get(url.rstrip("/") + "/sandbox/outbox", params=params, timeout=10)
     return resp.json()["messages"] if resp.status_code == 200 else []
 

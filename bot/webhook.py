@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import time
 
@@ -38,10 +39,14 @@ def _yl():
 def verify():
     """WeChat's server check: echo echostr when the signature is right."""
     a = request.args
+    settings = _yl().settings
     try:
-        wxcrypto.check((_yl().settings.wechat_token, a.get("timestamp", ""), a.get("nonce", "")),
+        wxcrypto.check((settings.wechat_token, a.get("timestamp", ""), a.get("nonce", "")),
                        a.get("signature"))
     except wxcrypto.BadSignature:
+        return Response("forbidden", 403)
+    if not _fresh(settings, a.get("timestamp", "")):
+        logger.warning("webhook verification refused: stale or missing timestamp")
         return Response("forbidden", 403)
     return Response(a.get("echostr", ""), mimetype="text/plain")
 
@@ -68,6 +73,10 @@ def _receive() -> Response:
     aes = a.get("encrypt_type", "raw").lower() == "aes"
     if aes and not settings.wechat_aes_key:
         raise Reject(400, "encrypted message but no WECHAT_AES_KEY configured")
+    if not aes and settings.wechat_aes_key and not settings.allow_plaintext:
+        # A plaintext signature covers no body: a verification signature could be replayed
+        # on a forged message. WeChat sends safe and compatible mode encrypted.
+        raise Reject(403, "plaintext message refused in safe mode")
     if not aes:
         _check(lambda: wxcrypto.check((settings.wechat_token, timestamp, nonce),
                                       a.get("signature")))
@@ -141,8 +150,7 @@ def _message_of(plain: str, data: dict):
 
 def _check_freshness(settings, timestamp: str, nonce: str, body: bytes) -> None:
     """300 s window, and a (timestamp, nonce) pair may only ever sign one body."""
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > \
-            settings.timestamp_window_seconds:
+    if not _fresh(settings, timestamp):
         raise Reject(403, "stale or missing timestamp")
     if not nonce or len(nonce) > 64:
         raise Reject(403, "missing nonce")
@@ -161,6 +169,12 @@ def _check_freshness(settings, timestamp: str, nonce: str, body: bytes) -> None:
                 WebhookNonce.timestamp == int(timestamp), WebhookNonce.nonce == nonce))
         if seen != digest:
             raise Reject(403, "timestamp and nonce reused with a different body") from None
+
+
+def _fresh(settings, timestamp: str) -> bool:
+    """Whether a signed timestamp is within the window around now."""
+    return timestamp.isdigit() and len(timestamp) <= 12 and \
+        abs(time.time() - int(timestamp)) <= settings.timestamp_window_seconds
 
 
 def _prune_nonces(session, settings) -> None:
@@ -185,22 +199,29 @@ def _answer(message, reply: str | None, aes: bool, nonce: str) -> Response:
     return Response(xml, 200, mimetype="application/xml")
 
 
+def outbox_signature(token: str, timestamp: str, nonce: str, openid: str) -> str:
+    """The sandbox outbox's signature: the webhook's, with the openid asked for covered too."""
+    return wxcrypto.sign(token, timestamp, nonce, f"outbox:{openid}")
+
+
 @bp.get("/wechat/sandbox/outbox")
 def sandbox_outbox():
-    """Sandbox only: messages delivered to one openid after an id (for the chat simulator)."""
+    """Sandbox, development only: messages delivered to one openid after an id (simulator)."""
     yl = _yl()
     a = request.args
-    if not yl.settings.sandbox:
+    if not yl.settings.sandbox or yl.settings.env == "production":
         return Response("not found", 404)
-    try:
-        wxcrypto.check((yl.settings.wechat_token, a.get("timestamp", ""), a.get("nonce", "")),
-                       a.get("signature"))
-    except wxcrypto.BadSignature:
+    openid, after = a.get("openid", ""), a.get("after", "0") or "0"
+    if not openid or len(openid) > 64 or not after.isdigit() or len(after) > 18:
+        return Response("bad parameters", 400)
+    timestamp, nonce = a.get("timestamp", ""), a.get("nonce", "")
+    expected = outbox_signature(yl.settings.wechat_token, timestamp, nonce, openid)
+    if not _fresh(yl.settings, timestamp) or not hmac.compare_digest(
+            expected, (a.get("signature") or "").lower()):
         return Response("forbidden", 403)
-    after = int(a.get("after", "0") or 0)
     with yl.db.session() as session:
         rows = session.scalars(select(Delivery).where(
-            Delivery.openid == a.get("openid", ""), Delivery.id > after,
+            Delivery.openid == openid, Delivery.id > int(after),
             Delivery.status.in_(("sandbox", "sent"))).order_by(Delivery.id)).all()
         return {"messages": [{"id": d.id, "body": d.body, "template": d.template,
                               "status": d.status} for d in rows]}

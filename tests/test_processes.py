@@ -134,3 +134,39 @@ def test_chat_simulator_in_safe_mode(make_app):
 
 def test_sandbox_outbox_endpoint_needs_a_signature(client):
     assert client.get("/wechat/sandbox/outbox?openid=x").status_code == 403
+
+
+def _outbox_query(openid="x", after="0", ts=None, signed_openid=None, nonce="n1"):
+    from bot.webhook import outbox_signature
+
+    ts = str(int(time.time())) if ts is None else ts
+    sig = outbox_signature("yinling-dev-token", ts, nonce, signed_openid or openid)
+    return {"openid": openid, "after": after, "timestamp": ts, "nonce": nonce, "signature": sig}
+
+
+def test_sandbox_outbox_signature_covers_the_openid_and_is_fresh(client):
+    from bot import wxcrypto
+
+    assert client.get("/wechat/sandbox/outbox", query_string=_outbox_query()).status_code == 200
+    # a webhook signature copied from an old access-log line is not enough
+    ts = str(int(time.time()))
+    old = {"openid": "x", "timestamp": ts, "nonce": "n1",
+           "signature": wxcrypto.sign("yinling-dev-token", ts, "n1")}
+    assert client.get("/wechat/sandbox/outbox", query_string=old).status_code == 403
+    other = _outbox_query(openid="someone-else", signed_openid="x")
+    assert client.get("/wechat/sandbox/outbox", query_string=other).status_code == 403
+    stale = _outbox_query(ts=str(int(time.time()) - 301))
+    assert client.get("/wechat/sandbox/outbox", query_string=stale).status_code == 403
+
+
+@pytest.mark.parametrize("query", [{"after": "abc"}, {"after": "-1"}, {"openid": ""},
+                                   {"openid": "x" * 65}])
+def test_sandbox_outbox_bad_parameters_are_400(client, query):
+    params = _outbox_query(**query)
+    assert client.get("/wechat/sandbox/outbox", query_string=params).status_code == 400
+
+
+def test_sandbox_outbox_is_not_served_in_production(make_app):
+    app = make_app(env="production", allow_dev_defaults=True)
+    resp = app.test_client().get("/wechat/sandbox/outbox", query_string=_outbox_query())
+    assert resp.status_code == 404

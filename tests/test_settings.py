@@ -37,6 +37,13 @@ def test_bad_values_stop_with_a_clear_message(env, fragment):
         load_settings(environ=env)
 
 
+PRODUCTION = {"YINLING_ENV": "production", "WECHAT_TOKEN": "prodToken123XyzQ9",
+              "WECHAT_APPID": "wx1", "WECHAT_SECRET": "s",
+              "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+              "DATABASE_URL": "postgresql://u@db/yinling", "REDIS_URL": "redis://cache:6379/0",
+              "YINLING_SECRET_KEY": "a-long-random-secret-for-cookies"}
+
+
 def test_production_refuses_dev_defaults_and_names_them():
     with pytest.raises(SettingsError) as err:
         load_settings(environ={"YINLING_ENV": "production"})
@@ -46,14 +53,25 @@ def test_production_refuses_dev_defaults_and_names_them():
 
 
 def test_production_accepts_real_settings_or_an_explicit_allowance():
-    real = {"YINLING_ENV": "production", "WECHAT_TOKEN": "prodToken123",
-            "WECHAT_APPID": "wx1", "WECHAT_SECRET": "s",
-            "DATABASE_URL": "postgresql://u@db/yinling",
-            "YINLING_SECRET_KEY": "a-long-random-secret-for-cookies"}
+    real = PRODUCTION
     assert load_settings(environ=real).env == "production"
+    plain = {**real, "WECHAT_AES_KEY": "", "YINLING_ALLOW_PLAINTEXT": "1"}
+    assert load_settings(environ=plain).allow_plaintext
     allowed = load_settings(environ={"YINLING_ENV": "production",
                                      "YINLING_ALLOW_DEV_DEFAULTS": "1"})
     assert allowed.sandbox
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"REDIS_URL": ""}, "REDIS_URL is unset"),
+    ({"YINLING_SECRET_KEY": "a" * 16}, "YINLING_SECRET_KEY is weak"),
+    ({"YINLING_SECRET_KEY": "ab" * 40}, "YINLING_SECRET_KEY is weak"),
+    ({"WECHAT_TOKEN": "tok123"}, "WECHAT_TOKEN is weak"),
+    ({"WECHAT_AES_KEY": ""}, "WECHAT_AES_KEY is unset"),
+])
+def test_production_refuses_what_breaks_it_in_production(change, fragment):
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(environ={**PRODUCTION, **change})
 
 
 def test_short_secret_key_is_refused():

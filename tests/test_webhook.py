@@ -25,6 +25,14 @@ def test_get_echoes_echostr_when_signature_checks(client):
     assert resp.status_code == 200 and resp.data == b"hello42"
 
 
+def test_get_with_a_stale_timestamp_is_403(client):
+    ts, nonce = str(int(time.time()) - 301), "123"
+    sig = wxcrypto.sign("yinling-dev-token", ts, nonce)
+    resp = client.get("/wechat", query_string={"signature": sig, "timestamp": ts,
+                                               "nonce": nonce, "echostr": "hello42"})
+    assert resp.status_code == 403 and b"hello42" not in resp.data
+
+
 def test_get_with_bad_signature_is_403(client):
     resp = client.get("/wechat", query_string={"signature": "0" * 40, "timestamp": "1",
                                                "nonce": "2", "echostr": "x"})
@@ -207,10 +215,20 @@ def test_compatible_mode_plaintext_and_ciphertext_together(aes_app, openid):
     assert "请回复数字选择" in wx.reply_of(post(wx.client, req))
 
 
-def test_plaintext_message_still_accepted_when_aes_key_set(aes_app, openid):
+def test_plaintext_message_refused_when_aes_key_set(aes_app, openid):
+    """A plaintext signature covers no body: a GET-verify signature replayed on a forged
+    `待办` must not reach the router."""
     from tests.wx import WeChat
 
     wx = WeChat(aes_app)
+    resp = wx.post_xml(wx.xml(openid, Content="菜单"), aes=False)
+    assert resp.status_code == 403 and "请回复数字选择".encode() not in resp.data
+
+
+def test_plaintext_message_accepted_with_aes_key_when_allowed(make_app, openid):
+    from tests.wx import WeChat
+
+    wx = WeChat(make_app(wechat_aes_key=AES_KEY, wechat_appid=APPID, allow_plaintext=True))
     resp = wx.post_xml(wx.xml(openid, Content="菜单"), aes=False)
     assert resp.status_code == 200 and "请回复数字选择".encode() in resp.data
 
