@@ -89,6 +89,11 @@ class Ctx:
         cadre = self.cadre
         return Actor(self.openid, cadre.id, self.on_behalf) if cadre else None
 
+    @property
+    def today(self):
+        """The local date (in the configured zone) of this message."""
+        return self.now.astimezone(self.services.settings.zone).date()
+
     # ---- answering -----------------------------------------------------------------------
     def reply(self, template: str, **values) -> str:
         """Render a reply template."""

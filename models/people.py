@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, TimestampMixin, utcnow
@@ -51,7 +51,12 @@ class Binding(Base):
     """An openid bound to a cadre, as the cadre (`self`) or as a family member (`family`)."""
 
     __tablename__ = "binding"
-    __table_args__ = (UniqueConstraint("openid", "cadre_id"),)
+    # A cadre has at most one account bound as themselves: a rule in the database, so two
+    # accounts binding at the same moment cannot both win.
+    __table_args__ = (UniqueConstraint("openid", "cadre_id"),
+                      Index("uq_binding_self_cadre", "cadre_id", unique=True,
+                            sqlite_where=text("relation = 'self'"),
+                            postgresql_where=text("relation = 'self'")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     openid: Mapped[str] = mapped_column(String(64), index=True)
@@ -101,6 +106,36 @@ class BindAttempt(Base):
     failures: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BindGuard(Base):
+    """Wrong binding answers naming one cadre, from any account, counted per local day.
+
+    Ten in a day pause binding to that cadre until staff lift the pause.
+    """
+
+    __tablename__ = "bind_guard"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id"), unique=True)
+    day: Mapped[date]
+    failures: Mapped[int] = mapped_column(default=0)
+    paused_at: Mapped[datetime | None]
+
+
+class BindingNotice(Base):
+    """A new binding announced to one of the cadre's other accounts, who may undo it."""
+
+    __tablename__ = "binding_notice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    binding_id: Mapped[int]  # no foreign key: the binding may be gone when the notice is read
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id"))
+    bound_openid: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
 
 
 class ActionLog(Base):

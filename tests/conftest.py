@@ -26,6 +26,16 @@ def pytest_report_header(config):
     return lines
 
 
+def db(app):
+    """A session on the app's database, committed when the block ends."""
+    return app.extensions["yinling"].db.session()
+
+
+def oid(tag: str = "u") -> str:
+    """A fresh openid, tagged for reading test failures."""
+    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
+
+
 def reset_schema(url: str) -> None:
     """Drop and recreate every table (tests own the test database)."""
     engine = create_engine(url)

@@ -4,7 +4,6 @@ announced with a one-word undo (issue 12, items 1, 2 and 2b)."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,14 +11,7 @@ from sqlalchemy import select
 
 from models import Binding, Cadre, Staff, utcnow
 from models.people import BindAttempt, BindGuard
-
-
-def db(app):
-    return app.extensions["yinling"].db.session()
-
-
-def oid(tag="u"):
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
+from tests.conftest import db, oid
 
 
 @pytest.fixture

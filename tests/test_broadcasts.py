@@ -20,6 +20,7 @@ from models import Binding, Cadre, Delivery, Follower, utcnow
 from models.broadcasts import Broadcast
 from models.groups import BroadcastGroup, GroupMember
 from tests.wx import WeChat
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 NIGHT = datetime(2026, 3, 2, 22, 30, tzinfo=TZ)     # inside the default 21:00-08:00
@@ -54,11 +55,6 @@ class People:
         """Who a 合唱团 broadcast reaches (孙七 is not bound, 赵六 unsubscribed)."""
         return {self.admin, self.admin_kid, self.wang, self.wang_kid, self.shared_kid,
                 self.qian}
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 def _group(s, name: str, members: list[Cadre], admins: list[Cadre]) -> int:

@@ -26,6 +26,7 @@ from handlers.issues.jobs import jobs as issue_jobs
 from handlers.issues.policy import parse_policy
 from models import Binding, Cadre, Delivery, Staff
 from models.issues import Ticket, TicketEvent
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # a working Monday morning
@@ -67,11 +68,6 @@ class People:
 
 def _oid(tag: str) -> str:
     return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 @pytest.fixture

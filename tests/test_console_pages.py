@@ -27,6 +27,7 @@ from models import Binding, Cadre, Delivery, Staff
 from models.broadcasts import Broadcast
 from models.groups import BroadcastGroup, GroupMember
 from tests.wx import WeChat
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 MARCH_10 = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)
@@ -69,11 +70,6 @@ def app(make_app, tmp_path):
 
 def _oid(tag: str) -> str:
     return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from models import Binding, Cadre, Delivery
 from models.courses import Course, CourseEvent, CourseSession, Enrollment
 from models.people import ActionLog
 from tests.wx import WeChat
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # Monday morning
@@ -43,11 +44,6 @@ def clock():
 
 def _oid(tag: str) -> str:
     return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 @dataclass

@@ -32,6 +32,7 @@ from handlers.fees.service import (
 )
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.fees import FeeEvent, FeeItem
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOV_10 = datetime(2026, 11, 10, 10, 0, tzinfo=TZ)
@@ -72,11 +73,6 @@ class People:
 
 def _oid(tag: str) -> str:
     return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 @pytest.fixture

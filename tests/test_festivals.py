@@ -22,6 +22,7 @@ from handlers.festivals.calendar import (DEFAULT_PATH, CalendarError, birthday_i
 from handlers.festivals.jobs import jobs as festival_jobs
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.festivals import AWAY, TIME, FestivalVisit
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -100,11 +101,6 @@ class People:
     wang_id: int = 0
     li_id: int = 0
     quiet_id: int = 0  # 孙老: in the roster, never bound (turns 90 on 2026-03-10)
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from handlers.issues.jobs import jobs as issue_jobs
 from handlers.issues.policy import DEFAULT_PATH, PolicyError, parse_policy
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.issues import Ticket, TicketAttachment, TicketEvent
+from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # a working Monday morning
@@ -83,11 +84,6 @@ def people(app) -> People:
                    Staff(name="王五", openid=p.spare, on_duty=False),
                    Staff(name="赵主任", openid=p.boss, role="supervisor", on_duty=False)])
     return p
-
-
-def db(app):
-    """A committed session on the app's database."""
-    return app.extensions["yinling"].db.session()
 
 
 def sent(app, openid: str) -> list[str]:

@@ -1,21 +1,13 @@
 """Staff invites, list/remove, duty, and 人工 reaching on-duty staff (or supervisors)."""
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from bot import roles
 from models import Cadre, Staff, StaffInvite, utcnow
-
-
-def db(app):
-    return app.extensions["yinling"].db.session()
-
-
-def oid(tag="u"):
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
+from tests.conftest import db, oid
 
 
 def invite(app, name, *extra):
@@ -81,6 +73,11 @@ def test_duty_commands_are_for_staff_only(app, wx, openid):
     assert staff_rows(app)["周正"][2] is False
 
 
+def asked(wx, staff, wait=3.0):
+    """What staff received about 人工 requests (new-binding notices left out)."""
+    return [p for p in wx.pushes(staff, wait=wait) if "【新绑定】" not in p]
+
+
 def test_human_reaches_on_duty_staff_with_masked_identity_and_recent_texts(app, wx):
     duty, boss, user = oid("duty"), oid("boss"), oid("user")
     wx.text(duty, f"工作人员 {invite(app, '吴值班')}")
@@ -92,12 +89,12 @@ def test_human_reaches_on_duty_staff_with_masked_identity_and_recent_texts(app, 
     for words in ("家里暖气不热", "问了物业也不管", "怎么办"):
         wx.text(user, words)
     assert "会尽快回复" in wx.text(user, "人工")
-    [body] = wx.pushes(duty)
+    [body] = asked(wx, duty)
     assert "张**" in body and "139****1234" in body
     assert "13900001234" not in body and "张三丰" not in body
     assert body.index("家里暖气不热") < body.index("问了物业也不管") < body.index("怎么办")
     assert "人工" not in body.split("最近的消息")[1]
-    assert wx.pushes(boss, wait=0.2) == []
+    assert asked(wx, boss, wait=0.2) == []
 
 
 def test_human_falls_back_to_supervisors_and_works_unbound(app, wx):
@@ -105,7 +102,7 @@ def test_human_falls_back_to_supervisors_and_works_unbound(app, wx):
     wx.text(boss, f"工作人员 {invite(app, '郑主任', '--role', 'supervisor')}")
     wx.text(stranger, "你好")
     assert "会尽快回复" in wx.text(stranger, "人工")
-    [body] = wx.pushes(boss)
+    [body] = asked(wx, boss)
     assert stranger in body and "未绑定" in body
 
 
@@ -121,8 +118,8 @@ def test_staff_answer_a_human_request_in_chat_and_follow_ups_reach_them(app, wx)
         s.add(Cadre(name="李四海", phone="13900005678"))
     wx.text(user, "绑定 李四海 5678")
     wx.text(user, "人工")
-    [body] = wx.pushes(duty)
-    assert len(wx.pushes(other)) == 1
+    [body] = asked(wx, duty)
+    assert len(asked(wx, other)) == 1
     number = int(re.search(r"第(\d+)号", body).group(1))
     assert f"答复 {number}" in body
     answered = wx.text(duty, f"答复 {number} 您好，我们下午三点给您打电话")
@@ -131,9 +128,9 @@ def test_staff_answer_a_human_request_in_chat_and_follow_ups_reach_them(app, wx)
     assert "吴值班" in relayed and "下午三点给您打电话" in relayed
     # The follow-up goes to the staff member who answered, with what the user said.
     assert "刚才答复您的工作人员" in wx.text(user, "人工 我下午在家")
-    follow = wx.pushes(duty)
+    follow = asked(wx, duty)
     assert len(follow) == 2 and "我下午在家" in follow[1] and "又找您了" in follow[1]
-    assert len(wx.pushes(other, wait=0.2)) == 1
+    assert len(asked(wx, other, wait=0.2)) == 1
     # A second staff member answering the same request is told who answered before.
     assert "吴值班此前也答复过" in wx.text(other, f"答复{number}：我也看看")
 

@@ -10,7 +10,7 @@ from bot import roles
 from bot.router import Handlers
 from bot.text import CN_DIGITS, mask_name, mask_phone
 from handlers.people import service
-from models import Cadre, InboundMessage
+from models import Binding, Cadre, InboundMessage
 from models.people import on_duty_openids
 
 handlers = Handlers("people")
@@ -40,12 +40,16 @@ def _valid_name(name: str) -> bool:
 
 
 # ---- binding -------------------------------------------------------------------------------
-def _refuse_if_bound_or_locked(ctx) -> str | None:
-    """The answer for an openid that is already bound or locked out, else None."""
-    binding = service.binding_of(ctx.db, ctx.openid)
-    if binding is not None:
-        return ctx.reply("people/already_bound", who=mask_name(binding.cadre.name),
-                         family=binding.relation == "family")
+def _refuse_if_bound_or_locked(ctx, relation: str) -> str | None:
+    """The answer for an openid that already is a cadre itself or is locked out, else None.
+
+    One account may act for several cadres (a child for both parents, a couple on one
+    phone), so only a second *own* binding is refused here.
+    """
+    own = ctx.db.scalar(select(Binding).where(Binding.openid == ctx.openid,
+                                              Binding.relation == "self"))
+    if relation == "self" and own is not None:
+        return ctx.reply("people/already_bound", who=own.cadre.name, family=False)
     until = service.locked_until(ctx.db, ctx.openid, ctx.now)
     if until is not None:
         return _locked(ctx, until)
@@ -58,7 +62,7 @@ def _locked(ctx, until) -> str:
 
 
 def _start(ctx, args: str, relation: str) -> str:
-    refused = _refuse_if_bound_or_locked(ctx)
+    refused = _refuse_if_bound_or_locked(ctx, relation)
     if refused:
         return refused
     args = "" if args in ("身份", "本人") else args  # the menu label typed out
@@ -112,38 +116,81 @@ def _attempt(ctx, relation: str, name: str, last4: str) -> str:
     if until is not None:
         ctx.end()
         return _locked(ctx, until)
-    found = service.find_cadre(ctx.db, name, last4)
-    if len(found) != 1:
-        return _wrong(ctx, relation)
-    cadre = found[0]
-    if relation == "self" and service.self_binding_of_cadre(ctx.db, cadre.id):
+    named = service.named_cadres(ctx.db, name)
+    if service.binding_paused(ctx.db, (c.id for c in named)):
         ctx.end()
+        ctx.log("binding refused: paused for a cadre named in the answer")
+        return ctx.reply("people/bind_paused")
+    found = [c for c in named if c.phone.endswith(last4)]
+    if len(found) != 1:
+        return _wrong(ctx, relation, named)
+    cadre = found[0]
+    ctx.end()
+    if any(b.openid == ctx.openid for b in cadre.bindings):
+        return ctx.reply("people/already_bound", who=cadre.name, family=relation == "family")
+    taken = relation == "self" and service.self_binding_of_cadre(ctx.db, cadre.id)
+    binding = None if taken else service.bind(ctx.db, ctx.openid, cadre, relation, ctx.now)
+    if binding is None:
         ctx.log("self binding refused: cadre %s already bound elsewhere", cadre.id)
         return ctx.reply("people/taken", who=mask_name(cadre.name))
-    service.bind(ctx.db, ctx.openid, cadre, relation, ctx.now)
-    ctx.end()
-    if relation == "family":
-        _tell_cadre(ctx, cadre)
+    _announce(ctx, binding, cadre)
     ctx.roles |= {roles.CADRE} | ({roles.FAMILY} if relation == "family" else set())
-    return ctx.menu(ctx.reply("people/bound", who=mask_name(cadre.name),
-                              family=relation == "family"))
+    return ctx.menu(ctx.reply("people/bound", who=cadre.name, family=relation == "family"))
 
 
-def _tell_cadre(ctx, cadre) -> None:
-    """Let the cadre (if bound) know a family member now acts for them."""
-    own = service.self_binding_of_cadre(ctx.db, cadre.id)
-    if own is not None and own.openid != ctx.openid:
-        ctx.push(own.openid, "people/family_added_notice")
+def _announce(ctx, binding, cadre) -> None:
+    """Tell the cadre's other accounts (who may undo it) and on-duty staff of a new binding."""
+    family = binding.relation == "family"
+    for openid in service.announce(ctx.db, binding, ctx.now):
+        ctx.push(openid, "people/binding_announced", who=cadre.name, family=family)
+    for openid in on_duty_openids(ctx.db):
+        ctx.push(openid, "people/binding_staff_notice", who=mask_name(cadre.name),
+                 phone=mask_phone(cadre.phone), family=family, tail=ctx.openid[-4:])
 
 
-def _wrong(ctx, relation: str) -> str:
+def _wrong(ctx, relation: str, named) -> str:
+    """Count a wrong answer for this account and against each cadre it named."""
+    for cadre in service.count_cadre_failure(ctx.db, named, ctx.today, ctx.now):
+        for openid in on_duty_openids(ctx.db):
+            ctx.push(openid, "people/bind_paused_staff", who=cadre.name, phone=cadre.phone)
     left = service.record_failure(ctx.db, ctx.openid, ctx.now)
     ctx.log("binding answer did not match the roster (%s tries left)", left)
+    if service.binding_paused(ctx.db, (c.id for c in named)):
+        ctx.end()
+        return ctx.reply("people/bind_paused")
     if left == 0:
         ctx.end()
         return ctx.reply("people/locked", minutes=int(service.LOCK_FOR.total_seconds() // 60))
     return ctx.ask("bind.name", "people/wrong", data={"relation": relation}, left=left,
                    word=RELATION_WORD[relation])
+
+
+@handlers.command("不是我", "撤销绑定", "撤销")
+def undo_binding(ctx, args):
+    """`不是我`: undo the binding last announced to this account, and tell staff."""
+    notice = service.undo_announced(ctx.db, ctx.openid, ctx.now)
+    if notice is None:
+        return ctx.reply("people/undo_nothing")
+    cadre = ctx.db.get(Cadre, notice.cadre_id)
+    ctx.push(notice.bound_openid, "people/binding_undone_user")
+    for openid in on_duty_openids(ctx.db):
+        ctx.push(openid, "people/binding_undone_staff", who=mask_name(cadre.name),
+                 phone=mask_phone(cadre.phone), family=notice.relation == "family",
+                 tail=notice.bound_openid[-4:])
+    ctx.log("undid an announced binding to cadre %s", cadre.id)
+    return ctx.reply("people/binding_undone", who=cadre.name)
+
+
+@handlers.command("解除暂停", "恢复绑定", role=roles.STAFF)
+def lift_pause(ctx, args):
+    """Staff: `解除暂停 手机号` lets binding to that cadre go on after a pause."""
+    phone = re.sub(r"\D", "", args)
+    cadre = ctx.db.scalar(select(Cadre).where(Cadre.phone == phone)) if phone else None
+    if cadre is None:
+        return ctx.reply("people/lift_pause_usage")
+    lifted = service.lift_pause(ctx.db, cadre.id)
+    ctx.log("lifted the binding pause of cadre %s: %s", cadre.id, lifted)
+    return ctx.reply("people/pause_lifted", who=cadre.name, lifted=lifted)
 
 
 # ---- unbinding -----------------------------------------------------------------------------

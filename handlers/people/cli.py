@@ -42,6 +42,19 @@ def roster_import(file: Path):
                f"rejected {len(result.rejected)}")
 
 
+@roster_cli.command("unlock")
+@click.argument("phone")
+def roster_unlock(phone: str):
+    """Lift the pause on binding to a cadre after too many wrong answers."""
+    with _db().session() as session:
+        cadre = session.scalar(select(Cadre).where(Cadre.phone == phone.strip()))
+        if cadre is None:
+            raise click.ClickException(f"no cadre with phone {phone}")
+        lifted = service.lift_pause(session, cadre.id)
+        cadre_id = cadre.id
+    click.echo(f"cadre {cadre_id}: binding " + ("pause lifted" if lifted else "was not paused"))
+
+
 @roster_cli.command("unbind")
 @click.argument("phone")
 @click.option("--family", is_flag=True,

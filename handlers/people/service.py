@@ -4,21 +4,26 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.text import mask_name
 from models import utcnow
 from models.groups import BroadcastGroup, GroupMember
-from models.people import (ActionLog, BindAttempt, Binding, Cadre, HelpRequest, Staff,
-                           StaffInvite)
+from models.people import recipients_of
+from models.people import (ActionLog, BindAttempt, BindGuard, Binding, BindingNotice, Cadre,
+                           HelpRequest, Staff, StaffInvite)
 
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 3
 LOCK_FOR = timedelta(hours=1)
+FAILURES_FORGOTTEN = timedelta(days=1)  # an old typo does not count toward today's lock
+CADRE_DAILY_FAILURES = 10  # wrong tries naming one cadre, from any account, in a local day
+UNDO_WITHIN = timedelta(days=7)  # how long `不是我` can undo an announced binding
 INVITE_VALID = timedelta(days=7)
 HELP_CONTINUES = timedelta(hours=24)  # a follow-up 人工 within this goes to the same staff
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -59,14 +64,20 @@ def locked_until(session: Session, openid: str, now: datetime) -> datetime | Non
 
 
 def record_failure(session: Session, openid: str, now: datetime) -> int:
-    """Count a wrong answer; the tries left (0 means now locked for an hour)."""
+    """Count a wrong answer; the tries left (0 means now locked for an hour).
+
+    A successful binding does not reset the count (an attacker would bind a cadre it knows
+    between guesses); only the lock's end or a day without wrong answers does.
+    """
     attempt = session.scalar(select(BindAttempt).where(BindAttempt.openid == openid))
     if attempt is None:
-        attempt = BindAttempt(openid=openid, failures=0)
+        attempt = BindAttempt(openid=openid, failures=0, updated_at=now)
         session.add(attempt)
-    if attempt.locked_until and attempt.locked_until <= now:
+    if (attempt.locked_until and attempt.locked_until <= now) or \
+            (attempt.updated_at and attempt.updated_at < now - FAILURES_FORGOTTEN):
         attempt.locked_until, attempt.failures = None, 0
     attempt.failures += 1
+    attempt.updated_at = now
     left = MAX_FAILURES - attempt.failures
     if left <= 0:
         attempt.locked_until, attempt.failures, left = now + LOCK_FOR, 0, 0
@@ -76,16 +87,59 @@ def record_failure(session: Session, openid: str, now: datetime) -> int:
     return left
 
 
-def clear_failures(session: Session, openid: str) -> None:
-    """Forget wrong answers after a successful binding."""
-    session.execute(delete(BindAttempt).where(BindAttempt.openid == openid))
+def named_cadres(session: Session, name: str) -> list[Cadre]:
+    """Active cadres with exactly this name (a wrong answer naming them counts against each)."""
+    return list(session.scalars(select(Cadre).where(Cadre.name == name,
+                                                    Cadre.active.is_(True)).order_by(Cadre.id)))
 
 
-def find_cadre(session: Session, name: str, last4: str) -> list[Cadre]:
-    """Active cadres with this exact name whose phone ends in last4 (homonyms told apart)."""
-    rows = session.scalars(select(Cadre).where(Cadre.name == name, Cadre.active.is_(True))
-                           .order_by(Cadre.id)).all()
-    return [c for c in rows if c.phone.endswith(last4)]
+def binding_paused(session: Session, cadre_ids) -> bool:
+    """Whether binding to any of these cadres is paused after too many wrong answers."""
+    ids = list(cadre_ids)
+    return bool(ids) and bool(session.scalar(select(exists().where(
+        BindGuard.cadre_id.in_(ids), BindGuard.paused_at.is_not(None)))))
+
+
+def _guard_row(session: Session, cadre_id: int, day: date) -> BindGuard:
+    """The cadre's guard row, locked; created on first use (a concurrent creator may win)."""
+    query = select(BindGuard).where(BindGuard.cadre_id == cadre_id).with_for_update()
+    guard = session.scalar(query)
+    if guard is None:
+        try:
+            with session.begin_nested():
+                session.add(BindGuard(cadre_id=cadre_id, day=day, failures=0))
+        except IntegrityError:
+            pass
+        guard = session.scalar(query)
+    return guard
+
+
+def count_cadre_failure(session: Session, cadres, day: date, now: datetime) -> list[Cadre]:
+    """Count a wrong answer against each named cadre; those whose binding pauses now."""
+    paused = []
+    for cadre in cadres:
+        guard = _guard_row(session, cadre.id, day)
+        if guard.day != day:
+            guard.day, guard.failures = day, 0
+        guard.failures += 1
+        if guard.paused_at is None and guard.failures >= CADRE_DAILY_FAILURES:
+            guard.paused_at = now
+            paused.append(cadre)
+            logger.warning("binding to cadre %s paused after %s wrong answers today", cadre.id,
+                           guard.failures)
+    session.flush()
+    return paused
+
+
+def lift_pause(session: Session, cadre_id: int) -> bool:
+    """Let binding to this cadre go on (staff decided); whether it was paused."""
+    guard = session.scalar(select(BindGuard).where(BindGuard.cadre_id == cadre_id)
+                           .with_for_update())
+    if guard is None or guard.paused_at is None:
+        return False
+    guard.paused_at, guard.failures = None, 0
+    logger.info("binding pause lifted for cadre %s", cadre_id)
+    return True
 
 
 def self_binding_of_cadre(session: Session, cadre_id: int) -> Binding | None:
@@ -95,17 +149,53 @@ def self_binding_of_cadre(session: Session, cadre_id: int) -> Binding | None:
 
 
 def bind(session: Session, openid: str, cadre: Cadre, relation: str,
-         now: datetime) -> Binding:
-    """Bind openid to cadre as `self` or `family`, and log it."""
+         now: datetime) -> Binding | None:
+    """Bind openid to cadre as `self` or `family`, and log it; None when the cadre's own
+    binding was taken meanwhile (the database rule decides a race)."""
     binding = Binding(openid=openid, cadre_id=cadre.id, relation=relation, created_at=now)
-    session.add(binding)
-    clear_failures(session, openid)
+    try:
+        with session.begin_nested():
+            session.add(binding)
+    except IntegrityError:
+        logger.info("[%s] %s binding to cadre %s lost to another account", openid, relation,
+                    cadre.id)
+        return None
     record_action(session, f"bind.{relation}", openid=openid, cadre_id=cadre.id,
                   on_behalf=relation == "family", at=now)
     session.flush()
     logger.info("[%s] bound as %s to cadre %s (%s)", openid, relation, cadre.id,
                 mask_name(cadre.name))
     return binding
+
+
+def announce(session: Session, binding: Binding, now: datetime) -> list[str]:
+    """Record a notice to each of the cadre's other accounts; their openids."""
+    others = [o for o in recipients_of(session, binding.cadre_id) if o != binding.openid]
+    for openid in others:
+        session.add(BindingNotice(openid=openid, binding_id=binding.id,
+                                  cadre_id=binding.cadre_id, bound_openid=binding.openid,
+                                  relation=binding.relation, created_at=now))
+    session.flush()
+    return others
+
+
+def undo_announced(session: Session, openid: str, now: datetime) -> BindingNotice | None:
+    """`不是我`: remove the binding last announced to openid (within a week), once."""
+    notice = session.scalar(select(BindingNotice).where(
+        BindingNotice.openid == openid, BindingNotice.undone_at.is_(None),
+        BindingNotice.created_at >= now - UNDO_WITHIN).order_by(BindingNotice.id.desc())
+        .with_for_update())
+    if notice is None:
+        return None
+    binding = session.get(Binding, notice.binding_id)
+    if binding is None:
+        return None
+    notice.undone_at = now
+    record_action(session, "bind.undone", openid=openid, cadre_id=notice.cadre_id, at=now)
+    unbind(session, binding, now)
+    logger.warning("[%s] undid the %s binding of %s to cadre %s", openid, notice.relation,
+                   notice.bound_openid, notice.cadre_id)
+    return notice
 
 
 def unbind(session: Session, binding: Binding, now: datetime) -> None:
