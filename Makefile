@@ -35,7 +35,7 @@ test: setup
 	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
 
 chat: setup
-	$(FLASK) chat --openid $${OPENID:-demo-cadre-1}
+	$(FLASK) chat --openid $${OPENID:-demo-cadre-1} --url http://$(HOST):$(PORT)/wechat
 
 worker: setup
 	$(FLASK) worker

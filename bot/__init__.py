@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from bot import understand
 from bot.context import Services
 from bot.conversation import Conversation
 from bot.db import Database
@@ -75,6 +76,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
             module.check(settings)
         if hasattr(module, "handlers"):
             router.register(module.handlers)
+    router.phrasings = understand.load(command_words=router.command_words())
     dispatcher = make_dispatcher(settings, db, redis_client, render)
     outbox = Outbox(render, dispatcher, settings)
     dialogs = DialogStore(redis_client, settings.dialog_timeout_seconds)

@@ -1,6 +1,8 @@
 """Every `flask --app bot …` command lives here (features add theirs through register_cli)."""
 from __future__ import annotations
 
+import os
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -43,7 +45,8 @@ def demo_load(if_empty):
 @click.command("chat")
 @click.option("--openid", default="sim-user-0001", show_default=True)
 @click.option("--name", default="模拟用户", show_default=True)
-@click.option("--url", default="http://127.0.0.1:8000/wechat", show_default=True)
+@click.option("--url", default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/wechat",
+              show_default="http://127.0.0.1:$PORT/wechat (PORT defaults to 8000)")
 @with_appcontext
 def chat(openid, name, url):
     """Chat with the running webhook as a WeChat user (type 退出程序 or Ctrl-D to leave)."""

@@ -1,9 +1,10 @@
 """Ctx: everything a chat handler may use, and nothing it may not."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Session
 from bot.text import mask_phones_in, parse_number
 
 logger = logging.getLogger(__name__)
+# Dialogs worth going on with after a pause (a report half told, a notice half written).
+RESUMABLE = ("report.", "broadcast.", "festival.")
+DRAFT_KEPT = timedelta(days=1)
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Ctx:
     now: datetime
     inbound_id: int | None = None
     pushed: list = field(default_factory=list)
+    # How this message was understood (`党费`, `kind`, `yes`, …): stored on the inbound row.
+    outcome: str | None = None
     _state: dict | None = None
     _state_loaded: bool = False
 
@@ -138,9 +144,14 @@ class Ctx:
         """Move the dialog to `state`, remember the question, and return it."""
         prompt = self.reply(template, **values)
         new = {"name": state, "data": self.data if data is None else data, "prompt": prompt}
-        self.services.dialogs.set(self.openid, new, self.db)
-        self._state, self._state_loaded = new, True
+        self.resume(new)
         return prompt
+
+    def resume(self, state: dict) -> None:
+        """Put the user in front of a dialog state (new, or kept from before)."""
+        self.services.dialogs.set(self.openid, state, self.db)
+        self._state, self._state_loaded = state, True
+        self._keep_draft(state)
 
     def save(self, **updates) -> None:
         """Merge updates into the dialog data without changing the question."""
@@ -148,18 +159,75 @@ class Ctx:
             return
         self._state["data"] = {**self.data, **updates}
         self.services.dialogs.set(self.openid, self._state, self.db)
+        self._keep_draft(self._state)
+
+    def _keep_draft(self, state: dict) -> None:
+        """A dialog worth going on with after a pause is also kept a day on the follower row
+        (which every message updates anyway): a late answer can pick it up again."""
+        if self.follower is not None and state["name"].startswith(RESUMABLE):
+            self.follower.draft = json.dumps(state, ensure_ascii=False)
+            self.follower.draft_until = self.now + DRAFT_KEPT
 
     def reask(self) -> str:
-        """Say the answer was not understood and repeat the current question."""
-        prompt = (self.state or {}).get("prompt") or self.menu()
-        return self.reply("core/reask", prompt=prompt)
+        """Not an answer to the question: a command runs instead, kind words are answered
+        kindly; otherwise the same question again, with its options."""
+        return self.services.router.not_an_answer(self)
 
-    def end(self) -> None:
-        """Leave the dialog."""
+    def asked_about(self) -> str | None:
+        """At a free-text step: a command or `算了` is asked about, not taken as content."""
+        return self.services.router.ask_about(self)
+
+    def end(self, finished: bool = True) -> None:
+        """Leave the dialog; `finished=False` when another command interrupted it (its draft
+        is kept, to be offered again)."""
         self.services.dialogs.clear(self.openid, self.db)
         self._state, self._state_loaded = None, True
+        if finished and self.follower is not None:
+            self.follower.draft = self.follower.draft_until = None
 
     # ---- input helpers -------------------------------------------------------------------
+    @property
+    def plain(self) -> str:
+        """The text without spaces, punctuation, fillers and polite openers (for matching)."""
+        if not hasattr(self, "_plain"):
+            self._plain = self.services.router.phrasings.plain(self.text)
+        return self._plain
+
+    @property
+    def kind(self) -> str | None:
+        """`thanks` / `ok` / `greeting` when the message is only kind words, else None."""
+        phrasings = self.services.router.phrasings
+        return phrasings.kind_of(self.plain, self.text) or \
+            phrasings.kind_of(phrasings.plain(self.text, openers=False))
+
+    def correct_slips(self) -> bool:
+        """Fix key words typed or heard wrong by sound in `plain`; whether any was fixed."""
+        fixed = self.services.router.phrasings.corrected(self.plain)
+        changed, self._plain = fixed != self.plain, fixed
+        return changed
+
+    def understood(self, outcome: str) -> None:
+        """Note how this message was understood (the first note wins)."""
+        self.outcome = self.outcome or outcome
+
+    def answer(self, *groups: str) -> str | None:
+        """Which answer group of config/phrasings.yaml (`yes`, `no`, `urgent`, …) this is."""
+        return self.services.router.phrasings.answer(self.plain, *groups)
+
+    def choose(self, numbers: dict, *groups: str, note: bool = True) -> str | None:
+        """The option chosen, by its number (`numbers`) or in words (answer `groups`);
+        noted as how the message was understood unless `note` is off (the choice only
+        leads to what the message really does). None when it is neither."""
+        number = self.number()
+        choice = numbers.get(number) if number is not None else self.answer(*groups)
+        if choice is not None and note:
+            self.understood(choice)
+        return choice
+
+    def says_only(self, group: str) -> bool:
+        """Whether the message is only words of one answer group (`算了，不弄了` for quit)."""
+        return self.services.router.phrasings.only(self.plain, group)
+
     def number(self, text: str | None = None) -> int | None:
         """The answer as a number (digits, full-width, Chinese numerals), or None."""
         return parse_number(self.text if text is None else text)

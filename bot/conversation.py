@@ -37,6 +37,9 @@ class Conversation:
                   text=normalise(raw), raw_text=raw, message=message, now=now,
                   inbound_id=row.id)
         reply = self.s.router.dispatch(ctx)
+        if ctx.outcome:
+            row.understood = ctx.outcome[:48]
+            logger.info("[%s] understood as %s", message.source, ctx.outcome)
         return self.fit(follower, reply), ctx.pushed
 
     def touch_follower(self, session, message, now: datetime) -> Follower:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from pathlib import Path
 
 from bot.text import mask_phones_in
 
@@ -9,9 +12,21 @@ _installed = False
 _FORMATTER = logging.Formatter()
 
 
-def configure_logging(level: int = logging.INFO) -> None:
+def default_level() -> int:
+    """INFO for the server and workers; WARNING for one-off CLI commands (their output is
+    what they print), unless YINLING_LOG_LEVEL says otherwise."""
+    wanted = os.environ.get("YINLING_LOG_LEVEL", "").upper()
+    if wanted in logging.getLevelNamesMapping():
+        return logging.getLevelNamesMapping()[wanted]
+    argv = sys.argv or [""]
+    one_off = Path(argv[0]).name == "flask" and not {"run", "worker", "scheduler"} & set(argv)
+    return logging.WARNING if one_off else logging.INFO
+
+
+def configure_logging(level: int | None = None) -> None:
     """Install the masking record factory once and a default handler if there is none."""
     global _installed
+    level = default_level() if level is None else level
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

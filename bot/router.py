@@ -12,6 +12,13 @@ from bot.text import normalise
 logger = logging.getLogger(__name__)
 
 MENU_WORDS = {"菜单", "帮助", "?", "你好", "您好", "menu", "help"}
+# Everyday words count as a command at a free-text step only when they are most of it,
+# and outside one when they are not a small part of a problem told in many words.
+STRONG_COVERAGE = 0.5
+WEAK_COVERAGE = 0.3
+STRONG_ARGS = 6
+SEPARATED = set(" 　,，:：、")  # `人工 …`: the command word, then its words
+PHRASED_MARGIN = 3  # characters more than the command word for everyday words to win
 CANCEL_WORDS = {"取消", "退出", "0"}
 
 
@@ -40,6 +47,7 @@ class Handlers:
     events: dict[str, Callable] = field(default_factory=dict)
     messages: dict[str, Callable] = field(default_factory=dict)
     resolvers: list[Callable] = field(default_factory=list)
+    meanings: dict[str, Callable] = field(default_factory=dict)
     refused: Callable | None = None
 
     def command(self, *words: str, click: str | None = None, role: str | None = None,
@@ -76,6 +84,15 @@ class Handlers:
             return fn
         return deco
 
+    def meaning(self, *names: str):
+        """Register `handler(ctx) -> str|None` for a meaning found in free words
+        (`emergency`, `thread`, `kind`, `problem`, `voice_unclear`, `late_answer`)."""
+        def deco(fn):
+            for name in names:
+                self.meanings[name] = fn
+            return fn
+        return deco
+
     def refusal(self, fn):
         """Register `fn(ctx, refusal) -> str`: how this feature's commands answer a Refusal."""
         self.refused = fn
@@ -95,8 +112,10 @@ class Router:
         self.steps: dict[str, Callable] = {}
         self.events: dict[str, Callable] = {}
         self.messages: dict[str, Callable] = {}
+        self.meanings: dict[str, Callable] = {}
         self.resolvers: list[Callable] = [R.base_roles]
         self._by_word: list[tuple[str, Rule]] = []
+        self.phrasings = None  # bot.understand.Phrasings, loaded by create_app
 
     def register(self, handlers: Handlers) -> None:
         """Add a feature's handlers; a word or state registered twice is a programming error."""
@@ -108,7 +127,8 @@ class Router:
                 self._by_word.append((word, rule))
         self.rules.extend(handlers.rules)
         for table, new in ((self.steps, handlers.steps), (self.events, handlers.events),
-                           (self.messages, handlers.messages)):
+                           (self.messages, handlers.messages),
+                           (self.meanings, handlers.meanings)):
             dup = set(table) & set(new)
             if dup:
                 raise ValueError(f"{handlers.name}: registered twice: {sorted(dup)}")
@@ -147,36 +167,200 @@ class Router:
         items = [r.menu for r in self.menu_rules(ctx.roles)]
         return ctx.reply("core/menu", items=items, note=note, roles=ctx.roles)
 
+    def command_words(self) -> set[str]:
+        """Every registered command word."""
+        return {word for word, _ in self._by_word}
+
+    def rule_for(self, word: str) -> Rule | None:
+        """The rule registered for a command word."""
+        return next((rule for w, rule in self._by_word if w == word), None)
+
     # ---- dispatch ------------------------------------------------------------------------
     def dispatch(self, ctx) -> str | None:
-        """Answer one message: events, global words, dialog steps, commands, menu numbers."""
+        """Answer one message by the one precedence rule (README, "How a message is
+        understood"): an emergency; 菜单/取消; an open dialog's question (what is not its
+        answer goes to `not_an_answer`); the pending rating question; then `understand`."""
         if ctx.msg_type == "event":
             return self._dispatch_event(ctx)
-        text = ctx.text
-        if text in MENU_WORDS:
-            ctx.end()
-            return ctx.menu()
         in_dialog = ctx.state is not None and ctx.state.get("name") in self.steps
+        if ctx.msg_type in ("text", "voice") and ctx.text and \
+                self.phrasings.emergency_in(ctx.plain):
+            advice = self.mean(ctx, "emergency")
+            if not in_dialog:
+                return advice
+            # The words still answer the open question (a report's description, say).
+            return f"{advice}\n\n{self.steps[ctx.state['name']](ctx)}"
+        text = ctx.text
+        if text in MENU_WORDS or ctx.plain in MENU_WORDS:
+            ctx.end()
+            ctx.understood("菜单")
+            return ctx.menu()
         if text in CANCEL_WORDS and (in_dialog or text != "0"):
             ctx.end()
+            ctx.understood("quit" if in_dialog else "取消")
             return ctx.reply("core/cancelled" if in_dialog else "core/nothing_to_cancel",
                              menu=ctx.menu())
-        if in_dialog:
+        if in_dialog:  # the dialog's question gets the first go; then a rating in words
             return self.steps[ctx.state["name"]](ctx)
+        rated = self.mean(ctx, "rating", quiet=True)
+        if rated is not None:
+            return rated
         if ctx.msg_type not in ("text", "voice"):
             handler = self.messages.get(ctx.msg_type)
             return handler(ctx) if handler else ctx.menu(ctx.reply("core/not_text"))
         if not text:
-            return ctx.menu(ctx.reply("core/voice_unclear" if ctx.msg_type == "voice"
-                                      else "core/not_understood"))
-        found = self.match(text)
-        if found and not self._menu_choice_in_disguise(ctx, *found):
-            return self.run(ctx, found[0], found[1])
-        number = ctx.number(found[1] if found else text)
+            if ctx.msg_type == "voice":
+                return self.mean(ctx, "voice_unclear")
+            ctx.understood("not_understood")
+            return ctx.menu(ctx.reply("core/not_understood"))
+        return self.understand(ctx)
+
+    def understand(self, ctx, *, in_dialog: bool = False) -> str | None:
+        """A message that answers no open question: a command in any words, a menu number,
+        the thread a staff member opened, kind words, chit-chat, a problem told straight
+        out — or the menu."""
+        found = self.command_in(ctx)
+        if found is None and ctx.correct_slips():
+            found = self.command_in(ctx)  # `当费咋交` is 党费 mistyped
+        if found is not None:
+            return self.run(ctx, *found) if isinstance(found, tuple) else \
+                self.mean(ctx, "clarify", options=found)
+        if not in_dialog:
+            late = self.mean(ctx, "late_answer", quiet=True)
+            if late is not None:
+                return late
+        number = ctx.number()
+        if number is None and self.match(ctx.text):  # `回复1`: copying "请回复1"
+            number = ctx.number(self.match(ctx.text)[1])
         items = self.menu_rules(ctx.roles)
         if number is not None and 1 <= number <= len(items):
             return self.run(ctx, items[number - 1], "")
+        if not in_dialog:
+            answered = self.mean(ctx, "thread", quiet=True)
+            if answered is not None:
+                return answered
+        kind = ctx.kind
+        if kind is not None:
+            return self.mean(ctx, "kind", kind=kind)
+        if self.phrasings.problem_in(ctx.plain):
+            return self.mean(ctx, "problem")
+        if self.phrasings.chat_score(ctx.plain):
+            return self.mean(ctx, "kind", kind="chat")
+        ctx.understood("not_understood")
         return ctx.menu(ctx.reply("core/not_understood"))
+
+    def command_in(self, ctx, *, strong_only: bool = False):
+        """(rule, args) for the command this message gives; a list of candidate words when
+        it could mean two (or is one vague word); None when none fits.
+
+        A command's own word wins. Everyday words are weaker: they yield to a problem told
+        in many more words than the command's match covers, and (for the commands an open
+        thread answers, `thread_takes`) to the staff member who wrote last; `strong_only`
+        keeps only matches that cover most of the message (a free-text step)."""
+        found = self.match(ctx.text) or self.match(ctx.plain)
+        if found and self._menu_choice_in_disguise(ctx, *found):
+            return None
+        allowed = self._allowed(ctx)
+        matches = self.phrasings.commands_in(ctx.plain, allowed) if ctx.plain else []
+        if found and not self._phrased_better(ctx, found, matches, allowed):
+            if strong_only and len(self.phrasings.plain(found[1])) > STRONG_ARGS:
+                return None
+            return found
+        vague = self.phrasings.vague.get(ctx.plain) or \
+            self.phrasings.vague.get(self.phrasings.plain(ctx.text, openers=False))
+        if vague and not found:
+            return list(vague)
+        if not matches:
+            return None
+        coverage = matches[0].score / len(ctx.plain)
+        if strong_only and coverage < STRONG_COVERAGE:
+            return None
+        if coverage < WEAK_COVERAGE and self.phrasings.problem_in(ctx.plain):
+            return None  # a problem told in many words, one of which sounds like a command
+        if self.phrasings.chat_score(ctx.plain) > matches[0].score:
+            return None  # `今天是几号来着` is chit-chat, not `几号来` (a visit)
+        if matches[0].word in self.phrasings.thread_takes and \
+                ctx.follower.open_thread(ctx.now) is not None:
+            return None
+        tied = [m for m in matches if m.score == matches[0].score]
+        if len(tied) > 1:
+            return [m.word for m in tied[:3]]
+        return self.rule_for(matches[0].word), matches[0].args
+
+    @staticmethod
+    def _phrased_better(ctx, found, matches, allowed) -> bool:
+        """`通知都发出去了吗` starts with the word 通知 but says 群发记录 in more words; a
+        staff member's `党费收缴情况` is not the cadre's `党费`. A command word followed by a
+        space (`人工 我爸家暖气的事…`) and staff commands keep their word: what follows is
+        their free text, never to be read as something else."""
+        rule = found[0]
+        if not matches or rule.role in (R.STAFF, R.SUPERVISOR) or matches[0].word in rule.words:
+            return False
+        word = min((w for w in rule.words if w and ctx.text.startswith(w)), key=len,
+                   default=min((w for w in rule.words if w), key=len, default=""))
+        if ctx.text[len(word):len(word) + 1] in SEPARATED:
+            return False
+        return matches[0].score >= len(word) + PHRASED_MARGIN or \
+            (word not in allowed and matches[0].score > len(word))
+
+    def _allowed(self, ctx) -> set[str]:
+        """Command words this user's everyday words may mean: their roles' commands, and the
+        cadre's (which answer "bind first") unless the user is staff and not a cadre."""
+        staff_only = R.STAFF in ctx.roles and R.CADRE not in ctx.roles
+        return {w for w, rule in self._by_word
+                if R.has_role(ctx.roles, rule.role) or (rule.role == R.CADRE and not staff_only)}
+
+    def not_an_answer(self, ctx) -> str:
+        """A dialog's question got something else: a command runs, kind words get a kind
+        word and the question again; anything else, the question again with its options."""
+        prompt = (ctx.state or {}).get("prompt") or ctx.menu()
+        if ctx.msg_type in ("text", "voice") and ctx.text:
+            rated = self.mean(ctx, "rating", quiet=True, words_only=True)
+            if rated is not None:
+                return f"{rated}\n\n{prompt}"
+            if ctx.says_only("quit"):  # 算了, 不弄了
+                ctx.end()
+                ctx.understood("quit")
+                return ctx.reply("core/cancelled", menu=ctx.menu())
+            found = self.command_in(ctx)
+            if isinstance(found, tuple):
+                return self.run(ctx, *found)
+            kind = ctx.kind
+            if kind is not None:
+                ctx.understood("kind")
+                return ctx.reply("core/kind_reask", kind=kind, prompt=prompt)
+        ctx.understood("reask")
+        return ctx.reply("core/reask", prompt=prompt)
+
+    def ask_about(self, ctx) -> str | None:
+        """At a free-text step, a command (`党费`) or a way of giving up (`算了`) is asked
+        about in one short question instead of being stored as the content; None when the
+        words are simply content (or the user already said they are)."""
+        if (ctx.state or {}).get("data", {}).get("_content_confirmed") or not ctx.text:
+            return None
+        found = self.command_in(ctx, strong_only=True)
+        quitting = ctx.says_only("quit")
+        if not (isinstance(found, tuple) or quitting):
+            return None
+        back = dict(ctx.state)
+        word = None if quitting or not isinstance(found, tuple) else \
+            (found[0].words[0] if found[0].words else None)
+        label = found[0].menu if word and found[0].menu else word
+        ctx.understood("ask_command" if word else "ask_quit")
+        return ctx.ask("dialog.asked", "core/ask_about", data={
+            "word": word, "args": found[1] if word else "", "back": back,
+            "raw": ctx.raw_text}, label=label, quitting=word is None)
+
+    def mean(self, ctx, meaning: str, *, quiet: bool = False, **values) -> str | None:
+        """Run the handler registered for a meaning; None when there is none, or when a
+        `quiet` one finds it does not apply."""
+        handler = self.meanings.get(meaning)
+        if handler is None:
+            return None
+        answer = handler(ctx, **values)
+        if answer is not None or not quiet:
+            ctx.understood(meaning if meaning != "kind" else "kind")
+        return answer
 
     def _menu_choice_in_disguise(self, ctx, rule: Rule, args: str) -> bool:
         """`回复1` from someone who may not use 回复 is an elderly user copying '请回复1'.
@@ -201,13 +385,14 @@ class Router:
 
     def run(self, ctx, rule: Rule, args: str) -> str | None:
         """Check the rule's role, then run its handler (the one place roles are checked)."""
+        ctx.understood(rule.words[0] if rule.words else rule.click)
         if not R.has_role(ctx.roles, rule.role):
             logger.warning("permission denied: %s tried %s (needs %s, has %s)", ctx.openid,
                            rule.words[:1] or rule.click, rule.role, sorted(ctx.roles))
             if rule.role == R.CADRE:
                 return ctx.reply("core/bind_first")
             return ctx.reply("core/no_permission")
-        ctx.end()  # a command started outside a dialog starts afresh
+        ctx.end(finished=False)  # a command starts afresh; an interrupted dialog is kept
         try:
             return rule.handler(ctx, normalise(args))
         except Refusal as refusal:

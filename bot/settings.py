@@ -62,6 +62,8 @@ class Settings:
     delivery_batch_size: int = 100
     # The scheduler's leader lock: held for this long, renewed every third of it.
     scheduler_lock_seconds: float = 30.0
+    # The bureau's 24-hour duty phone, given with the 120/119 advice in an emergency.
+    duty_phone: str = ""
     # Signs the staff console's session cookie.
     secret_key: str = DEV_SECRET_KEY
     extra: dict = field(default_factory=dict)
@@ -113,6 +115,8 @@ ENV_MAP = {
     "YINLING_DELIVERY_SWEEP": "delivery_sweep_seconds",
     "YINLING_SCHEDULER_LOCK": "scheduler_lock_seconds",
     "YINLING_SECRET_KEY": "secret_key",
+    "YINLING_DUTY_PHONE": "duty_phone",
+
 }
 
 POSITIVE = ("cs_window_hours", "cs_event_window_seconds", "wechat_timeout_seconds",
@@ -241,6 +245,8 @@ def _refuse_dev_defaults(s: Settings) -> None:
         problems.append("WECHAT_APPID/WECHAT_SECRET are unset (sandbox mode)")
     if s.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL is SQLite")
+    if not s.duty_phone:
+        problems.append("YINLING_DUTY_PHONE is unset (emergencies are told the 24-hour phone)")
     if not s.redis_url:
         problems.append("REDIS_URL is unset (each worker's in-process stand-in breaks locks, "
                         "the console's throttle and logout across processes)")

@@ -1,6 +1,7 @@
 """`flask --app bot chat`: a terminal WeChat user talking to the running webhook over HTTP."""
 from __future__ import annotations
 
+import threading
 import time
 
 import click
@@ -11,14 +12,56 @@ from bot.render import Renderer
 from bot.wxmessage import message_xml, read_reply, sign_request
 
 QUIT = {"退出程序", "/quit", "/q"}
+WAITING_SHOWN = 3     # pushes already waiting when the simulator starts, shown first
+POLL_SECONDS = 2.0    # how often pushes are looked for while the user types
+
+
+class Pushes:
+    """Prints pushes to this user as they arrive, from a background thread."""
+
+    def __init__(self, http, settings, url: str, openid: str):
+        self.args = (http, settings, url, openid)
+        self.last, self.lock = 0, threading.Lock()
+        self.stop = threading.Event()
+
+    def show_waiting(self) -> None:
+        """The last few pushes already there (a reminder sent while nobody was chatting)."""
+        try:
+            messages = _outbox(*self.args, 0)
+        except requests.RequestException:
+            return
+        for m in messages[-WAITING_SHOWN:]:
+            click.echo(f"[推送] {m['body']}")
+        self.last = messages[-1]["id"] if messages else 0
+
+    def poll(self) -> None:
+        """Print anything new (safe to call from both threads)."""
+        with self.lock:
+            self.last = _show_pushes(*self.args, self.last)
+
+    def start(self) -> None:
+        """Keep polling until stopped."""
+        def loop():
+            while not self.stop.wait(POLL_SECONDS):
+                self.poll()
+        threading.Thread(target=loop, daemon=True).start()
 
 
 def run_chat(settings, *, openid: str, name: str, url: str) -> None:
-    """Read lines, send each as a text message, print the reply and any pushes."""
+    """Read lines, send each as a text message, print the reply and pushes as they come."""
     http = requests.Session()
     render = Renderer()
     click.echo(render("core/simulator_intro", name=name, openid=openid, url=url))
-    last_push = _latest_push_id(http, settings, url, openid)
+    pushes = Pushes(http, settings, url, openid)
+    pushes.show_waiting()
+    pushes.start()
+    try:
+        _converse(http, settings, render, url, openid, pushes)
+    finally:
+        pushes.stop.set()
+
+
+def _converse(http, settings, render, url: str, openid: str, pushes: Pushes) -> None:
     while True:
         try:
             line = input("我> ").strip()
@@ -38,7 +81,7 @@ def run_chat(settings, *, openid: str, name: str, url: str) -> None:
         if reply:
             click.echo(f"银龄通> {reply}")
         time.sleep(0.3)
-        last_push = _show_pushes(http, settings, url, openid, last_push)
+        pushes.poll()
 
 
 def _as_message(line: str) -> tuple[str, dict]:
@@ -72,14 +115,6 @@ def _outbox(http, settings, url: str, openid: str, after: int) -> list[dict]:
               "signature": outbox_signature(settings.wechat_token, ts, nonce, openid)}
     resp = http.get(url.rstrip("/") + "/sandbox/outbox", params=params, timeout=10)
     return resp.json()["messages"] if resp.status_code == 200 else []
-
-
-def _latest_push_id(http, settings, url: str, openid: str) -> int:
-    try:
-        messages = _outbox(http, settings, url, openid, 0)
-    except requests.RequestException:
-        return 0
-    return messages[-1]["id"] if messages else 0
 
 
 def _show_pushes(http, settings, url: str, openid: str, after: int) -> int:

@@ -23,7 +23,8 @@ def normalise(text: str | None) -> str:
 def parse_number(text: str | None) -> int | None:
     """`3`, `三`, `十二`, `第3个`, `3号` -> int; anything else -> None."""
     text = normalise(text)
-    m = re.fullmatch(r"第?\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*(个|号|项|条|位|门)?", text)
+    m = re.fullmatch(r"(?:选择?|选第|就)?第?\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*"
+                     r"(个|号|项|条|位|门)?", text)
     if not m:
         return None
     token = m.group(1)

@@ -1,17 +1,27 @@
 """Core conversation: `更多`, follow/unfollow/scan, and non-text messages outside dialogs."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+
+from sqlalchemy import select
 
 from bot.inbox import abandoned
 from bot.jobs import JobSpec
 from bot.router import Handlers
-from models import utcnow
+from bot.text import normalise
+from models import Staff, utcnow
 
 handlers = Handlers("core")
 ABANDONED_AFTER = timedelta(minutes=2)  # far past the webhook's budget and WeChat's retries
 # Events nobody waits on an answer for (bookkeeping): settled without telling anyone.
 SILENT_EVENTS = {"templatesendjobfinish", "masssendjobfinish", "location", "view", "unsubscribe"}
+
+
+@handlers.command("菜单", "帮助", click="MENU_HELP")
+def menu(ctx, args):
+    """The numbered menu (also what everyday words like `有什么功能` ask for)."""
+    return ctx.menu()
 
 
 @handlers.command("更多")
@@ -28,6 +38,7 @@ def more(ctx, args):
 def subscribe(ctx):
     """Welcome a new (or returning) follower; remember the QR scene they came from."""
     follower = ctx.follower
+    ctx.understood("菜单")
     returning = follower.unsubscribed_at is not None
     follower.subscribed, follower.subscribed_at = True, utcnow()
     if ctx.event == "subscribe_scan" and ctx.message.scene_id:
@@ -57,6 +68,116 @@ def scan(ctx):
 def other_message(ctx):
     """Outside a dialog a picture, place or link has nowhere to go: say so, offer the menu."""
     return ctx.menu(ctx.reply("core/not_text"))
+
+
+# ---- understanding: kind words, two readings, emergencies, a question about a command ---------
+@handlers.meaning("kind")
+def kind(ctx, kind: str):
+    """`谢谢`, `好的`, `嗯嗯`, a greeting, chit-chat: one kind line, not the menu."""
+    return ctx.reply("core/kind", kind=kind)
+
+
+CLARIFY_STATE = "understand.clarify"
+ASKED_STATE = "dialog.asked"
+
+
+@handlers.meaning("clarify")
+def clarify(ctx, options: list[str]):
+    """Two commands fit equally well: ask which one, in one short question."""
+    router = ctx.services.router
+    labels = [router.rule_for(w).menu or w for w in options]
+    return ctx.ask(CLARIFY_STATE, "core/clarify", data={"options": options}, labels=labels)
+
+
+@handlers.step(CLARIFY_STATE)
+def clarify_step(ctx):
+    """The number (or the words) of the reading meant."""
+    router, options = ctx.services.router, ctx.data.get("options", [])
+    number = ctx.number()
+    chosen = options[number - 1] if number is not None and 1 <= number <= len(options) else \
+        next((w for w in options if w in ctx.plain), None)
+    if chosen is None:
+        ctx.end()
+        return router.understand(ctx)  # not an answer: a new message
+    return router.run(ctx, router.rule_for(chosen), "")
+
+
+@handlers.step(ASKED_STATE)
+def asked_step(ctx):
+    """After "您是想查党费吗？": 1 runs the command (or gives up); 2 takes the words as they
+    were meant, as the dialog's content (or goes on with the dialog)."""
+    data, router = ctx.data, ctx.services.router
+    choice = ctx.choose({1: "yes", 2: "no"}, "yes", "no", "rewrite", note=False)
+    if choice is None:
+        return ctx.reask()
+    if choice == "yes":
+        ctx.end()
+        if data.get("word") is None:
+            ctx.understood("quit")
+            return ctx.reply("core/cancelled", menu=ctx.menu())
+        return router.run(ctx, router.rule_for(data["word"]), data.get("args", ""))
+    back = data["back"]
+    if data.get("word") is None:  # go on with the dialog: the same question again
+        ctx.resume(back)
+        return back["prompt"]
+    back["data"] = {**back["data"], "_content_confirmed": True}
+    return _answer_again(ctx, back, data["raw"])
+
+
+def _answer_again(ctx, state: dict, raw: str) -> str:
+    """Put the user back in front of `state` and let its step take the words said earlier."""
+    ctx.resume(state)
+    ctx.raw_text, ctx.text = raw, normalise(raw)
+    if hasattr(ctx, "_plain"):
+        del ctx._plain
+    return ctx.services.router.steps[state["name"]](ctx)
+
+
+RESUME_STATE = "dialog.resume"
+
+
+@handlers.meaning("late_answer")
+def late_answer(ctx):
+    """An answer to a dialog that timed out (or was interrupted) within the day: say so,
+    and offer to go on. None when there is no such dialog, or for kind words."""
+    follower = ctx.follower
+    if not follower.draft or not follower.draft_until or follower.draft_until <= ctx.now \
+            or ctx.kind is not None:
+        return None
+    draft = json.loads(follower.draft)
+    if draft.get("name") not in ctx.services.router.steps:
+        return None
+    return ctx.ask(RESUME_STATE, "core/resume", data={"draft": draft, "late": ctx.raw_text},
+                   what=draft["name"].split(".")[0])
+
+
+@handlers.step(RESUME_STATE)
+def resume_step(ctx):
+    """1 goes on where the dialog stopped (the late words answer its question); 0/2 drops it."""
+    choice = ctx.choose({1: "yes", 2: "no"}, "yes", "no")
+    data = ctx.data
+    if choice == "yes":
+        return _answer_again(ctx, data["draft"], data["late"] or "")
+    ctx.end()
+    if choice == "no":
+        return ctx.reply("core/cancelled", menu=ctx.menu())
+    return ctx.services.router.understand(ctx)  # not an answer: a new message
+
+
+@handlers.meaning("emergency")
+def emergency(ctx):
+    """Danger now: 120/119 and the duty phone at once; every supervisor is alerted, at any
+    hour (a reply-kind push: quiet hours and working hours do not hold it)."""
+    cadre = ctx.cadre
+    bosses = ctx.db.scalars(select(Staff.openid).where(
+        Staff.active.is_(True), Staff.role == "supervisor", Staff.openid.is_not(None))).all()
+    for openid in bosses:
+        ctx.push(openid, "core/emergency_staff", kind="reply", said=(ctx.raw_text or "")[:300],
+                 name=cadre.name if cadre else None, phone=cadre.phone if cadre else None,
+                 address=cadre.address if cadre else None, family=ctx.on_behalf,
+                 user=ctx.openid)
+    ctx.log("emergency words: %d supervisors alerted", len(bosses))
+    return ctx.reply("core/emergency", phone=ctx.services.settings.duty_phone)
 
 
 # ---- messages lost with a dead process --------------------------------------------------------

@@ -24,6 +24,9 @@ class InboundMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default="processing")
     reply: Mapped[str | None] = mapped_column(Text)
     reply_mode: Mapped[str | None] = mapped_column(String(16))
+    # How the message was understood (`党费`, `kind`, `thread`, `not_understood`, …): read by
+    # the understanding benchmark, and by operators asking what people say that we miss.
+    understood: Mapped[str | None] = mapped_column(String(48))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None]
 

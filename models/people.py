@@ -26,6 +26,31 @@ class Follower(TimestampMixin, Base):
     cs_sent_since_inbound: Mapped[int] = mapped_column(default=0)
     # The unread tail of a reply cut at WeChat's length limit, served by `更多`.
     more_text: Mapped[str | None] = mapped_column(Text)
+    # Questions and conversations that outlive a 10-minute dialog, kept on the row every
+    # message already locks and updates (no extra round trip):
+    # the rating question after a ticket is resolved (open a day, beside any dialog);
+    rating_ticket_id: Mapped[int | None]
+    rating_until: Mapped[datetime | None]
+    rating_by_number: Mapped[bool] = mapped_column(default=False)  # until they say something else
+    # the staff member who wrote to this user last (a ticket reply or an answer to 人工),
+    # or the user's own 人工 request: what they say next goes there (PRODUCT.md §5 threads);
+    thread_kind: Mapped[str | None] = mapped_column(String(8))  # ticket | help
+    thread_ref: Mapped[int | None]
+    thread_staff_id: Mapped[int | None]
+    thread_until: Mapped[datetime | None]
+    # the last dialog's state, kept a day so a late answer can pick it up again.
+    draft: Mapped[str | None] = mapped_column(Text)
+    draft_until: Mapped[datetime | None]
+
+    def open_thread(self, now: datetime):
+        """(kind, ref, staff id) of the conversation this user's next words belong to."""
+        if self.thread_kind and self.thread_until and self.thread_until > now:
+            return self.thread_kind, self.thread_ref, self.thread_staff_id
+        return None
+
+    def close_thread(self) -> None:
+        """Forget the thread (answered, or the user moved on)."""
+        self.thread_kind = self.thread_ref = self.thread_staff_id = self.thread_until = None
 
 
 class Cadre(TimestampMixin, Base):
@@ -166,6 +191,8 @@ class HelpRequest(Base):
     answered_at: Mapped[datetime | None]
     answers: Mapped[int] = mapped_column(default=0)
 
+    cadre: Mapped[Cadre | None] = relationship()
+
 
 def recipients_of(session, cadre_id: int) -> list[str]:
     """Openids that receive a cadre's pushes: the cadre and bound family, still following."""
@@ -188,3 +215,25 @@ def on_duty_openids(session) -> list[str]:
     on_duty = list(session.scalars(base.where(Staff.on_duty.is_(True)).order_by(Staff.id)))
     return on_duty or list(session.scalars(base.where(Staff.role == "supervisor")
                                            .order_by(Staff.id)))
+
+
+def open_threads(session, openids, kind: str, ref: int, staff_id: int | None,
+                 until: datetime) -> None:
+    """Someone wrote to these users: what they say next (not a command) goes there."""
+    from sqlalchemy import update
+
+    if not openids:
+        return
+    session.execute(update(Follower).where(Follower.openid.in_(list(openids))).values(
+        thread_kind=kind, thread_ref=ref, thread_staff_id=staff_id, thread_until=until))
+
+
+def ask_rating_of(session, openid: str, ticket_id: int, until: datetime | None) -> None:
+    """Put (or, with until None, take back) the rating question in front of one user."""
+    from sqlalchemy import update
+
+    query = update(Follower).where(Follower.openid == openid)
+    if until is None:
+        query = query.where(Follower.rating_ticket_id == ticket_id)
+    session.execute(query.values(rating_ticket_id=ticket_id if until else None,
+                                 rating_until=until, rating_by_number=until is not None))

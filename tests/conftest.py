@@ -7,7 +7,7 @@ import uuid
 import fakeredis
 import pytest
 import redis as redis_lib
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 import models
 from bot import create_app
@@ -34,6 +34,15 @@ def db(app):
 def oid(tag: str = "u") -> str:
     """A fresh openid, tagged for reading test failures."""
     return f"o-{tag}-{uuid.uuid4().hex[:12]}"
+
+
+def sent(app, openid: str) -> list[str]:
+    """Every message queued for openid (whatever its delivery status), oldest first."""
+    from models import Delivery
+
+    with db(app) as s:
+        return list(s.scalars(select(Delivery.body).where(Delivery.openid == openid)
+                              .order_by(Delivery.id)))
 
 
 def reset_schema(url: str) -> None:
@@ -65,7 +74,7 @@ def backend(request, tmp_path):
 
 
 @pytest.fixture
-def make_app(backend):
+def make_app(backend, tmp_path):
     """Factory for apps sharing this test's database and Redis (several = several workers)."""
     url, redis_client = backend
     apps = []

@@ -28,7 +28,7 @@ from models import Binding, Cadre, Delivery
 from models.courses import Course, CourseEvent, CourseSession, Enrollment
 from models.people import ActionLog
 from tests.wx import WeChat
-from tests.conftest import db
+from tests.conftest import db, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # Monday morning
@@ -91,13 +91,6 @@ def create(app, name="书法班", sessions=("2026-03-05 09:00", "2026-03-12 09:0
     result = cli(app, *args)
     assert result.exit_code == 0, result.output
     return int(re.search(r"course (\d+) created", result.output).group(1))
-
-
-def sent(app, openid: str) -> list[str]:
-    """Every message queued for openid (whatever its delivery status), oldest first."""
-    with db(app) as s:
-        return list(s.scalars(select(Delivery.body).where(Delivery.openid == openid)
-                              .order_by(Delivery.id)))
 
 
 def states(app, number: int) -> dict[int, tuple[str, int]]:

@@ -32,7 +32,7 @@ from handlers.fees.service import (
 )
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.fees import FeeEvent, FeeItem
-from tests.conftest import db
+from tests.conftest import db, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOV_10 = datetime(2026, 11, 10, 10, 0, tzinfo=TZ)
@@ -119,13 +119,6 @@ def items(app, cadre_id=None) -> list[tuple]:
         if cadre_id is not None:
             q = q.where(FeeItem.cadre_id == cadre_id)
         return [tuple(r) for r in s.execute(q)]
-
-
-def sent(app, openid: str) -> list[str]:
-    """Every message queued for openid (whatever its delivery status), oldest first."""
-    with db(app) as s:
-        return list(s.scalars(select(Delivery.body).where(Delivery.openid == openid)
-                              .order_by(Delivery.id)))
 
 
 def ledger(app, tmp_path, rows):

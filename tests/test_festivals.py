@@ -22,7 +22,7 @@ from handlers.festivals.calendar import (DEFAULT_PATH, CalendarError, birthday_i
 from handlers.festivals.jobs import jobs as festival_jobs
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.festivals import AWAY, TIME, FestivalVisit
-from tests.conftest import db
+from tests.conftest import db, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -131,13 +131,6 @@ def people(app) -> People:
                    Staff(name="赵主任", openid=p.boss, role="supervisor")])
         p.wang_id, p.li_id, p.quiet_id = wang.id, li.id, sun.id
     return p
-
-
-def sent(app, openid: str) -> list[str]:
-    """Every message queued for openid (whatever its delivery status), oldest first."""
-    with db(app) as s:
-        return list(s.scalars(select(Delivery.body).where(Delivery.openid == openid)
-                              .order_by(Delivery.id)))
 
 
 def campaigns(app, openid: str) -> list[str]:

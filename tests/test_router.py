@@ -44,10 +44,11 @@ def test_unexpected_answer_reasks_the_same_question(ewx, openid):
     assert "您选了饺子" in ewx.text(openid, "1")  # the dialog was not reset
 
 
-def test_commands_inside_a_dialog_do_not_hijack_it(ewx, openid):
+def test_a_command_that_answers_no_question_runs_instead(ewx, openid):
+    """Old people change their mind: a command typed at a question is what they want now."""
     ewx.text(openid, "点菜")
-    assert "1 饺子 2 面条" in ewx.text(openid, "计数 x")
-    assert "x" not in echo.calls
+    assert ewx.text(openid, "计数 x") == "计数:x"
+    assert echo.calls["x"] == 1
 
 
 @pytest.mark.parametrize("word", ["取消", "退出", "0", "零"])
@@ -126,8 +127,13 @@ def test_long_reply_is_cut_on_a_character_boundary_with_more(ewx, openid):
 
 
 def test_not_understood_outside_a_dialog_gets_the_menu(ewx, openid):
-    reply = ewx.text(openid, "今天天气怎么样")
+    reply = ewx.text(openid, "桌子椅子板凳")
     assert "没有听明白" in reply and "请回复数字选择" in reply
+
+
+def test_chit_chat_gets_a_kind_line_not_the_menu(ewx, openid):
+    reply = ewx.text(openid, "今天天气怎么样")
+    assert "没有听明白" not in reply and "请回复数字选择" not in reply and "人工" in reply
 
 
 def test_copying_reply_instruction_picks_the_menu_item_not_a_refusal(ewx, openid):
@@ -162,7 +168,8 @@ def test_a_refusal_is_answered_by_its_features_refusal_handler():
     router = Router()
     router.register(polite)
     router.register(plain)
-    ctx = SimpleNamespace(roles=set(), openid="o", end=lambda: None)
+    ctx = SimpleNamespace(roles=set(), openid="o", end=lambda **_: None,
+                          understood=lambda _: None)
     assert router.run(ctx, *router.match("借书 红楼梦")) == "none_left:红楼梦"
     with pytest.raises(Refusal):  # no handler: the webhook's error boundary answers kindly
         router.run(ctx, *router.match("还书"))

@@ -41,7 +41,8 @@ PRODUCTION = {"YINLING_ENV": "production", "WECHAT_TOKEN": "prodToken123XyzQ9",
               "WECHAT_APPID": "wx1", "WECHAT_SECRET": "s",
               "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
               "DATABASE_URL": "postgresql://u@db/yinling", "REDIS_URL": "redis://cache:6379/0",
-              "YINLING_SECRET_KEY": "a-long-random-secret-for-cookies"}
+              "YINLING_SECRET_KEY": "a-long-random-secret-for-cookies",
+              "YINLING_DUTY_PHONE": "0415-2100000"}
 
 
 def test_production_refuses_dev_defaults_and_names_them():
@@ -64,6 +65,7 @@ def test_production_accepts_real_settings_or_an_explicit_allowance():
 
 @pytest.mark.parametrize("change, fragment", [
     ({"REDIS_URL": ""}, "REDIS_URL is unset"),
+    ({"YINLING_DUTY_PHONE": ""}, "YINLING_DUTY_PHONE is unset"),
     ({"YINLING_SECRET_KEY": "a" * 16}, "YINLING_SECRET_KEY is weak"),
     ({"YINLING_SECRET_KEY": "ab" * 40}, "YINLING_SECRET_KEY is weak"),
     ({"WECHAT_TOKEN": "tok123"}, "WECHAT_TOKEN is weak"),

@@ -264,9 +264,9 @@ def test_voice_recognition_is_used_as_text(wx, openid):
     assert "请回复数字选择" in wx.voice(openid, "菜单。")
 
 
-def test_voice_without_recognition_says_so_and_offers_menu(wx, openid):
+def test_voice_without_recognition_goes_to_a_person(wx, openid):
     reply = wx.voice(openid, None)
-    assert "语音" in reply and "请回复数字选择" in reply
+    assert "语音" in reply and "工作人员" in reply and "请回复数字选择" not in reply
 
 
 def test_every_inbound_message_is_kept(wx, openid):

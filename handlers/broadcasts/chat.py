@@ -17,8 +17,6 @@ CONFIRM_STATE = "broadcast.confirm"
 PICK_STATE = "notices.pick"
 SEPARATORS = " 　，,:：、。."
 MENU_LABEL_REST = {"通知", "消息"}   # `群发通知` typed out from the menu label
-SEND_WORDS = {"确认", "确定", "发送", "发", "好", "对", "是"}
-REWRITE_WORDS = {"重写", "修改", "重新填写", "重新写", "改"}
 PREVIEW_HEAD = 16
 
 
@@ -155,22 +153,31 @@ def group_step(ctx):
 
 @dialog_step(CONTENT_STATE)
 def content_step(ctx):
-    """The words of the notice, typed or spoken."""
+    """The words of the notice, typed or spoken (a command or `算了` is asked about)."""
+    asked = ctx.asked_about()
+    if asked is not None:
+        return asked
     content = _raw(ctx)
     problem = _content_problem(content)
     if problem:
         return ctx.reply("broadcasts/refused", code=problem, length=len(content),
                          max_len=service.MAX_CONTENT, prompt=ctx.state["prompt"])
+    ctx.understood("content")
     return _preview(ctx, {"group": ctx.data["group"], "content": content, "via": _via(ctx)})
 
 
 @dialog_step(CONFIRM_STATE)
 def confirm_step(ctx):
-    """1 send, 2 write it again (0 cancels: the router handles it, nothing is sent)."""
-    number = ctx.number()
-    if number == 1 or ctx.text in SEND_WORDS:
+    """1 send, 2 write it again, 0 (or 不发了) cancels: nothing is sent."""
+    choice = ctx.choose({1: "yes", 2: "rewrite"}, "yes", "no", "rewrite")
+    if choice is None:
+        return ctx.reask()
+    if choice == "yes":
         return _send(ctx)
-    if number == 2 or ctx.text in REWRITE_WORDS:
+    if choice == "no":
+        ctx.end()
+        return ctx.reply("core/cancelled", menu=ctx.menu())
+    if choice == "rewrite":
         names = _group_names(ctx)
         group = ctx.data["group"]
         return _ask_content(ctx, group, names.get(group, ""), ctx.reply("broadcasts/rewrite"))
@@ -268,4 +275,5 @@ def pick_step(ctx):
     items = [i for i in _notice_views(ctx) if i["id"] in ctx.data.get("ids", [])]
     if not 1 <= number <= len(items):
         return ctx.reask()
+    ctx.understood("通知公告")
     return _one(ctx, items, number)

@@ -18,6 +18,7 @@ from handlers.issues import service
 from handlers.issues.policy import load_policy
 from handlers.issues.service import Refusal
 from handlers.issues.views import chat_reach, event_views, ticket_view
+from handlers.people.service import open_help_requests
 from models.issues import RESOLVED, Ticket
 from models.people import Staff
 
@@ -82,10 +83,11 @@ def tickets():
         if view == "mine":
             rows = [t for t in rows if t.assignee_id == me]
         lines = [_line(policy, t, now, me) for t in rows]
-    counts = {"open": sum(line["t"].state == "open" for line in lines),
-              "late": sum(line["sla"].level != "ok" for line in lines)}
-    return render_template("console/tickets.html", lines=lines, view=view, now=now,
-                           counts=counts)
+        asks = open_help_requests(db) if view == "open" else []
+        counts = {"open": sum(line["t"].state == "open" for line in lines),
+                  "late": sum(line["sla"].level != "ok" for line in lines)}
+        return render_template("console/tickets.html", lines=lines, view=view, now=now,
+                               counts=counts, asks=asks)
 
 
 def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | None = None,
@@ -126,8 +128,7 @@ def ticket_action(number: int, action: str):
         with yl.db.session() as db:
             push = WebPush(db, now)
             staff = db.get(Staff, guard.user().id)
-            ticket = _act(db, staff, action, number, text, now, push)
-            _follow_up(db, staff, action, ticket)
+            _act(db, staff, action, number, text, now, push)
     except Refusal as refusal:  # nothing was written: the session rolled back
         with yl.db.session() as db:
             return _detail(db, number, refusal=refusal, form={action: text}, status=409)
@@ -150,13 +151,3 @@ def _act(db, staff: Staff, action: str, number: int, text: str, now: datetime, p
         return service.resolve(db, policy, staff, number, text, now, push)
     return service.reopen(db, policy, staff, number, text, now, push)
 
-
-def _follow_up(db, staff: Staff, action: str, ticket: Ticket) -> None:
-    """What the chat does after the service call: ask the reporter to rate, or withdraw it."""
-    if action not in ("resolve", "reopen"):
-        return
-    services = guard.yinling().services
-    if action == "resolve":
-        service.ask_rating(services, db, ticket, staff.openid)
-    else:
-        service.drop_rating_question(services, db, ticket)

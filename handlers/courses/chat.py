@@ -104,6 +104,7 @@ def pick_step(ctx):
         return ctx.reask()
     try:
         number = _number_of(ctx, ctx.text, service.open_courses(ctx.db, ctx.now))
+        ctx.understood("报名")
         return _sign_up(ctx, number)
     except Refusal as refusal:
         if refusal.code == "no_such_name":

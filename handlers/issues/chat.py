@@ -14,11 +14,8 @@ from handlers.issues.views import chat_reach, event_views, ticket_view
 
 handlers = Handlers("issues")
 
-RATE_STATE = service.RATE_STATE
 MAX_ATTACHMENTS = 12
 MAX_TEXT = service.MAX_TEXT
-URGENCY_WORDS = {"一般": False, "不急": False, "不太急": False,
-                 "紧急": True, "急": True, "很急": True, "加急": True, "特别急": True}
 SEPARATORS = " 　，,:：、。."
 # `12 内容`, `１２号，内容`, `十二` — a ticket number, then a separator or the end.
 REF = re.compile(r"^([0-9０-９]+|[零〇一二两三四五六七八九十百]+)\s*号?"
@@ -162,15 +159,30 @@ def report_step(state: str):
 
 @report_step("report.category")
 def category_step(ctx):
-    """Which kind of problem (by number or name)."""
-    chosen = _policy(ctx).choose(ctx.text, ctx.number())
-    if chosen is None and ctx.number() is None and len(ctx.text) >= 4 \
-            and not ctx.data.get("description"):
-        # Told us the problem instead of its kind: keep the words, ask only for the kind.
-        ctx.save(**_described(ctx, ctx.data, _raw(ctx)))
-        return ctx.reply("issues/noted_description", prompt=ctx.state["prompt"])
+    """Which kind of problem (by number, name, or the words of the problem itself)."""
+    policy = _policy(ctx)
+    chosen = policy.choose(ctx.text, ctx.number())
+    told = chosen is None and ctx.number() is None and len(ctx.plain) >= 4 \
+        and not ctx.data.get("description") and ctx.kind is None \
+        and ctx.services.router.phrasings.rating(ctx.plain) is None \
+        and ctx.services.router.command_in(ctx) is None
+    if chosen is None and ctx.number() is None:
+        chosen = policy.named_in(ctx.plain)
+    if told and ctx.says_only("quit"):
+        return ctx.reask()  # `算了，不弄了`: leaving, not describing
+    if told and (chosen is None or (len(ctx.plain) >= 6 and chosen.key != "other")):
+        # Told us the problem instead of its kind: keep the words (and the kind they name).
+        data = _described(ctx, ctx.data, _raw(ctx))
+        if chosen is None:
+            ctx.save(**data)
+            ctx.understood("content")
+            return ctx.reply("issues/noted_description", prompt=ctx.state["prompt"])
+        ctx.understood(f"category:{chosen.name}")
+        return ctx.ask("report.urgency", "issues/ask_urgency", data={**data,
+                                                                     "category": chosen.key})
     if chosen is None:
         return ctx.reask()
+    ctx.understood(f"category:{chosen.name}")
     data = {**ctx.data, "category": chosen.key}
     if data.get("description"):
         return ctx.ask("report.urgency", "issues/ask_urgency", data=data)
@@ -180,35 +192,44 @@ def category_step(ctx):
 @report_step("report.description")
 def description_step(ctx):
     """What happened, typed or spoken (voice arrives as its recognition)."""
-    if ctx.number() is not None or len(ctx.text) < 2:
+    asked = ctx.asked_about()
+    if asked is not None:
+        return asked
+    if ctx.number() is not None or len(ctx.plain) < 2:
         return ctx.reask()
+    ctx.understood("content")
     data = _described(ctx, ctx.data, _raw(ctx))
     return ctx.ask("report.urgency", "issues/ask_urgency", data=data)
 
 
 @report_step("report.urgency")
 def urgency_step(ctx):
-    """1 一般 / 2 紧急 (the words work too)."""
+    """1 一般 / 2 紧急 (and the words people use for them: 挺急的, 不着急, …)."""
     number = ctx.number()
-    urgent = {1: False, 2: True}.get(number) if number is not None \
-        else URGENCY_WORDS.get(ctx.text)
+    if number is not None:
+        urgent = {1: False, 2: True}.get(number)
+    else:
+        urgent = {"urgent": True, "normal": False}.get(ctx.answer("urgent", "normal"))
     if urgent is None:
         return ctx.reask()
+    ctx.understood("urgency:紧急" if urgent else "urgency:一般")
     ctx.save(urgent=urgent)
     return _ask_confirm(ctx)
 
 
 @report_step("report.confirm")
 def confirm_step(ctx):
-    """1 submit, 2 start again (0 cancels: the router handles it, nothing is created)."""
-    number = ctx.number()
-    if number == 1:
+    """1 submit, 2 start again, 0 (or 算了) cancels: nothing is created."""
+    choice = ctx.choose({1: "yes", 2: "rewrite"}, "yes", "no", "rewrite")
+    if choice is None:
+        return ctx.reask()
+    if choice == "yes":
         return _submit(ctx)
-    if number == 2:
-        kept = ctx.data.get("attachments", [])
-        return _ask_category(ctx, {"attachments": kept}, ctx.reply("issues/restart",
-                                                                   kept=bool(kept)))
-    return ctx.reask()
+    if choice == "no":
+        ctx.end()
+        return ctx.reply("core/cancelled", menu=ctx.menu())
+    kept = ctx.data.get("attachments", [])
+    return _ask_category(ctx, {"attachments": kept}, ctx.reply("issues/restart", kept=bool(kept)))
 
 
 def _submit(ctx) -> str:
@@ -278,6 +299,7 @@ def append_step(ctx):
         return ctx.reply("issues/voice_unclear", prompt=ctx.state["prompt"])
     if item is None and not ctx.text:
         return ctx.reask()
+    ctx.understood("content")
     try:
         return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item)
     except Refusal as refusal:
@@ -298,34 +320,56 @@ def rate_command(ctx, args):
 def _rate(ctx, number: int | None, score: int) -> str:
     ticket = service.rate(ctx.db, _policy(ctx), _reporter(ctx), number, score, ctx.now,
                           ctx.push)
-    ctx.end()
     return ctx.reply("issues/rated", n=ticket.id, score=score)
 
 
-@handlers.step(RATE_STATE)
-def rate_step(ctx):
-    """The answer to the one-time rating question; anything but a score drops the question."""
-    score = ctx.number()
-    if score is None or ctx.cadre is None:
-        ctx.end()  # asked once: this message is handled as if the question was never asked
-        return ctx.services.router.dispatch(ctx)
-    if not 1 <= score <= 5:
-        return ctx.reask()
+@handlers.meaning("rating")
+def rating(ctx, words_only: bool = False):
+    """The answer to the rating question a resolved ticket left open for a day, beside any
+    dialog: words (非常满意 … 很差) all day; a bare number only as the very next message
+    (after anything else, a number is a menu choice again). None when it is no rating."""
+    follower = ctx.follower
+    if not follower.rating_ticket_id or not follower.rating_until or \
+            follower.rating_until <= ctx.now or ctx.cadre is None or not ctx.text:
+        return None
+    score = ctx.services.router.phrasings.rating(ctx.plain)
+    number = ctx.number() if follower.rating_by_number and not words_only else None
+    if score is None and number is not None:
+        if not 1 <= number <= 5:  # meant as a score: ask again, the question stays
+            ctx.understood("reask")
+            return ctx.reply("core/reask", prompt=ctx.reply("issues/rate_question",
+                                                            n=follower.rating_ticket_id))
+        score = number
+    if score is None:
+        if ctx.kind is None:
+            follower.rating_by_number = False
+        return None
+    ticket_id = follower.rating_ticket_id
+    follower.rating_ticket_id = follower.rating_until = None
+    follower.rating_by_number = False
+    ctx.understood(f"rating:{score}")
     try:
-        return _rate(ctx, ctx.data.get("ticket"), score)
+        return _rate(ctx, ticket_id, score)
     except Refusal as refusal:
-        ctx.end()
         return _refused(ctx, refusal)
 
 
-def ask_rating(ctx, ticket) -> None:
-    """Put the reporter in front of the rating question (unless busy in another dialog)."""
-    service.ask_rating(ctx.services, ctx.db, ticket, ctx.openid)
-
-
-def drop_rating_question(ctx, ticket) -> None:
-    """A reopened ticket is not to be rated: withdraw a pending rating question about it."""
-    service.drop_rating_question(ctx.services, ctx.db, ticket)
+@handlers.meaning("problem")
+def problem(ctx):
+    """A problem told straight out starts a report with those words as its description,
+    and asks only what is missing; someone not yet bound is put through to a person."""
+    if ctx.cadre is None:
+        router = ctx.services.router
+        return router.run(ctx, router.rule_for("人工"), _raw(ctx))
+    policy = _policy(ctx)
+    data = _described(ctx, {"attachments": []}, _raw(ctx))
+    chosen = policy.named_in(ctx.plain)
+    ctx.end()
+    if chosen is None:
+        return ctx.reply("issues/told_straight_out", prompt=_ask_category(ctx, data),
+                         category=None)
+    prompt = ctx.ask("report.urgency", "issues/ask_urgency", data={**data, "category": chosen.key})
+    return ctx.reply("issues/told_straight_out", prompt=prompt, category=chosen.name)
 
 
 # ---- staff -------------------------------------------------------------------------------
@@ -349,11 +393,17 @@ def staff_command(word: str, *, implicit: bool = False, **options):
 @handlers.command("待办", role=roles.STAFF, menu="待办问题", order=80)
 def todo(ctx, args):
     """Unresolved tickets, urgent and oldest first, with how long each has waited."""
+    from handlers.people.service import open_help_requests
+
     policy, staff = _policy(ctx), service.staff_of(ctx.db, ctx.openid)
     tickets = service.active_tickets(ctx.db)
+    asks = [{"n": r.id, "who": r.cadre.name if r.cadre else None,
+             "waited": int((ctx.now - r.asked_at).total_seconds() // 60),
+             "text": (r.text or "").splitlines()[-1][:30] if r.text else ""}
+            for r in open_help_requests(ctx.db)[:10]]
     return ctx.reply("issues/todo", tickets=[ticket_view(policy, t, ctx.now, staff.id)
                                              for t in tickets[:30]],
-                     more=max(len(tickets) - 30, 0), on_duty=staff.on_duty)
+                     more=max(len(tickets) - 30, 0), on_duty=staff.on_duty, asks=asks)
 
 
 @staff_command("接单", implicit=True)
@@ -390,7 +440,6 @@ def resolve(ctx, staff, number, rest):
     """`办结 12 说明`: resolve; the reporter hears the result and is asked to rate."""
     policy = _policy(ctx)
     ticket = service.resolve(ctx.db, policy, staff, number, rest, ctx.now, ctx.push)
-    ask_rating(ctx, ticket)
     return ctx.reply("issues/resolved", t=ticket_view(policy, ticket, ctx.now))
 
 
@@ -399,7 +448,6 @@ def reopen(ctx, staff, number, rest):
     """`重开 12 [原因]`: back to work, to the same assignee."""
     policy = _policy(ctx)
     ticket = service.reopen(ctx.db, policy, staff, number, rest, ctx.now, ctx.push)
-    drop_rating_question(ctx, ticket)
     return ctx.reply("issues/reopened", t=ticket_view(policy, ticket, ctx.now, staff.id))
 
 

@@ -30,6 +30,7 @@ class Category:
     key: str
     name: str
     staff: tuple[str, ...]
+    words: tuple[str, ...] = ()  # everyday words that name it (暖气 → 供暖水电)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Policy:
     extra_workdays: frozenset[date]
     digest_on_working_days_only: bool
     zone: ZoneInfo
+    # After a staff member writes to a reporter, the reporter's next words go to them.
+    reply_thread: timedelta = timedelta(hours=24)
 
     # ---- categories ----------------------------------------------------------------------
     def category(self, key: str) -> Category | None:
@@ -71,6 +74,15 @@ class Policy:
             return self.categories[number - 1] if 1 <= number <= len(self.categories) else None
         return next((c for c in self.categories if answer and (answer == c.name or
                      (len(answer) >= 2 and answer in c.name))), None)
+
+    def named_in(self, words: str) -> Category | None:
+        """The one category whose name or everyday words appear in free words, else None."""
+        hits = {c.key: sum(1 for w in (c.name, *c.words) if w and w in (words or ""))
+                for c in self.categories}
+        ranked = sorted(hits.items(), key=lambda kv: -kv[1])
+        if not ranked or ranked[0][1] == 0 or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+            return None
+        return self.category(ranked[0][0])
 
     def sla(self, urgent: bool) -> Sla:
         """The unclaimed-ticket SLA for this urgency."""
@@ -144,7 +156,8 @@ def _categories(spec) -> tuple[Category, ...]:
         if not isinstance(item, dict) or not item.get("key") or not item.get("name"):
             raise PolicyError(f"categories: every entry needs key and name, got {item!r}")
         cats.append(Category(str(item["key"]), str(item["name"]),
-                             tuple(str(n) for n in item.get("staff") or [])))
+                             tuple(str(n) for n in item.get("staff") or []),
+                             tuple(str(w) for w in item.get("words") or [])))
     if not cats:
         raise PolicyError("categories is empty")
     if len({c.key for c in cats}) != len(cats):
@@ -172,7 +185,7 @@ def parse_policy(raw: dict, zone: ZoneInfo) -> Policy:
         holidays=_dates(hours.get("holidays"), "holidays"),
         extra_workdays=_dates(hours.get("extra_workdays"), "extra_workdays"),
         digest_on_working_days_only=bool(raw.get("digest_on_working_days_only", True)),
-        zone=zone)
+        zone=zone, reply_thread=timedelta(hours=float(raw.get("reply_thread_hours", 24))))
 
 
 @lru_cache(maxsize=8)

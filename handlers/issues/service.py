@@ -7,7 +7,7 @@ A request that cannot be done as asked raises Refusal, whose code picks the answ
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import select, update
@@ -21,7 +21,7 @@ from handlers.issues.views import ticket_view
 from models import Follower, Staff
 from models.issues import (ACTIVE_STATES, CLAIMED, OPEN, RESOLVED, StaffFocus, Ticket,
                            TicketAttachment, TicketEvent)
-from models.people import on_duty_openids, recipients_of
+from models.people import ask_rating_of, on_duty_openids, open_threads, recipients_of
 
 logger = logging.getLogger(__name__)
 Push = Callable[..., object]
@@ -273,6 +273,8 @@ def reply(session, policy, staff: Staff, number: int, text: str, now: datetime,
     for openid in recipients:
         push(openid, "issues/relay", campaign=f"issue:{ticket.id}:reply:{event.id}", t=view,
              staff_name=staff.name, text=text)
+    open_threads(session, recipients, "ticket", ticket.id, staff.id,
+                 now + policy.reply_thread)
     return ticket, recipients
 
 
@@ -323,10 +325,13 @@ def resolve(session, policy, staff: Staff, number: int, note: str, now: datetime
     ticket.rating = ticket.rated_at = None
     event = add_event(session, ticket, "resolved", now, staff=staff, text=note)
     view = ticket_view(policy, ticket, now)
-    for openid in reporter_side(session, ticket):
+    told = reporter_side(session, ticket)
+    for openid in told:
         push(openid, "issues/reporter_resolved", campaign=f"issue:{ticket.id}:resolved:"
              f"{event.id}", t=view, staff_name=staff.name,
              ask_rating=openid == ticket.reporter_openid)
+    open_threads(session, told, "ticket", ticket.id, staff.id, now + policy.reply_thread)
+    ask_rating(session, ticket, staff.openid, now)
     return ticket
 
 
@@ -350,6 +355,7 @@ def reopen(session, policy, staff: Staff, number: int, reason: str, now: datetim
                    t=view, by=staff.name, reason=reason)
     set_focus(session, staff.id, ticket.id, now)
     push(ticket.reporter_openid, "issues/reporter_reopened", campaign=campaign, t=view)
+    drop_rating_question(session, ticket)
     return ticket
 
 
@@ -385,27 +391,19 @@ MAX_TEXT = 1000  # the longest description, note or reply kept from chat or the 
 
 
 # ---- the reporter's rating question (chat and console share it) ------------------------------
-RATE_STATE = "issue.rate"
-# The rating question comes as a push the reporter may read hours later: it stays open until
-# their next message (a score answers it, anything else drops it) or a day has passed.
-RATE_QUESTION_SECONDS = 24 * 3600
+# The rating question comes as a push the reporter may read hours later: it stays open a day,
+# beside any dialog (PRODUCT.md §5: not swallowed by another question), until answered.
+RATE_QUESTION_FOR = timedelta(hours=24)
 
 
-def ask_rating(services, session, ticket: Ticket, actor_openid: str | None) -> None:
-    """Put the reporter in front of the rating question (unless busy in another dialog)."""
-    dialogs, openid = services.dialogs, ticket.reporter_openid
-    if openid == actor_openid or dialogs.get(openid, session) is not None:
+def ask_rating(session, ticket: Ticket, actor_openid: str | None, now: datetime) -> None:
+    """Put the reporter in front of the rating question (not when they resolved it)."""
+    openid = ticket.reporter_openid
+    if openid == actor_openid or openid not in reporter_side(session, ticket):
         return
-    if openid not in reporter_side(session, ticket):
-        return
-    prompt = services.render("issues/rate_question", n=ticket.id)
-    dialogs.set(openid, {"name": RATE_STATE, "data": {"ticket": ticket.id}, "prompt": prompt},
-                session, ttl=RATE_QUESTION_SECONDS)
+    ask_rating_of(session, openid, ticket.id, now + RATE_QUESTION_FOR)
 
 
-def drop_rating_question(services, session, ticket: Ticket) -> None:
+def drop_rating_question(session, ticket: Ticket) -> None:
     """A reopened ticket is not to be rated: withdraw a pending rating question about it."""
-    dialogs, openid = services.dialogs, ticket.reporter_openid
-    state = dialogs.get(openid, session)
-    if state and state.get("name") == RATE_STATE and state["data"].get("ticket") == ticket.id:
-        dialogs.clear(openid, session)
+    ask_rating_of(session, ticket.reporter_openid, ticket.id, None)

@@ -10,21 +10,25 @@ from bot import roles
 from bot.router import Handlers
 from bot.text import CN_DIGITS, mask_name, mask_phone
 from handlers.people import service
-from models import Binding, Cadre, InboundMessage
-from models.people import on_duty_openids
+from models import Binding, Cadre, InboundMessage, Staff
+from models.people import HelpRequest, on_duty_openids, open_threads
 
 handlers = Handlers("people")
 
 RELATION_WORD = {"self": "绑定", "family": "家属绑定"}
-YES_WORDS = {"1", "是", "确认", "确定", "好", "好的", "对"}
 MAX_NAME = 20
 RECENT_TEXTS = 3
 
 
 def _last4(text: str) -> str | None:
-    """`1234`, `一二三四`, `0 1 2 3` -> the four digits, else None."""
-    digits = "".join(str(CN_DIGITS[c]) if c in CN_DIGITS else c for c in text.replace(" ", ""))
-    return digits if re.fullmatch(r"[0-9]{4}", digits) else None
+    """`1234`, `一二三四`, `0 1 2 3`, or a whole phone number said aloud -> the last four
+    digits, else None."""
+    spelled = "".join(str(CN_DIGITS[c]) if c in CN_DIGITS else c for c in text)
+    digits = re.sub(r"\D", "", spelled)
+    words = re.sub(r"[\d\s。，,.!！:：]", "", spelled)
+    if re.fullmatch(r"1[3-9][0-9]{9}", digits) and len(words) <= 8:
+        return digits[-4:]  # `他的手机是13800001003`
+    return digits if len(digits) == 4 and not words else None
 
 
 def _split(args: str) -> tuple[str, str | None]:
@@ -33,6 +37,13 @@ def _split(args: str) -> tuple[str, str | None]:
     if m and m.group(1).strip() and _last4(m.group(2)):
         return m.group(1).strip(), _last4(m.group(2))
     return args.strip(), None
+
+
+def _spoken_name(words: str) -> str:
+    """`我叫李秀英` / `他叫张振华` / `名字是…` said aloud -> the name itself."""
+    m = re.fullmatch(r"(?:我|他|她|老人|我爸|我妈)?(?:叫|的名字是|名字叫|名字是|是)(.{2,6})",
+                     re.sub(r"[\s。，,.!！]", "", words))
+    return m.group(1) if m else words
 
 
 def _valid_name(name: str) -> bool:
@@ -95,9 +106,12 @@ def step_name(ctx):
             return _start(ctx, ctx.text[len(word):].strip(), relation)
     name, last4 = _split(ctx.text)
     if name and last4:
+        ctx.understood("content")
         return _attempt(ctx, ctx.data["relation"], name, last4)
+    name = _spoken_name(name)
     if not _valid_name(name):
         return ctx.reask()
+    ctx.understood("content")
     return ctx.ask("bind.last4", "people/ask_last4", data={**ctx.data, "name": name})
 
 
@@ -107,6 +121,7 @@ def step_last4(ctx):
     last4 = _last4(ctx.text)
     if last4 is None:
         return ctx.reask()
+    ctx.understood("content")
     return _attempt(ctx, ctx.data["relation"], ctx.data["name"], last4)
 
 
@@ -207,8 +222,12 @@ def unbind(ctx, args):
 @handlers.step("unbind.confirm")
 def step_unbind(ctx):
     """`1`/`确认` removes the binding; `0` (router) cancels."""
-    if ctx.text not in YES_WORDS:
+    choice = ctx.choose({1: "yes"}, "yes", "no")
+    if choice is None:
         return ctx.reask()
+    if choice == "no":
+        ctx.end()
+        return ctx.reply("core/cancelled", menu=ctx.menu())
     wanted = ctx.data.get("binding")
     ctx.end()
     binding = service.binding_of(ctx.db, ctx.openid)
@@ -256,22 +275,105 @@ def duty_off(ctx, args):
 
 @handlers.command("人工", "人工服务", "转人工", menu="人工服务", order=90, hide_for={roles.STAFF})
 def human(ctx, args):
-    """Tell on-duty staff (or the staff member already answering) who wants a person."""
+    """Tell on-duty staff (or the staff member already answering) who wants a person; what
+    the user says in the next half hour joins the request (one open request per user)."""
+    said = _raw_args(ctx, args)
+    return _ask_person(ctx, said)
+
+
+def _ask_person(ctx, said: str, *, voice: bool = False) -> str:
+    """Open (or join) this user's 人工 request with their words, and tell staff."""
     cadre = ctx.cadre
-    request, owner = service.open_help(ctx.db, ctx.openid, cadre.id if cadre else None,
-                                       ctx.on_behalf, args[:500], ctx.now)
+    request, owner, joined = service.open_help(ctx.db, ctx.openid, cadre.id if cadre else None,
+                                               ctx.on_behalf, said[:500], ctx.now)
     staff = [owner.openid] if owner else [o for o in on_duty_openids(ctx.db) if o != ctx.openid]
     who = {"name": mask_name(cadre.name) if cadre else None,
            "phone": mask_phone(cadre.phone) if cadre else None,
            "family": ctx.on_behalf, "openid": ctx.openid}
-    recent = _recent_texts(ctx)
+    recent = [] if joined else _recent_texts(ctx)
     for openid in staff:
-        ctx.push(openid, "people/human_staff", who=who, recent=recent, said=args,
-                 number=request.id, follow_up=owner is not None)
+        ctx.push(openid, "people/human_staff", who=who, recent=recent, said=said,
+                 number=request.id, follow_up=owner is not None, joined=joined, voice=voice)
+    ctx.follower.thread_kind, ctx.follower.thread_ref = "help", request.id
+    ctx.follower.thread_staff_id = owner.id if owner else None
+    ctx.follower.thread_until = ctx.now + service.HELP_LISTENS
     if cadre is not None:
         service.record_action(ctx.db, "human", ctx)
-    ctx.log("asked for a person (request %s); %s staff told", request.id, len(staff))
-    return ctx.reply("people/human_user", nobody=not staff, follow_up=owner is not None)
+    ctx.log("asked for a person (request %s, joined %s); %s staff told", request.id, joined,
+            len(staff))
+    return ctx.reply("people/human_user", nobody=not staff, follow_up=owner is not None,
+                     joined=joined, voice=voice)
+
+
+def _raw_args(ctx, args: str) -> str:
+    """The words after the command as the user wrote them (punctuation kept)."""
+    raw = (ctx.raw_text or "").strip()
+    for word in ("人工服务", "转人工", "人工"):
+        if raw.startswith(word):
+            return raw[len(word):].lstrip(" 　，,:：、。.")
+    return args
+
+
+@handlers.meaning("thread")
+def thread(ctx):
+    """Words after a staff member wrote (a ticket reply, an answer to 人工) or after the
+    user's own 人工 go to that conversation and its staff member; `谢谢` is passed on
+    and answered kindly. None when no thread is open."""
+    found = ctx.follower.open_thread(ctx.now)
+    if found is None:
+        return None
+    kind, ref, staff_id = found
+    words = (ctx.raw_text or "").strip()[:500] or "[语音，未能识别文字]"
+    thanks = ctx.kind
+    if kind == "ticket" and ctx.actor is not None:
+        return _to_ticket(ctx, ref, staff_id, words, thanks)
+    request = ctx.db.get(HelpRequest, ref) if kind == "help" else None
+    if request is None:
+        ctx.follower.close_thread()
+        return None
+    service.join_help(request, words, ctx.now)
+    if ctx.says_only("quit"):  # `算了，不用了`: staff hear it, and the thread ends
+        ctx.follower.close_thread()
+        ctx.understood("quit")
+    writer = ctx.db.get(Staff, staff_id) if staff_id else None
+    for openid in service.help_staff(ctx.db, request, staff_id):
+        ctx.push(openid, "people/thread_staff", number=request.id, said=words,
+                 who=mask_name(ctx.cadre.name) if ctx.cadre else ctx.openid)
+    ctx.log("words joined help request %s", request.id)
+    return ctx.reply("people/thread_passed", staff_name=writer.name if writer else None,
+                     ticket=None, kind=thanks)
+
+
+def _to_ticket(ctx, number: int, staff_id: int | None, words: str, thanks) -> str:
+    """The words become a note on the ticket the staff member wrote about."""
+    from handlers.issues import service as issues
+    from handlers.issues.policy import load_policy
+
+    try:
+        ticket, _ = issues.add_note(ctx.db, load_policy(ctx.services.settings), ctx.actor,
+                                    number, words, None, ctx.now, ctx.push)
+    except issues.Refusal:
+        ctx.follower.close_thread()
+        return None
+    writer = ctx.db.get(Staff, staff_id) if staff_id else None
+    if writer is None or not writer.on_duty:  # off duty: those on duty see it too
+        for openid in on_duty_openids(ctx.db):
+            if writer is None or openid != writer.openid:
+                ctx.push(openid, "people/thread_staff", number=None, ticket=ticket.id,
+                         said=words, who=mask_name(ctx.cadre.name))
+    ctx.log("words passed on to ticket %s", ticket.id)
+    return ctx.reply("people/thread_passed", staff_name=writer.name if writer else None,
+                     ticket=ticket.id, kind=thanks)
+
+
+@handlers.meaning("voice_unclear")
+def voice_unclear(ctx):
+    """Voice WeChat could not turn into words goes to a person, not to the menu."""
+    if ctx.follower.open_thread(ctx.now) is not None:
+        passed = thread(ctx)
+        if passed is not None:
+            return passed
+    return _ask_person(ctx, "[语音，未能识别文字]", voice=True)
 
 
 @handlers.command("答复", role=roles.STAFF)
@@ -287,6 +389,8 @@ def answer_human(ctx, args):
     if done.request is None:
         return ctx.reply("people/human_answer_unknown", number=number)
     ctx.push(done.request.openid, "people/human_answer", staff_name=staff.name, text=words)
+    open_threads(ctx.db, [done.request.openid], "help", done.request.id, staff.id,
+                 ctx.now + service.HELP_CONTINUES)
     ctx.log("answered help request %s", number)
     cadre = ctx.db.get(Cadre, done.request.cadre_id) if done.request.cadre_id else None
     return ctx.reply("people/human_answered", number=number, earlier=done.earlier,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.text import mask_name
 from models import utcnow
 from models.groups import BroadcastGroup, GroupMember
-from models.people import recipients_of
+from models.people import on_duty_openids, recipients_of
 from models.people import (ActionLog, BindAttempt, BindGuard, Binding, BindingNotice, Cadre,
                            HelpRequest, Staff, StaffInvite)
 
@@ -26,6 +26,7 @@ CADRE_DAILY_FAILURES = 10  # wrong tries naming one cadre, from any account, in 
 UNDO_WITHIN = timedelta(days=7)  # how long `不是我` can undo an announced binding
 INVITE_VALID = timedelta(days=7)
 HELP_CONTINUES = timedelta(hours=24)  # a follow-up 人工 within this goes to the same staff
+HELP_LISTENS = timedelta(minutes=30)  # after 人工, what the user says next joins the request
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 8
 STAFF_ROLES = ("staff", "supervisor")
@@ -282,8 +283,16 @@ def remove_staff(session: Session, name: str) -> int:
 
 # ---- 人工 (asking for a person) ---------------------------------------------------------------
 def open_help(session: Session, openid: str, cadre_id: int | None, on_behalf: bool,
-              text: str | None, now: datetime) -> tuple[HelpRequest, Staff | None]:
-    """Record a 人工 request; also the staff member answering this user's last one, if recent."""
+              text: str | None, now: datetime) -> tuple[HelpRequest, Staff | None, bool]:
+    """Record a 人工 request, or join the user's one still unanswered (one open request per
+    user); also the staff member answering this user's last one, if recent.
+    Returns (request, that staff member, whether it joined an open request)."""
+    open_one = session.scalar(select(HelpRequest).where(
+        HelpRequest.openid == openid, HelpRequest.answers == 0).order_by(HelpRequest.id.desc())
+        .with_for_update())
+    if open_one is not None:
+        join_help(open_one, text, now)
+        return open_one, None, True
     last = session.scalar(select(HelpRequest).where(
         HelpRequest.openid == openid, HelpRequest.staff_id.is_not(None),
         HelpRequest.answered_at >= now - HELP_CONTINUES).order_by(HelpRequest.id.desc()))
@@ -295,7 +304,32 @@ def open_help(session: Session, openid: str, cadre_id: int | None, on_behalf: bo
                           staff_id=owner.id if owner else None)
     session.add(request)
     session.flush()
-    return request, owner
+    return request, owner, False
+
+
+def join_help(request: HelpRequest, text: str | None, now: datetime) -> None:
+    """Add what the user said next to their request (kept whole, one line each)."""
+    if text:
+        request.text = f"{request.text}\n{text}" if request.text else text
+        request.text = request.text[-4000:]
+
+
+def open_help_requests(session: Session) -> list[HelpRequest]:
+    """人工 requests nobody has answered yet, oldest first (for 待办 and the console)."""
+    return list(session.scalars(select(HelpRequest).where(HelpRequest.answers == 0)
+                                .order_by(HelpRequest.id)))
+
+
+def help_staff(session: Session, request: HelpRequest | None, staff_id: int | None) -> list[str]:
+    """Who hears the user's next words: the staff member who wrote, and the on-duty staff
+    too when that person is off duty (or there is none)."""
+    writer = session.get(Staff, staff_id) if staff_id else None
+    if writer is not None and writer.active and writer.openid and writer.on_duty:
+        return [writer.openid]
+    duty = on_duty_openids(session)
+    if writer is not None and writer.active and writer.openid and writer.openid not in duty:
+        duty = [writer.openid, *duty]
+    return duty
 
 
 @dataclass

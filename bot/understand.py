@@ -1,0 +1,272 @@
+"""What people mean: plain text for matching, commands in their own words, kind words,
+answers to a dialog's question, emergencies and problems told straight out.
+
+Everything people may say lives in config/phrasings.yaml; this module only reads it.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pypinyin import Style, pinyin
+
+from bot.settings import ROOT, SettingsError
+
+PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
+# Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
+_NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
+ADDRESS_PREFIXES = ("小", "老")
+# Named groups a command pattern may capture, passed on in this order as the arguments.
+ARG_GROUPS = ("n", "args", "text")
+
+
+@dataclass(frozen=True)
+class Match:
+    """A command found in a message: its word, how much of the message it covered, its args."""
+
+    word: str
+    score: int
+    args: str = ""
+
+
+@dataclass
+class Phrasings:
+    """The compiled contents of config/phrasings.yaml."""
+
+    fillers: str
+    openers: tuple[str, ...]
+    kind: dict[str, frozenset]
+    kind_words: tuple[str, ...]
+    chat: list[re.Pattern]
+    commands: dict[str, list[re.Pattern]]
+    emergency: list[re.Pattern]
+    not_now: tuple[str, ...]
+    problem: list[re.Pattern]
+    problem_min: int
+    not_problem: tuple[str, ...]
+    answers: dict[str, tuple[str, ...]]
+    ratings: dict[int, tuple[str, ...]]
+    vague: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    thread_takes: frozenset = frozenset()
+    sound_alike: tuple[str, ...] = ()
+    not_slips: frozenset = frozenset()
+
+    # ---- slips of the finger and of the tongue ---------------------------------------------
+    def corrected(self, plain: str) -> str:
+        """Key words typed or heard wrong by sound, one character off (当费 → 党费, 转人公 →
+        转人工, 报民 → 报名, 解邦 → 解绑); the message itself when nothing was fixed."""
+        if not plain or not self.sound_alike:
+            return plain
+        sounds = _sounds(plain)
+        for word in self.sound_alike:
+            size, want = len(word), _sounds(word)
+            i = 0
+            while i + size <= len(plain):
+                window = plain[i:i + size]
+                if window != word and window not in self.not_slips and \
+                        sum(a != b for a, b in zip(window, word)) == 1 and \
+                        sounds[i:i + size] == want:
+                    plain = plain[:i] + word + plain[i + size:]
+                    i += size
+                else:
+                    i += 1
+        return plain
+
+    # ---- plain text ------------------------------------------------------------------------
+    def plain(self, text: str | None, openers: bool = True) -> str:
+        """Half-width, no spaces or punctuation, no filler particles, no polite opener."""
+        text = unicodedata.normalize("NFKC", text or "").lower()
+        text = _NOT_WORDS.sub("", text)
+        kept = "".join(ch for ch in text if ch not in self.fillers)
+        text = kept or text
+        changed = openers
+        while changed:
+            changed = False
+            for opener in self.openers:
+                if text.startswith(opener) and len(text) > len(opener):
+                    text, changed = text[len(opener):], True
+                    break
+        return text
+
+    # ---- what kind of message ----------------------------------------------------------------
+    def kind_of(self, plain: str, text: str = "") -> str | None:
+        """`thanks` / `ok` / `greeting` when the message is made only of such words (or of
+        emoji: a thumbs-up is a kind word too)."""
+        if not plain:
+            return "greeting" if any(unicodedata.category(c) == "So" for c in text) else None
+        found, rest = [], plain
+        while rest:
+            word = next((w for w in self.kind_words if rest.startswith(w)), None)
+            if word is None and rest.startswith(ADDRESS_PREFIXES) and len(rest) >= 2:
+                word = rest[:2]  # 小孙, 老李: how people address whoever answered them
+            elif word is None:
+                return None
+            found.append(word)
+            rest = rest[len(word):]
+        for group in ("thanks", "greeting", "ok"):
+            if any(w in self.kind[group] for w in found):
+                return group
+        return "ok"
+
+    def chat_score(self, plain: str) -> int:
+        """How much of the message reads as chit-chat or a question about the bureau
+        (the longest chat pattern's match; 0 when none)."""
+        return max((len(m.group(0)) for p in self.chat for m in [p.search(plain)] if m),
+                   default=0)
+
+    def emergency_in(self, plain: str) -> bool:
+        """Someone is in danger now (and the words do not say it was long ago)."""
+        return any(p.search(plain) for p in self.emergency) and \
+            not any(w in plain for w in self.not_now)
+
+    def problem_in(self, plain: str) -> bool:
+        """A problem told straight out: long enough, and says what is wrong."""
+        return len(plain) >= self.problem_min and any(p.search(plain) for p in self.problem) \
+            and not any(w in plain for w in self.not_problem)
+
+    # ---- commands ------------------------------------------------------------------------
+    def commands_in(self, plain: str, allowed) -> list[Match]:
+        """Each allowed command's best match in the message, best first."""
+        best: dict[str, Match] = {}
+        for word, patterns in self.commands.items():
+            if word not in allowed:
+                continue
+            for pattern in patterns:
+                m = pattern.search(plain)
+                if m is None:
+                    continue
+                score = len(m.group(0))
+                if word not in best or score > best[word].score:
+                    parts = [m.groupdict().get(g) for g in ARG_GROUPS]
+                    best[word] = Match(word, score, " ".join(p for p in parts if p))
+        return sorted(best.values(), key=lambda m: -m.score)
+
+    # ---- answers to a question -----------------------------------------------------------
+    def answer(self, plain: str, *names: str) -> str | None:
+        """Which of the named answer groups (`yes`, `no`, `urgent`, …) the message gives.
+
+        The longest word found decides (`不满意` over `满意`); a one-character word counts
+        only as the whole message; two groups found equally long is no answer.
+        """
+        hits: list[tuple[int, str]] = []
+        for name in names:
+            for word in self.answers.get(name, ()):
+                if plain == word or (len(word) > 1 and word in plain):
+                    hits.append((len(word), name))
+        if not hits:
+            return None
+        hits.sort(reverse=True)
+        top = [name for size, name in hits if size == hits[0][0]]
+        return top[0] if len(set(top)) == 1 else None
+
+    def only(self, plain: str, group: str) -> bool:
+        """Whether the message is made only of one answer group's words (and kind words):
+        `算了，不弄了` quits, `周六排练取消` does not."""
+        words = sorted(set(self.answers.get(group, ())) | set(self.kind_words), key=len,
+                       reverse=True)
+        rest, seen = plain, False
+        while rest:
+            word = next((w for w in words if rest.startswith(w)), None)
+            if word is None:
+                return False
+            seen = seen or word in self.answers.get(group, ())
+            rest = rest[len(word):]
+        return seen
+
+    def rating(self, plain: str) -> int | None:
+        """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""
+        found = self.answer(plain, *(f"rating{n}" for n in self.ratings))
+        return int(found[len("rating"):]) if found else None
+
+
+# Sounds that people (and dialects, and voice input) run together: zh/z, ch/c, sh/s, n/l,
+# and -ng endings (报名 baoming heard as 报民 baomin).
+_BLUR = ((re.compile(r"^zh"), "z"), (re.compile(r"^ch"), "c"), (re.compile(r"^sh"), "s"),
+         (re.compile(r"^l"), "n"), (re.compile(r"ng$"), "n"))
+
+
+def _sounds(text: str) -> list[str]:
+    """One blurred toneless syllable per character (other characters stand for themselves)."""
+    out = []
+    for (syllable, *_) in pinyin(text, style=Style.NORMAL, errors=lambda s: list(s)):
+        for pattern, repl in _BLUR:
+            syllable = pattern.sub(repl, syllable)
+        out.append(syllable)
+    return out
+
+
+def _compile(patterns, where: str) -> list[re.Pattern]:
+    out = []
+    for p in patterns or []:
+        try:
+            out.append(re.compile(str(p)))
+        except re.error as exc:
+            raise SettingsError(f"{where}: bad pattern {p!r}: {exc}") from exc
+    return out
+
+
+def _words(values, where: str) -> tuple[str, ...]:
+    if not isinstance(values, list) or not all(isinstance(v, (str, int)) for v in values):
+        raise SettingsError(f"{where} must be a list of words")
+    return tuple(str(v) for v in values)
+
+
+def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
+    """Read and check the phrasings file (a mistake stops the start with a clear message)."""
+    where = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{where}: cannot be read: {exc}") from exc
+    ignore = data.get("ignore") or {}
+    fillers = "".join(_words(ignore.get("fillers", []), f"{where} ignore.fillers"))
+    raw = Phrasings(fillers=fillers, openers=(), kind={}, kind_words=(), chat=[], commands={},
+                    emergency=[], not_now=(), problem=[], problem_min=0, not_problem=(),
+                    answers={}, ratings={})
+    openers = tuple(sorted({raw.plain(w) for w in _words(ignore.get("openers", []),
+                                                          f"{where} ignore.openers")}
+                           - {""}, key=len, reverse=True))
+    raw.openers = ()
+    kind = {group: frozenset(raw.plain(w) for w in _words(words, f"{where} kind.{group}"))
+            for group, words in (data.get("kind") or {}).items()}
+    for group in ("thanks", "ok", "greeting"):
+        kind.setdefault(group, frozenset())
+    commands = {str(word): _compile(p, f"{where} commands.{word}")
+                for word, p in (data.get("commands") or {}).items()}
+    unknown = set(commands) - set(command_words) if command_words is not None else set()
+    if unknown:
+        raise SettingsError(f"{where}: phrasings for unknown commands: {sorted(unknown)}")
+    answers = {str(k): tuple(raw.plain(w) for w in _words(v, f"{where} answers.{k}"))
+               for k, v in (data.get("answers") or {}).items() if k != "ratings"}
+    ratings = {}
+    for score, words in ((data.get("answers") or {}).get("ratings") or {}).items():
+        if int(score) not in range(1, 6):
+            raise SettingsError(f"{where}: answers.ratings keys are 1 to 5, got {score!r}")
+        ratings[int(score)] = tuple(raw.plain(w) for w in _words(words, f"{where} ratings"))
+        answers[f"rating{int(score)}"] = ratings[int(score)]
+    emergency, problem = data.get("emergency") or {}, data.get("problem") or {}
+    vague = {raw.plain(k): _words(v, f"{where} vague.{k}") for k, v in
+             (data.get("vague") or {}).items()}
+    takes = frozenset(_words(data.get("thread_takes", []), f"{where} thread_takes"))
+    slips = data.get("slips") or {}
+    sound_alike = tuple(sorted(_words(slips.get("words", []), f"{where} slips.words"), key=len,
+                               reverse=True))
+    not_slips = frozenset(_words(slips.get("not", []), f"{where} slips.not"))
+    named = set(command_words) if command_words is not None else None
+    for word in [w for v in vague.values() for w in v] + list(takes):
+        if named is not None and word not in named:
+            raise SettingsError(f"{where}: {word!r} is not a command")
+    return Phrasings(
+        fillers=fillers, openers=openers, kind=kind,
+        kind_words=tuple(sorted(set().union(*kind.values()), key=len, reverse=True)),
+        chat=_compile(data.get("chat"), f"{where} chat"), commands=commands,
+        emergency=_compile(emergency.get("patterns"), f"{where} emergency"),
+        not_now=_words(emergency.get("not_now", []), f"{where} emergency.not_now"),
+        problem=_compile(problem.get("patterns"), f"{where} problem"),
+        problem_min=int(problem.get("min_chars", 5)),
+        not_problem=_words(problem.get("not_problem", []), f"{where} problem.not_problem"),
+        answers=answers, ratings=ratings, vague=vague, thread_takes=takes,
+        sound_alike=sound_alike, not_slips=not_slips)

@@ -1,0 +1,55 @@
+"""Understanding benchmark: how many of the corpus's utterances get the outcome a person
+expects, through the real signed webhook.
+
+    .venv/bin/python scripts/bench_understanding.py            # both sets
+    .venv/bin/python scripts/bench_understanding.py --misses   # and list what went wrong
+
+Prints, per set and per role: understood % (the expected outcome happened), misread % (something
+else happened), dead ends (the user got a kind word or nothing where they wanted something
+done). Targets (issue 11): >= 95 % understood, <= 1 % misread, 0 dead ends, on both sets.
+The trial set is the 189 messages of ../shared/corpus/trial-2026-11-30.jsonl, labelled in
+tests/corpus/trial_labels.jsonl; the corpus is tests/corpus/utterances.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import understanding  # noqa: E402
+
+TARGETS = {"understood": 95.0, "misread": 1.0, "dead_ends": 0}
+
+
+def main() -> int:
+    """Run both sets and print their figures."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--misses", action="store_true", help="list every miss")
+    parser.add_argument("--set", choices=sorted(understanding.SETS), action="append")
+    args = parser.parse_args()
+    logging.disable(logging.CRITICAL)
+    started = time.monotonic()
+    results = understanding.run(tuple(args.set or understanding.SETS))
+    for name, score in results.items():
+        if args.misses:
+            for r in score.failures():
+                print(f"  miss [{name}] {r['who']}/{r['context']}: {r['said']!r} "
+                      f"expected {r['expect']} got {r['got']}")
+    print(f"{'set':8} {'role':9} {'n':>4} {'understood':>11} {'misread':>8} {'dead ends':>10}")
+    for name, score in results.items():
+        for role, line in score.summary().items():
+            print(f"{name:8} {role:9} {line['n']:4d} {line['understood']:10.1f}% "
+                  f"{line['misread']:7.1f}% {line['dead_ends']:10d}")
+    print(f"targets: understood >= {TARGETS['understood']}%, misread <= "
+          f"{TARGETS['misread']}%, dead ends {TARGETS['dead_ends']} "
+          f"({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

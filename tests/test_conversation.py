@@ -1,0 +1,306 @@
+"""People in their own words, through the signed webhook (issue 11): everyday phrasings,
+kind answers, threads back to staff, words at every question, problems told straight out,
+unrecognised voice, emergencies, and the precedence rule that decides between them."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from models import Binding, Cadre, Follower, Staff
+from models.issues import Ticket, TicketEvent
+from models.people import HelpRequest
+from tests.conftest import db, oid, sent
+
+
+@dataclass
+class People:
+    """Openids of everyone in the story."""
+
+    cadre: str
+    family: str
+    staff: str      # 赵敏: on duty, handles every category (config/issue_categories.yaml)
+    other: str      # 孙丽: staff, on duty
+    boss: str       # 郑主任: supervisor, off duty
+
+
+@pytest.fixture
+def people(app) -> People:
+    """王建国 with his daughter bound as family, two on-duty staff and a supervisor."""
+    p = People(*(oid(t) for t in ("cadre", "family", "staff", "other", "boss")))
+    with db(app) as s:
+        cadre = Cadre(name="王建国", phone="13800001001", address="幸福路1号")
+        s.add(cadre)
+        s.flush()
+        s.add_all([Binding(openid=p.cadre, cadre_id=cadre.id, relation="self"),
+                   Binding(openid=p.family, cadre_id=cadre.id, relation="family"),
+                   Staff(name="赵敏", openid=p.staff, on_duty=True),
+                   Staff(name="孙丽", openid=p.other, on_duty=True),
+                   Staff(name="郑主任", openid=p.boss, role="supervisor", on_duty=False)])
+    return p
+
+
+def report(wx, openid: str) -> int:
+    """File a ticket through the dialog; its number."""
+    wx.text(openid, "反映问题")
+    wx.text(openid, "4")
+    wx.text(openid, "家里暖气片不热")
+    wx.text(openid, "1")
+    return int(re.search(r"问题编号是 (\d+) 号", wx.text(openid, "1")).group(1))
+
+
+def understood(app, openid: str) -> str | None:
+    """How the user's last message was understood (recorded on its inbound row)."""
+    from models import InboundMessage
+
+    with db(app) as s:
+        return s.scalar(select(InboundMessage.understood).where(
+            InboundMessage.openid == openid).order_by(InboundMessage.id.desc()))
+
+
+# ---- 1. everyday phrasings -------------------------------------------------------------------
+@pytest.mark.parametrize("said, command, shows", [
+    ("怎么交党费", "党费", "缴费"), ("我的党费交了没有？", "党费", "缴费"),
+    ("党 费", "党费", "缴费"), ("我要交党费", "党费", "缴费"),
+    ("俺那当费咋交啊", "党费", "缴费"),  # a slip by sound
+    ("查一下我的课程", "我的课程", "课"), ("老年大学有什么课", "课程", "课"),
+    ("我反映的暖气的事怎么样了？", "我的问题", "问题"),
+])
+def test_commands_in_everyday_words(app, wx, people, said, command, shows):
+    reply = wx.text(people.cadre, said)
+    assert shows in reply and "没有听明白" not in reply
+    assert understood(app, people.cadre) == command
+
+
+def test_a_family_member_asks_in_their_own_words(app, wx, people):
+    report(wx, people.cadre)
+    reply = wx.text(people.family, "我爸的问题处理了吗")
+    assert "王建国反映的问题" in reply and "供暖水电" in reply
+
+
+@pytest.mark.parametrize("said, command", [("今天有新问题吗", "待办"), ("还有几个没处理", "待办")])
+def test_staff_in_everyday_words(app, wx, people, said, command):
+    report(wx, people.cadre)
+    assert "待办问题" in wx.text(people.staff, said)
+    assert understood(app, people.staff) == command
+
+
+def test_two_readings_are_asked_about_in_one_question(app, wx, people):
+    reply = wx.text(people.cadre, "问题")
+    assert "反映问题" in reply and "我的问题" in reply and "1." in reply
+    assert understood(app, people.cadre) == "clarify"
+    assert "哪方面的问题" in wx.text(people.cadre, "1")  # the first reading: a new report
+
+
+# ---- 2. kind short answers ----------------------------------------------------------------
+@pytest.mark.parametrize("said", ["谢谢", "好的", "嗯嗯", "收到", "知道了", "谢谢你啊姑娘", "👍"])
+def test_kind_words_get_a_line_not_the_menu(app, wx, people, said):
+    reply = wx.text(people.cadre, said)
+    assert "没有听明白" not in reply and "请回复数字选择" not in reply
+    assert len(reply) < 80 and understood(app, people.cadre) == "kind"
+
+
+# ---- 3. threads back to people ----------------------------------------------------------------
+def test_words_after_a_staff_reply_reach_that_staff_member(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 王老，师傅下午三点到，请家里留人。")
+    reply = wx.text(people.cadre, "好的，我下午在家，师傅来了敲门就行。")
+    assert "赵敏" in reply and understood(app, people.cadre) == "thread"
+    note = sent(app, people.staff)[-1]
+    assert "我下午在家，师傅来了敲门就行。" in note  # the user's own punctuation, kept
+    with db(app) as s:
+        kinds = s.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == n)).all()
+    assert "note" in kinds
+
+
+def test_thanks_after_a_staff_reply_is_passed_on_and_answered_kindly(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 已经联系供热公司")
+    reply = wx.text(people.cadre, "谢谢你啊姑娘")
+    assert "不客气" in reply and "赵敏" in reply
+    assert "谢谢你啊姑娘" in sent(app, people.staff)[-1]
+
+
+def test_a_staff_member_off_duty_is_not_the_only_one_to_hear(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 明天上午派人")
+    wx.text(people.staff, "下班")
+    wx.text(people.cadre, "明天上午我在家")
+    assert "明天上午我在家" in sent(app, people.other)[-1]
+
+
+def test_words_after_human_join_the_request_and_reach_staff(app, wx, people):
+    assert "工作人员" in wx.text(people.cadre, "人工")
+    reply = wx.text(people.cadre, "暖气不热，老伴感冒了")
+    assert understood(app, people.cadre) == "thread" and "转给" in reply
+    assert "暖气不热，老伴感冒了" in sent(app, people.staff)[-1]
+    with db(app) as s:
+        request = s.scalars(select(HelpRequest)).one()
+        assert "老伴感冒了" in request.text
+    assert f"第{request.id}号" in wx.text(people.staff, "待办")  # open until answered
+
+
+def test_fifteen_human_requests_are_one_request(app, wx, people):
+    for _ in range(15):
+        wx.text(people.cadre, "人工")
+    with db(app) as s:
+        assert len(s.scalars(select(HelpRequest)).all()) == 1
+    asks = [b for b in sent(app, people.staff) if "人工服务" in b]
+    assert len(asks) <= 15 and "有用户需要帮助" in asks[0]
+    assert all("有用户需要帮助" not in b for b in asks[1:])  # the rest say TA还在等
+
+
+def test_an_answer_to_human_opens_a_thread_back(app, wx, people):
+    wx.text(people.cadre, "人工")
+    with db(app) as s:
+        number = s.scalars(select(HelpRequest.id)).one()
+    wx.text(people.other, f"答复 {number} 王老您好，我是孙丽，明天给您打电话")
+    wx.text(people.cadre, "好，上午打吧")
+    assert "上午打吧" in sent(app, people.other)[-1]
+    assert understood(app, people.cadre) == "thread"
+
+
+@pytest.mark.parametrize("said, score", [("非常满意，谢谢小孙！", 5), ("满意", 4), ("一般", 3),
+                                         ("不满意", 2), ("很好", 5)])
+def test_the_rating_takes_words(app, wx, people, said, score):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    assert f"{score}分" in wx.text(people.cadre, said)
+    with db(app) as s:
+        assert s.get(Ticket, n).rating == score
+
+
+def test_the_rating_is_not_swallowed_by_another_dialog(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, "反映问题")              # a new report, still open
+    reply = wx.text(people.cadre, "非常满意")
+    assert "5分" in reply and "哪方面的问题" in reply  # rated, and the question again
+    assert "急不急" in wx.text(people.cadre, "厨房的水管也漏水了")  # the new report goes on
+    reply = wx.text(people.cadre, "一般")                  # here 一般 is the urgency
+    assert "紧急程度：一般" in reply
+
+
+# ---- 4. every question takes words ------------------------------------------------------------
+def test_confirm_words_and_option_words(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    assert "遇到了什么问题" in wx.text(people.cadre, "暖气的问题")  # a category in words
+    wx.text(people.cadre, "暖气片冰凉")
+    assert "紧急程度：紧急" in wx.text(people.cadre, "挺急的，老伴身体不好。")
+    assert "问题编号是" in wx.voice(people.cadre, "确认提交。")
+
+
+@pytest.mark.parametrize("said", ["不发了", "算了", "不了"])
+def test_no_words_at_a_broadcast_confirm(app, wx, people, said):
+    from models.groups import BroadcastGroup, GroupMember
+
+    with db(app) as s:
+        group = BroadcastGroup(name="第一党支部")
+        s.add(group)
+        s.flush()
+        cadre_id = s.scalar(select(Binding.cadre_id).where(Binding.openid == people.cadre))
+        s.add(GroupMember(group_id=group.id, cadre_id=cadre_id, is_admin=True))
+    wx.text(people.cadre, "群发")
+    wx.text(people.cadre, "周五上午九点开支部党员大会")
+    assert "已取消" in wx.text(people.cadre, said)
+
+
+def test_a_command_at_a_free_text_step_is_asked_about(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    asked = wx.text(people.cadre, "党费")
+    assert "您是想" in asked and understood(app, people.cadre) == "ask_command"
+    assert "缴费" in wx.text(people.cadre, "1")
+    assert understood(app, people.cadre) == "党费"
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    wx.text(people.cadre, "我的课程")
+    assert "急不急" in wx.text(people.cadre, "2")  # no: the words are the description
+
+
+def test_giving_up_at_a_free_text_step_is_asked_about(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    assert "不想办了" in wx.text(people.cadre, "算了，不弄了")
+    assert "已取消" in wx.text(people.cadre, "1")
+    with db(app) as s:
+        assert s.scalars(select(Ticket)).all() == []
+
+
+# ---- 5. a problem told straight out -----------------------------------------------------------
+def test_a_problem_told_straight_out_starts_the_report(app, wx, people):
+    reply = wx.voice(people.cadre, "我家暖气不热了，已经三天了，老伴身体不好。")
+    assert "供暖水电" in reply and "急不急" in reply  # the kind was in the words
+    assert understood(app, people.cadre) == "problem"
+    wx.text(people.cadre, "紧急")
+    assert "问题编号是" in wx.text(people.cadre, "1")
+    with db(app) as s:
+        ticket = s.scalars(select(Ticket)).one()
+        assert "已经三天了" in ticket.description and ticket.urgent
+
+
+def test_chit_chat_is_not_a_problem(app, wx, people):
+    for said in ("今天天气真好", "你们辛苦了", "我孙子教我用的这个"):
+        wx.text(people.cadre, said)
+        assert understood(app, people.cadre) != "problem"
+
+
+def test_a_stranger_telling_a_problem_reaches_a_person(app, wx, people):
+    stranger = oid("stranger")
+    reply = wx.text(stranger, "楼道灯坏了好几天了，物业也不管")
+    assert "工作人员" in reply
+    assert "楼道灯坏了好几天了" in sent(app, people.staff)[-1]
+
+
+# ---- 6. unrecognised voice and emergencies ------------------------------------------------
+def test_unrecognised_voice_goes_to_a_person(app, wx, people):
+    reply = wx.voice(people.cadre, None)
+    assert "语音" in reply and "请回复数字选择" not in reply
+    assert "语音" in sent(app, people.staff)[-1]
+
+
+def test_emergency_words_get_advice_and_alert_a_supervisor_at_any_hour(people_app):
+    app, wx, p = people_app
+    reply = wx.text(p.cadre, "我老伴摔倒了起不来了")
+    assert "120" in reply and "0415-2100000" in reply
+    alert = sent(app, p.boss)[-1]
+    assert "【紧急】" in alert and "13800001001" in alert and "摔倒了起不来了" in alert
+
+
+def test_emergency_words_about_the_past_are_not_an_emergency(app, wx, people):
+    reply = wx.text(people.cadre, "去年摔倒过，现在好了，想问问哪里能做康复")
+    assert "120" not in reply
+
+
+@pytest.fixture
+def people_app(make_app):
+    """An app with quiet hours all day and a duty phone, with the people of this file."""
+    from tests.wx import WeChat
+
+    app = make_app(quiet_hours="00:00-23:59", duty_phone="0415-2100000")
+    p = People(*(oid(t) for t in ("cadre", "family", "staff", "other", "boss")))
+    with db(app) as s:
+        cadre = Cadre(name="王建国", phone="13800001001")
+        s.add(cadre)
+        s.flush()
+        s.add_all([Binding(openid=p.cadre, cadre_id=cadre.id, relation="self"),
+                   Staff(name="郑主任", openid=p.boss, role="supervisor", on_duty=False)])
+    return app, WeChat(app), p
+
+
+# ---- 8. names ----------------------------------------------------------------------------------
+def test_people_read_their_own_name_in_full(app, wx, people):
+    with db(app) as s:
+        s.add(Cadre(name="钱文华", phone="13900002222"))
+    assert "钱文华同志，您好" in wx.text(oid("qian"), "绑定 钱文华 2222")
+    assert "钱文华同志" in wx.text(oid("kid"), "家属绑定 钱文华 2222")
+
+
+def test_memory_lives_on_the_follower_row(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 好的")
+    with db(app) as s:
+        f = s.scalar(select(Follower).where(Follower.openid == people.cadre))
+        assert (f.thread_kind, f.thread_ref) == ("ticket", n)
