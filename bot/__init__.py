@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -19,6 +20,7 @@ from bot.outbox import Outbox
 from bot.render import Renderer
 from bot.router import Router
 from bot.settings import Settings, load_settings
+from bot.spool import Spool
 from bot.worker import make_dispatcher
 
 logger = logging.getLogger(__name__)
@@ -65,7 +67,8 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     configure_logging()
     app = Flask(__name__, template_folder="../templates")
     app.config.update(SECRET_KEY=settings.secret_key, SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax")
+                      SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.env == "production")
     db = Database(settings.database_url)
     redis_client = redis_client if redis_client is not None else connect(settings.redis_url)
     render = Renderer()
@@ -82,7 +85,9 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     dialogs = DialogStore(redis_client, settings.dialog_timeout_seconds)
     services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
                         router=router)
-    inbox = Inbox(db, redis_client, Conversation(services), settings.reply_budget_seconds)
+    spool = Spool(Path(settings.spool_dir), settings.spool_max_files, settings.spool_max_bytes)
+    inbox = Inbox(db, redis_client, Conversation(services), settings.reply_budget_seconds,
+                  spool=spool, record_limit=settings.record_limit_seconds)
     app.extensions["yinling"] = Yinling(settings, db, redis_client, router, render, dialogs,
                                         outbox, dispatcher, inbox, services)
     from bot import webhook

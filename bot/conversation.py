@@ -91,6 +91,12 @@ class Conversation:
         """Deliver what the handler pushed, now that it is committed."""
         self.s.outbox.after_commit(pushed)
 
+    def spooled_reply(self, message) -> str | None:
+        """What a user reads while their message waits in the spool (nothing for events)."""
+        if message.type == "event":
+            return None
+        return self.s.render("core/spooled")
+
     def error_reply(self) -> str:
         """What a user reads when something broke on our side."""
         return self.s.render("core/error")

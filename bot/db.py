@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+import re
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -37,13 +38,32 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and its folder created."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # A database that is away must fail fast (the webhook spools the message), not hang.
+        connect_args = {"connect_timeout": 2} if parsed.get_driver_name() == "psycopg2" else {}
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                               pool_timeout=5, connect_args=connect_args, hide_parameters=True)
+        event.listen(engine, "handle_error", _hide_row_values)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # hide_parameters: an SQL error in a log never carries a name, a phone or an address.
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                           hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+# PostgreSQL's own error text quotes the row (`DETAIL: Failing row contains (张三, …)`, `Key
+# (phone)=(138…)`): hide_parameters does not reach it, so it is cut before anything logs it.
+_ROW_VALUES = re.compile(r"(DETAIL:\s*).*", re.S)
+
+
+def _hide_row_values(context) -> None:
+    for error in (context.original_exception, context.sqlalchemy_exception):
+        if error is not None and error.args and isinstance(error.args[0], str):
+            error.args = (_ROW_VALUES.sub(r"\1[row values hidden]", error.args[0]),
+                          *error.args[1:])
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

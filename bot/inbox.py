@@ -9,13 +9,27 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from wechatpy import parse_message
 
 from bot.kv import RedisDown
 from models import InboundMessage, utcnow
 
 logger = logging.getLogger(__name__)
 CACHE_TTL = 24 * 3600
+WECHAT_GIVES_UP = 5.5   # seconds: past this WeChat has stopped waiting and will send again
+CLAIM_STALE = 120.0     # a replay claim older than this belonged to a process that died
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not record a message (unreachable, or too slow for the budget)."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database is out of reach (not a rule it enforced)."""
+    return isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError)
+                                            and not isinstance(exc, IntegrityError))
 
 
 def dedupe_key(data: dict) -> str:
@@ -43,12 +57,17 @@ class _Race:
 class Inbox:
     """Records each message before handling it and replays the stored answer to retries."""
 
-    def __init__(self, db, redis_client, handle, budget: float, workers: int = 8):
+    def __init__(self, db, redis_client, handle, budget: float, workers: int = 8, *,
+                 spool=None, record_limit: float = 2.0):
         self.db = db
         self.redis = redis_client
         self.handle = handle  # handle(session, message, inbound_row, late: bool) -> (reply, pushed)
         self.budget = budget
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handle")
+        self.spool = spool
+        self.record_limit = record_limit
+        self._replayer: threading.Thread | None = None
+        self._replayer_lock = threading.Lock()
 
     # ---- entry point ---------------------------------------------------------------------
     def receive(self, message, data: dict, raw: str) -> str | None:
@@ -57,10 +76,15 @@ class Inbox:
         logger.info("in  %s %s%s (%d chars)", data.get("FromUserName"), data.get("MsgType"),
                     f"/{data['Event']}" if data.get("Event") else "",
                     len(_content_of(data) or ""))
+        arrived = time.monotonic()
         cached = self._cached(key)
         if cached is not None:
             return cached or None
-        row_id = self._record(key, message, data, raw)
+        try:
+            row_id = self._record_in_time(key, message, data, raw)
+        except DatabaseUnavailable as exc:
+            return self._spooled(key, message, data, raw, arrived, exc)
+        self.replay_later()
         if row_id is None:
             logger.info("retry of %s: replaying the stored answer", key)
             return self._await_existing(key, message)
@@ -81,6 +105,88 @@ class Inbox:
                                key, self.budget)
                 return None
             return future.result()
+
+    # ---- the spool: nothing is lost while the database is away -------------------------------
+    def _record_in_time(self, key: str, message, data: dict, raw: str) -> int | None:
+        """Record the message, or raise DatabaseUnavailable (unreachable, or too slow)."""
+        if self.spool is None:
+            return self._record(key, message, data, raw)
+        future = self.pool.submit(self._record, key, message, data, raw)
+        try:
+            return future.result(timeout=self.record_limit)
+        except FutureTimeout as exc:
+            raise DatabaseUnavailable(f"recording took over {self.record_limit:.1f}s") from exc
+        except (DBAPIError, PoolTimeout) as exc:
+            if not unavailable(exc):
+                raise
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    def _spooled(self, key: str, message, data: dict, raw: str, arrived: float,
+                 why: Exception) -> str | None:
+        """Keep the message in the spool and say we have it; if even that fails, hold the
+        answer past WeChat's wait so that WeChat sends the message again."""
+        try:
+            fresh = self.spool.write(key, data, raw)
+        except OSError as exc:
+            logger.error("%s could not be recorded (%s) nor spooled (%s): holding the answer "
+                         "so that WeChat retries", key, why, exc)
+            time.sleep(max(0.0, WECHAT_GIVES_UP - (time.monotonic() - arrived)))
+            return None
+        logger.warning("%s spooled: the database is unavailable (%s)%s", key, why,
+                       "" if fresh else " (a retry of a spooled message)")
+        self.replay_later()
+        return self.handle.spooled_reply(message)
+
+    def replay_later(self) -> None:
+        """Make sure a replayer runs while anything waits in the spool (one per process)."""
+        if self.spool is None or not self.spool.pending():
+            return
+        with self._replayer_lock:
+            if self._replayer is not None and self._replayer.is_alive():
+                return
+            self._replayer = threading.Thread(target=self._replay_until_empty, daemon=True,
+                                              name="spool-replay")
+            self._replayer.start()
+
+    def _replay_until_empty(self, pause: float = 1.0) -> None:
+        while self.spool.pending():
+            if self.replay_spool() == 0:
+                time.sleep(pause)
+
+    def replay_spool(self) -> int:
+        """Handle spooled messages in arrival order, each exactly once; how many."""
+        self.spool.reclaim_stale(CLAIM_STALE)
+        handled = 0
+        for path in self.spool.pending():
+            item = self.spool.claim(path)
+            if item is None:
+                continue
+            try:
+                self._replay(item)
+            except (DBAPIError, PoolTimeout) as exc:
+                if not unavailable(exc):
+                    raise
+                self.spool.release(item)  # still away: try again later, in the same order
+                return handled
+            self.spool.done(item)
+            handled += 1
+        return handled
+
+    def _replay(self, item) -> None:
+        """Record and handle one spooled message; its reply goes out as a push."""
+        message = parse_message(item.raw)
+        row_id = self._record(item.key, message, item.data, item.raw)
+        if row_id is None:  # recorded already: a slow record that finished, or a retry
+            with self.db.session() as session:
+                row = session.scalar(select(InboundMessage).where(
+                    InboundMessage.dedupe_key == item.key))
+                if row.status != "processing" or not self._orphaned(session, row):
+                    return
+                row_id = row.id
+        race = _Race()
+        race.late = True
+        self._process(row_id, item.key, message, race)
+        logger.info("replayed %s from the spool", item.key)
 
     # ---- recording -----------------------------------------------------------------------
     def _record(self, key: str, message, data: dict, raw: str) -> int | None:
@@ -140,7 +246,7 @@ class Inbox:
             if row.status != "processing":  # a retry took it over while this copy queued
                 session.rollback()
                 return row.reply if row.reply_mode == "inline" else None
-            reply, pushed, ok = self._run_handler(session, message, row)
+            reply, pushed, ok = self._run_handler(session, message, row, key)
             # After a failed handler's rollback the lock is gone: take it again and make sure
             # no retry has taken the message over in between.
             row = session.get(InboundMessage, row_id, with_for_update=True,
@@ -164,15 +270,18 @@ class Inbox:
         self.handle.after_commit(pushed)
         return reply
 
-    def _run_handler(self, session, message, row):
-        """Run the handler; on any error roll back its changes and answer kindly."""
+    def _run_handler(self, session, message, row, key: str):
+        """Run the handler; on any error roll back its changes and answer kindly.
+
+        Nothing of the failed transaction is touched before the rollback (after a failed
+        flush any attribute read would raise again and leave the message unanswered)."""
         try:
             reply, pushed = self.handle(session, message, row)
             session.flush()
             return reply, pushed, True
         except Exception:  # noqa: BLE001 - the one error boundary around feature code
-            logger.exception("handler failed for %s", row.dedupe_key)
             session.rollback()
+            logger.exception("handler failed for %s", key)
             return self.handle.error_reply(), [], False
 
     # ---- Redis fast path -----------------------------------------------------------------

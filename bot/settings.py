@@ -62,6 +62,11 @@ class Settings:
     delivery_batch_size: int = 100
     # The scheduler's leader lock: held for this long, renewed every third of it.
     scheduler_lock_seconds: float = 30.0
+    # The local durable spool for messages the database cannot take (one per host).
+    spool_dir: str = str(ROOT / "var" / "spool")
+    spool_max_files: int = 20000
+    spool_max_bytes: int = 256 * 1024 * 1024
+    record_limit_seconds: float = 2.0   # recording slower than this goes to the spool
     # The bureau's 24-hour duty phone, given with the 120/119 advice in an emergency.
     duty_phone: str = ""
     # Signs the staff console's session cookie.
@@ -116,13 +121,17 @@ ENV_MAP = {
     "YINLING_SCHEDULER_LOCK": "scheduler_lock_seconds",
     "YINLING_SECRET_KEY": "secret_key",
     "YINLING_DUTY_PHONE": "duty_phone",
-
+    "YINLING_SPOOL_DIR": "spool_dir",
+    "YINLING_SPOOL_MAX_FILES": "spool_max_files",
+    "YINLING_SPOOL_MAX_BYTES": "spool_max_bytes",
+    "YINLING_RECORD_LIMIT": "record_limit_seconds",
 }
 
 POSITIVE = ("cs_window_hours", "cs_event_window_seconds", "wechat_timeout_seconds",
             "delivery_concurrency", "delivery_max_attempts", "delivery_backoff_seconds",
             "delivery_backoff_max_seconds", "delivery_lease_seconds", "delivery_sweep_seconds",
-            "delivery_batch_size", "scheduler_lock_seconds")
+            "delivery_batch_size", "scheduler_lock_seconds", "spool_max_files",
+            "spool_max_bytes", "record_limit_seconds")
 
 
 @lru_cache(maxsize=16)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import logging
 import time
 
@@ -11,12 +12,14 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wechatpy import parse_message
 from wechatpy.replies import TextReply
 from xml.etree.ElementTree import ParseError
 
 from bot import wxcrypto
+from bot.inbox import unavailable
 from models import Delivery, WebhookNonce, utcnow
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ def _receive() -> Response:
     if not aes:
         _check(lambda: wxcrypto.check((settings.wechat_token, timestamp, nonce),
                                       a.get("signature")))
+    _utf8(body)
     outer = _parse_xml(body)
     if aes:
         encrypt = outer.get("Encrypt")
@@ -96,10 +100,18 @@ def _receive() -> Response:
             raise Reject(400, str(exc)) from exc
         data = _parse_xml(plain.encode("utf-8"))
     else:
-        plain, data = body.decode("utf-8", errors="replace"), outer
+        plain, data = _utf8(body), outer
     message = _message_of(plain, data)
     reply = yl.inbox.receive(message, data, plain)
     return _answer(message, reply, aes, nonce)
+
+
+def _utf8(body: bytes) -> str:
+    """The body as text: WeChat sends UTF-8, anything else (UTF-16, stray bytes) is refused."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Reject(400, "body is not UTF-8") from exc
 
 
 def _check(fn) -> None:
@@ -136,24 +148,43 @@ def _parse_xml(raw: bytes) -> dict:
 
 
 def _message_of(plain: str, data: dict):
-    """wechatpy's typed message, after checking the fields every message has."""
+    """wechatpy's typed message, after checking the fields every message has and the shape
+    of WeChat's identifiers. User content (a long Content, Label or Url) is not refused."""
     for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
         if not isinstance(data.get(required), str) or not data[required].strip():
             raise Reject(400, f"missing {required}")
-    if not data["CreateTime"].strip().isdigit():
-        raise Reject(400, "CreateTime is not a number")
+    for name, shape in IDENTIFIERS.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or not shape.fullmatch(value)):
+            raise Reject(400, f"{name} out of shape")
+    nested = [k for k, v in data.items() if isinstance(v, (dict, list)) and k not in NESTED]
+    if nested:
+        raise Reject(400, f"elements where text belongs: {sorted(nested)[:3]}")
     try:
         return parse_message(plain)
     except (KeyError, ValueError, TypeError) as exc:
         raise Reject(400, f"unparseable message: {type(exc).__name__}") from exc
 
 
+# WeChat's identifiers: what they look like (anything else is not WeChat, or is an attack).
+IDENTIFIERS = {
+    "ToUserName": re.compile(r"[\w-]{1,64}"), "FromUserName": re.compile(r"[\w-]{1,64}"),
+    "CreateTime": re.compile(r"\d{1,12}"), "MsgType": re.compile(r"[a-z_]{1,32}"),
+    "MsgId": re.compile(r"\d{1,24}"), "MsgID": re.compile(r"\d{1,24}"),
+    "Event": re.compile(r"[A-Za-z_]{1,64}"), "MediaId": re.compile(r"[\w-]{1,256}"),
+}
+# Elements that nest by design (a subscription pop-up's <List> items, scan results …).
+NESTED = {"List", "ScanCodeInfo", "SendPicsInfo", "SendLocationInfo", "CopyrightCheckResult",
+          "ArticleUrlResult", "ResultList", "SubscribeMsgPopupEvent", "SubscribeMsgChangeEvent",
+          "SubscribeMsgSentEvent"}
+
+
 def _check_freshness(settings, timestamp: str, nonce: str, body: bytes) -> None:
     """300 s window, and a (timestamp, nonce) pair may only ever sign one body."""
     if not _fresh(settings, timestamp):
         raise Reject(403, "stale or missing timestamp")
-    if not nonce or len(nonce) > 64:
-        raise Reject(403, "missing nonce")
+    if not re.fullmatch(r"[\w-]{1,64}", nonce or "", re.ASCII):
+        raise Reject(400 if nonce else 403, "nonce out of shape" if nonce else "missing nonce")
     digest = hashlib.sha256(body).hexdigest()
     db = _yl().db
     try:
@@ -169,6 +200,13 @@ def _check_freshness(settings, timestamp: str, nonce: str, body: bytes) -> None:
                 WebhookNonce.timestamp == int(timestamp), WebhookNonce.nonce == nonce))
         if seen != digest:
             raise Reject(403, "timestamp and nonce reused with a different body") from None
+    except (DBAPIError, PoolTimeout) as exc:
+        if not unavailable(exc):
+            raise
+        # The signature and the window were checked; the message must reach the spool.
+        logger.warning("nonce not checked: the database is unavailable (%s)",
+                       type(exc).__name__)
+        return
 
 
 def _fresh(settings, timestamp: str) -> bool:

@@ -83,6 +83,7 @@ def make_app(backend, tmp_path):
         # Quiet hours depend on the wall clock: off unless a test sets them. The API base is a
         # closed loopback port, so no test can ever reach the real WeChat by accident.
         settings = {"database_url": url, "env": "test", "reply_budget_seconds": 4.0,
+                    "spool_dir": str(tmp_path / "spool"),
                     "quiet_hours": "off", "wechat_api_base": "http://127.0.0.1:9/"}
         settings.update(overrides)
         app = create_app(settings, redis_client=redis_client)

@@ -1,0 +1,122 @@
+"""A local durable spool for messages that arrive while the database cannot take them.
+
+`success` tells WeChat "we have it". When the database is unreachable or too slow to record a
+message, the message is written here instead (one file per message, fsync'd, renamed into place)
+and handled exactly once when the database is back, in the order it arrived. WeChat's retries of
+the same message find its file and are not spooled twice. One spool per host, shared by the web
+processes on it; bounded in files and bytes: when it is full, or cannot be written at all, the
+caller holds its answer past WeChat's 5 seconds so that WeChat sends the message again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+SUFFIX = ".msg"
+CLAIMED = ".claimed"
+
+
+class SpoolFull(OSError):
+    """The spool is at its bound (files or bytes): nothing more may be written."""
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """One spooled message: its dedupe key, the parsed fields and the raw XML."""
+
+    path: Path
+    key: str
+    data: dict
+    raw: str
+
+
+def _name_of(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+class Spool:
+    """A directory of spooled messages, oldest first."""
+
+    def __init__(self, folder: Path, max_files: int, max_bytes: int):
+        self.folder = Path(folder)
+        self.max_files, self.max_bytes = max_files, max_bytes
+
+    def _ready(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def has(self, key: str) -> bool:
+        """Whether this message is already spooled (a WeChat retry during the outage)."""
+        name = _name_of(key)
+        return self.folder.is_dir() and any(
+            p.name.split("-", 1)[-1].startswith(name) for p in self.folder.iterdir())
+
+    def write(self, key: str, data: dict, raw: str) -> bool:
+        """Keep the message durably; False when it was there already. Raises OSError
+        (SpoolFull included) when it cannot be kept."""
+        self._ready()
+        if self.has(key):
+            return False
+        body = json.dumps({"key": key, "data": data, "raw": raw}, ensure_ascii=False).encode()
+        entries = list(self.folder.iterdir())
+        if len(entries) >= self.max_files or \
+                sum(p.stat().st_size for p in entries) + len(body) > self.max_bytes:
+            raise SpoolFull(f"spool at its bound ({len(entries)} files)")
+        final = self.folder / f"{time.time_ns():020d}-{_name_of(key)}{SUFFIX}"
+        temp = final.with_suffix(".tmp")
+        with open(temp, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, final)
+        self._sync_folder()
+        return True
+
+    def _sync_folder(self) -> None:
+        """Make the rename itself durable."""
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def pending(self) -> list[Path]:
+        """Spooled messages not yet taken, in the order they arrived."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir() if p.name.endswith(SUFFIX))
+
+    def claim(self, path: Path) -> Spooled | None:
+        """Take one message for handling (an atomic rename: one process gets it)."""
+        claimed = path.with_name(path.name + CLAIMED)
+        try:
+            os.replace(path, claimed)
+        except FileNotFoundError:
+            return None  # another process took it
+        doc = json.loads(claimed.read_text(encoding="utf-8"))
+        return Spooled(claimed, doc["key"], doc["data"], doc["raw"])
+
+    def release(self, item: Spooled) -> None:
+        """Give a claimed message back (the database went away again)."""
+        os.replace(item.path, item.path.with_name(item.path.name[:-len(CLAIMED)]))
+
+    def done(self, item: Spooled) -> None:
+        """The message is recorded and handled: forget it."""
+        item.path.unlink(missing_ok=True)
+        self._sync_folder()
+
+    def reclaim_stale(self, older_than: float) -> int:
+        """Claims left by a process that died while replaying go back to the queue."""
+        if not self.folder.is_dir():
+            return 0
+        back = 0
+        for p in self.folder.iterdir():
+            if p.name.endswith(CLAIMED) and time.time() - p.stat().st_mtime > older_than:
+                os.replace(p, p.with_name(p.name[:-len(CLAIMED)]))
+                back += 1
+        return back

@@ -1,0 +1,139 @@
+"""Nothing a user sends is lost while the database is away (issue 13, item 1): the webhook
+spools the message, answers within the budget, recognises WeChat's retries, and handles each
+message exactly once, in order, when the database is back."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from bot.spool import Spool, SpoolFull
+from models import Binding, Cadre, Delivery, InboundMessage
+from models.issues import Ticket
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, db, reset_schema
+from tests.faults import Proxy
+from tests.wx import WeChat
+
+pytestmark = pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL),
+                                reason="the outage is a TCP proxy in front of PostgreSQL: set "
+                                       "TEST_DATABASE_URL and TEST_REDIS_URL")
+
+
+@pytest.fixture
+def outage(tmp_path):
+    """(app through a proxy that can cut PostgreSQL, the proxy, a direct engine)."""
+    import redis as redis_lib
+
+    from bot import create_app
+
+    reset_schema(TEST_DATABASE_URL)
+    url = make_url(TEST_DATABASE_URL)
+    proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    through = url.set(host="127.0.0.1", port=proxy.port)
+    client = redis_lib.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    app = create_app({"database_url": through.render_as_string(hide_password=False),
+                      "env": "test", "quiet_hours": "off", "spool_dir": str(tmp_path / "spool"),
+                      "wechat_api_base": "http://127.0.0.1:9/", "record_limit_seconds": 1.5},
+                     redis_client=client)
+    direct = create_engine(TEST_DATABASE_URL)
+    yield app, proxy, direct
+    proxy.cut()
+    app.extensions["yinling"].dispatcher.shutdown()
+    app.extensions["yinling"].db.dispose()
+    direct.dispose()
+    client.flushdb()
+
+
+def bound_user(app) -> str:
+    """A cadre bound to a fresh openid."""
+    openid = f"o-{uuid.uuid4().hex[:12]}"
+    with db(app) as s:
+        cadre = Cadre(name="王建国", phone="13800001001")
+        s.add(cadre)
+        s.flush()
+        s.add(Binding(openid=openid, cadre_id=cadre.id, relation="self"))
+    return openid
+
+
+def rows(engine, openid) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(select(InboundMessage.content, InboundMessage.status)
+                            .where(InboundMessage.openid == openid)
+                            .order_by(InboundMessage.id)).all()
+
+
+def wait_for(predicate, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_an_outage_loses_nothing_and_handles_each_message_once_in_order(outage):
+    app, proxy, direct = outage
+    wx = WeChat(app)
+    user = bound_user(app)
+    assert "请回复数字选择" in wx.text(user, "菜单")        # the database is there
+    proxy.cut()                                              # ... and now it is not
+    said = ["反映问题", "4", "家里暖气片不热", "1", "1"]      # a whole report, during the outage
+    for words in said:
+        started = time.monotonic()
+        xml = wx.xml(user, "text", Content=words)
+        reply = wx.reply_of(wx.post_xml(xml))
+        assert time.monotonic() - started < 4.5              # inside WeChat's 5 seconds
+        assert reply is not None and "稍后答复" in reply
+        retry = wx.reply_of(wx.post_xml(xml))                # WeChat sends it again
+        assert "稍后答复" in retry
+    spool = app.extensions["yinling"].inbox.spool
+    assert len(spool.pending()) == len(said)                 # each once, retries recognised
+    proxy.restore()
+    settled = wait_for(lambda: not spool.pending() and len(rows(direct, user)) == 6
+                       and all(status != "processing" for _, status in rows(direct, user)))
+    assert settled, (spool.pending(), rows(direct, user))
+    handled = rows(direct, user)
+    assert [content for content, _ in handled] == ["菜单", *said]
+    assert all(status == "done" for _, status in handled)
+    with direct.connect() as conn:                           # the report went through, once
+        bodies = conn.execute(select(Delivery.body).where(Delivery.openid == user)
+                              .order_by(Delivery.id)).scalars().all()
+        tickets = conn.execute(select(func.count()).select_from(Ticket)).scalar()
+    assert tickets == 1 and any("问题编号是" in b for b in bodies)
+
+
+def test_when_even_the_spool_fails_the_answer_waits_for_wechat_to_retry(outage, tmp_path):
+    app, proxy, direct = outage
+    wx = WeChat(app)
+    user = bound_user(app)
+    inbox = app.extensions["yinling"].inbox
+    inbox.spool = Spool(tmp_path / "full", max_files=0, max_bytes=0)
+    proxy.cut()
+    started = time.monotonic()
+    response = wx.post_xml(wx.xml(user, "text", Content="党费"))
+    assert time.monotonic() - started >= 5.0                 # WeChat gave up: it will retry
+    assert response.status_code == 200
+    proxy.restore()
+    inbox.spool = Spool(tmp_path / "spool2", 100, 10**6)
+    assert "缴费" in wx.text(user, "党费") or rows(direct, user)  # the retry is handled
+
+
+def test_the_spool_is_durable_bounded_and_ordered(tmp_path):
+    spool = Spool(tmp_path / "s", max_files=2, max_bytes=10**6)
+    assert spool.write("msg:1", {"MsgId": "1"}, "<xml>1</xml>")
+    assert not spool.write("msg:1", {"MsgId": "1"}, "<xml>1</xml>")   # a retry
+    assert spool.write("msg:2", {"MsgId": "2"}, "<xml>2</xml>")
+    with pytest.raises(SpoolFull):
+        spool.write("msg:3", {"MsgId": "3"}, "<xml>3</xml>")
+    oldest = spool.pending()[0]
+    first = spool.claim(oldest)
+    assert first.key == "msg:1" and spool.claim(oldest) is None     # one claimer only
+    assert [p.name.endswith(".msg") for p in spool.pending()] == [True]
+    spool.release(first)
+    assert [spool.claim(p).key for p in spool.pending()] == ["msg:1", "msg:2"]
+    assert spool.reclaim_stale(older_than=0) == 2 and len(spool.pending()) == 2
