@@ -44,6 +44,7 @@ class Handlers:
     name: str
     rules: list[Rule] = field(default_factory=list)
     steps: dict[str, Callable] = field(default_factory=dict)
+    step_roles: dict[str, str] = field(default_factory=dict)
     events: dict[str, Callable] = field(default_factory=dict)
     messages: dict[str, Callable] = field(default_factory=dict)
     resolvers: list[Callable] = field(default_factory=list)
@@ -60,11 +61,14 @@ class Handlers:
             return fn
         return deco
 
-    def step(self, *states: str):
-        """Register `handler(ctx) -> str` for dialog states."""
+    def step(self, *states: str, role: str | None = None):
+        """Register `handler(ctx) -> str` for dialog states, each needing `role` as the
+        command that opened it did (checked by the router before every step)."""
         def deco(fn):
             for state in states:
                 self.steps[state] = fn
+                if role is not None:
+                    self.step_roles[state] = role
             return fn
         return deco
 
@@ -110,6 +114,7 @@ class Router:
     def __init__(self):
         self.rules: list[Rule] = []
         self.steps: dict[str, Callable] = {}
+        self.step_roles: dict[str, str] = {}
         self.events: dict[str, Callable] = {}
         self.messages: dict[str, Callable] = {}
         self.meanings: dict[str, Callable] = {}
@@ -134,6 +139,7 @@ class Router:
                 raise ValueError(f"{handlers.name}: registered twice: {sorted(dup)}")
             table.update(new)
         self.resolvers.extend(handlers.resolvers)
+        self.step_roles.update(handlers.step_roles)
         # Longest word first, so 家属绑定 wins over 绑定 and 取消报名 over 取消.
         self._by_word.sort(key=lambda pair: -len(pair[0]))
 
@@ -183,6 +189,8 @@ class Router:
         if ctx.msg_type == "event":
             return self._dispatch_event(ctx)
         in_dialog = ctx.state is not None and ctx.state.get("name") in self.steps
+        if in_dialog and not R.has_role(ctx.roles, self.step_roles.get(ctx.state["name"])):
+            return self._step_refused(ctx)
         if ctx.msg_type in ("text", "voice") and ctx.text and \
                 self.phrasings.emergency_in(ctx.plain):
             advice = self.mean(ctx, "emergency")
@@ -382,6 +390,16 @@ class Router:
         if handler:
             return handler(ctx)
         return None if ctx.event in SILENT_EVENTS else ctx.menu()
+
+    def _step_refused(self, ctx) -> str:
+        """The user lost the role a dialog needs (unbound by an operator, no longer an
+        admin) while it was open: the dialog ends with the same answer a command gets."""
+        needed = self.step_roles.get(ctx.state["name"])
+        logger.warning("permission denied: %s in dialog %s (needs %s, has %s)", ctx.openid,
+                       ctx.state["name"], needed, sorted(ctx.roles))
+        ctx.end()
+        ctx.understood("refused")
+        return ctx.reply("core/bind_first" if needed == R.CADRE else "core/no_permission")
 
     def run(self, ctx, rule: Rule, args: str) -> str | None:
         """Check the rule's role, then run its handler (the one place roles are checked)."""

@@ -42,6 +42,11 @@ def template_finished(ctx):
 def mass_finished(ctx):
     """Mass sends are not used for delivery; log WeChat's counts in case one was sent by hand."""
     m = ctx.message
-    logger.info("mass send %s finished: %s, %s of %s sent, %s errors", m.id, m.status,
-                m.sent_count, m.total_count, m.error_count)
+    try:
+        counts = (m.sent_count, m.total_count, m.error_count)
+    except (TypeError, ValueError):
+        logger.warning("mass send %s finished with counts that are not numbers: ignored",
+                       m.id)
+        return None
+    logger.info("mass send %s finished: %s, %s of %s sent, %s errors", m.id, m.status, *counts)
     return None

@@ -177,3 +177,15 @@ def test_the_undo_reaches_only_the_binding_announced_to_that_account(app, wx, ro
     assert "没有需要撤销" in wx.text(stranger, "不是我")
     assert "没有需要撤销" in wx.text(kid, "撤销")  # the kid was told of no later binding
     assert bindings(app, kid) == [(roster["li"], "family")]
+
+
+# ---- item 10: a dialog step checks its role like a command --------------------------------
+def test_unbound_by_an_operator_mid_dialog_the_next_step_is_refused_not_a_crash(app, wx,
+                                                                                roster):
+    cadre = oid("cadre")
+    wx.text(cadre, "绑定 李四 0007")
+    assert "哪方面的问题" in wx.text(cadre, "反映问题")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["roster", "unbind", "13600000007"]).exit_code == 0
+    assert "请先绑定" in wx.text(cadre, "4")
+    assert "请回复数字选择" in wx.text(cadre, "菜单")  # the dialog is over, nothing broke

@@ -363,6 +363,23 @@ def test_console_pages_carry_security_headers(client, people):
     assert client.get("/console/tickets/999").status_code == 404
 
 
+def test_in_production_the_cookie_is_secure_and_hsts_is_sent(make_app, tmp_path):
+    app = make_app(env="production", allow_dev_defaults=True)
+    client = app.test_client()
+    response = client.get("/console/login")
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert "Strict-Transport-Security" not in make_app().test_client().get(
+        "/console/login").headers
+
+
+def test_a_nul_in_a_form_field_is_400_not_500(client, people):
+    token = token_of(client.get("/console/login").get_data(as_text=True))
+    response = client.post("/console/login", data={"name": "李房管\x00", "password": "x",
+                                                   "csrf_token": token})
+    assert response.status_code == 400
+
+
 def test_another_features_pages_get_login_csrf_nav_and_roles(app, client, people):
     demo = Blueprint("demo_console", __name__, url_prefix="/console/demo")
     demo.add_url_rule("/report", "report", lambda: f"report for staff {user().id}",

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.jobs import run_job
 from handlers.courses import service
@@ -274,6 +274,21 @@ def test_roster_xlsx_lists_enrolled_then_waiting_with_full_phones(app, wx, peopl
     text = cli(app, "course", "roster", str(n)).output  # without --xlsx: printed
     assert "王建国\t13800001001" in text
     assert cli(app, "course", "roster", "999").exit_code != 0
+
+
+def test_roster_export_writes_formula_looking_names_as_text(app, wx, people, tmp_path):
+    """A name like `=HYPERLINK(…)` (or +, -, @) must not run when staff open the sheet."""
+    n = create(app, capacity=5)
+    with db(app) as s:
+        s.execute(update(Cadre).where(Cadre.id == people.ids["wang"])
+                  .values(name='=HYPERLINK("http://evil.example","点我")', branch="+1+2"))
+    wx.text(people.cadre, f"报名 {n}")
+    path = tmp_path / "roster.xlsx"
+    assert cli(app, "course", "roster", str(n), "--xlsx", str(path)).exit_code == 0
+    sheet = load_workbook(path).active
+    name, _, branch = (sheet.cell(row=2, column=c) for c in (1, 2, 3))
+    assert name.data_type == "s" and name.value.startswith("=HYPERLINK")
+    assert branch.data_type == "s" and branch.value == "+1+2"
 
 
 # ---- chat: list and sign up ----------------------------------------------------------------

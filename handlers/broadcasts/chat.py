@@ -67,7 +67,7 @@ def _content_problem(content: str) -> str | None:
 def dialog_step(state: str):
     """Register a broadcast-dialog step that only sees text (or recognised voice)."""
     def deco(fn):
-        @handlers.step(state)
+        @handlers.step(state, role=roles.GROUP_ADMIN)
         @wraps(fn)
         def step(ctx):
             if ctx.text.startswith("群发") and not ctx.text.startswith("群发记录"):

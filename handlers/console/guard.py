@@ -137,6 +137,10 @@ def before_console_request():
     """CSRF for POSTs, then login and role checks, for every /console request."""
     if not in_console():
         return None
+    if any("\x00" in v for v in [*request.form.values(), *request.args.values()]):
+        logger.warning("console: %s %s refused, a NUL in the input", request.method,
+                       request.path)
+        return render_template("console/error.html", code=400), 400
     if request.method in UNSAFE_METHODS and not csrf_ok():
         logger.warning("console: %s %s refused, CSRF token missing or wrong", request.method,
                        request.path)
@@ -161,6 +165,9 @@ def after_console_request(response):
     if in_console():
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if yinling().settings.env == "production":  # served over https only
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
     return response
 
 

@@ -90,16 +90,13 @@ def _sign_up(ctx, number: int) -> str:
     return ctx.reply("courses/signed_up", o=outcome, c=outcome.course, **_who(ctx))
 
 
-@handlers.step(PICK_STATE)
+@handlers.step(PICK_STATE, role=roles.CADRE)
 def pick_step(ctx):
     """The course number (or name) after the list; any command leaves the list."""
     router = ctx.services.router
     if ctx.text and router.match(ctx.text) is not None:
         ctx.end()
         return router.dispatch(ctx)
-    if ctx.cadre is None:  # unbound meanwhile
-        ctx.end()
-        return ctx.reply("core/bind_first")
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
     try:

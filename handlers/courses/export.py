@@ -27,6 +27,10 @@ def write_roster_xlsx(target, render: Callable, title: str, lines: list[list[str
     sheet.append(render("courses/roster_header").split("\t"))
     for line in lines:
         sheet.append(line)
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":  # a name like `=HYPERLINK(…)` is text, never a formula
+                cell.data_type = "s"
     for column, width in zip("ABCDEF", WIDTHS):
         sheet.column_dimensions[column].width = width
     workbook.save(target)

@@ -98,7 +98,7 @@ def not_home(ctx, args):
     return _answer(ctx, visit, None)
 
 
-@handlers.step(TIME_STATE)
+@handlers.step(TIME_STATE, role=roles.CADRE)
 def time_step(ctx):
     """The preferred time that `走访` asked for (typed or spoken), or `不在家`."""
     if ctx.msg_type not in ("text", "voice") or not ctx.text:

@@ -117,11 +117,12 @@ def _place_label(item: dict) -> str:
 def intake(ctx) -> dict | None:
     """The photo or place in this message as an attachment, or None."""
     m = ctx.message
-    if ctx.msg_type == "image":
-        return {"kind": "image", "media_id": m.media_id, "url": m.image}
+    if ctx.msg_type == "image":  # WeChat's identifiers and addresses, cut to their columns
+        return {"kind": "image", "media_id": (m.media_id or "")[:128] or None,
+                "url": (m.image or "")[:1024] or None}
     if ctx.msg_type == "location":
         return {"kind": "location", "latitude": m.location_x, "longitude": m.location_y,
-                "label": m.label or None}
+                "label": (m.label or "")[:256] or None}
     return None
 
 
@@ -142,7 +143,7 @@ def _attached(ctx, item: dict) -> str:
 def report_step(state: str):
     """Register a report-dialog step; photos, places and unclear voice are handled first."""
     def deco(fn):
-        @handlers.step(state)
+        @handlers.step(state, role=roles.CADRE)
         @wraps(fn)
         def step(ctx):
             item = intake(ctx)
@@ -291,7 +292,7 @@ def _note(ctx, number: int, text: str | None, attachment: dict | None) -> str:
                      resolved=ticket.state == "resolved")
 
 
-@handlers.step("report.append")
+@handlers.step("report.append", role=roles.CADRE)
 def append_step(ctx):
     """The words, voice, photo or place that `补充 12` was waiting for."""
     item = intake(ctx)
