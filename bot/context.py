@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 # Dialogs worth going on with after a pause (a report half told, a notice half written).
 RESUMABLE = ("report.", "broadcast.", "festival.")
 DRAFT_KEPT = timedelta(days=1)
+ACTING_CHOICE_KEPT = timedelta(hours=1)
 
 
 @dataclass
@@ -67,17 +68,37 @@ class Ctx:
 
     # ---- who the user acts for --------------------------------------------------------
     @property
-    def binding(self):
-        """The user's binding (own first, else the first family binding), or None."""
-        if not hasattr(self, "_binding"):
+    def bindings(self) -> list:
+        """Every cadre this user is or acts for (own first): a child may act for both parents."""
+        if not hasattr(self, "_bindings"):
             from sqlalchemy import select
 
             from models import Binding
 
-            self._binding = self.db.scalar(
+            self._bindings = list(self.db.scalars(
                 select(Binding).where(Binding.openid == self.openid)
-                .order_by(Binding.relation.desc(), Binding.id))  # 'self' sorts before 'family'
-        return self._binding
+                .order_by(Binding.relation.desc(), Binding.id)))  # 'self' before 'family'
+        return self._bindings
+
+    @property
+    def binding(self):
+        """The binding this user acts through now: the cadre they chose (for an hour) when
+        they act for several, else their own, else the first family binding; or None."""
+        chosen = self.follower.acting_cadre_id if self.follower is not None and \
+            self.follower.acting_until and self.follower.acting_until > self.now else None
+        return next((b for b in self.bindings if b.cadre_id == chosen),
+                    self.bindings[0] if self.bindings else None)
+
+    def act_for(self, cadre_id: int) -> None:
+        """Act for this cadre for the next hour (the user chose whom)."""
+        self.follower.acting_cadre_id, self.follower.acting_until = cadre_id, \
+            self.now + ACTING_CHOICE_KEPT
+
+    def must_choose_whom(self) -> bool:
+        """Several cadres and no recent choice: whom a cadre's command is for must be asked."""
+        return len(self.bindings) > 1 and not (
+            self.follower is not None and self.follower.acting_until
+            and self.follower.acting_until > self.now)
 
     @property
     def cadre(self):

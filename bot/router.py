@@ -316,7 +316,8 @@ class Router:
         cadre's (which answer "bind first") unless the user is staff and not a cadre."""
         staff_only = R.STAFF in ctx.roles and R.CADRE not in ctx.roles
         return {w for w, rule in self._by_word
-                if R.has_role(ctx.roles, rule.role) or (rule.role == R.CADRE and not staff_only)}
+                if (R.has_role(ctx.roles, rule.role) or (rule.role == R.CADRE and not staff_only))
+                and not (staff_only and R.STAFF in rule.hide_for)}  # staff do not ask for 人工
 
     def not_an_answer(self, ctx) -> str:
         """A dialog's question got something else: a command runs, kind words get a kind
@@ -410,6 +411,9 @@ class Router:
             if rule.role == R.CADRE:
                 return ctx.reply("core/bind_first")
             return ctx.reply("core/no_permission")
+        if rule.role == R.CADRE and ctx.must_choose_whom():
+            return self.mean(ctx, "whom", word=rule.words[0] if rule.words else None,
+                             click=rule.click, args=args)
         ctx.end(finished=False)  # a command starts afresh; an interrupted dialog is kept
         try:
             return rule.handler(ctx, normalise(args))

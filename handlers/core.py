@@ -133,6 +133,34 @@ def _answer_again(ctx, state: dict, raw: str) -> str:
     return ctx.services.router.steps[state["name"]](ctx)
 
 
+WHOM_STATE = "acting.whom"
+
+
+@handlers.meaning("whom")
+def whom(ctx, word: str | None, click: str | None, args: str):
+    """Someone acting for several cadres: for whom is this? (asked once an hour)"""
+    names = [b.cadre.name for b in ctx.bindings]
+    return ctx.ask(WHOM_STATE, "core/whom", data={"word": word, "click": click, "args": args,
+                                                  "cadres": [b.cadre_id for b in ctx.bindings]},
+                   names=names)
+
+
+@handlers.step(WHOM_STATE)
+def whom_step(ctx):
+    """A number (or a name) chooses the cadre; the command asked for then runs."""
+    data, router = ctx.data, ctx.services.router
+    names = {b.cadre.name: b.cadre_id for b in ctx.bindings}
+    number = ctx.number()
+    cadres = data.get("cadres", [])
+    chosen = cadres[number - 1] if number is not None and 1 <= number <= len(cadres) else \
+        next((cid for name, cid in names.items() if name in ctx.text), None)
+    if chosen is None or chosen not in names.values():
+        return ctx.reask()
+    ctx.act_for(chosen)
+    rule = router.rule_for(data["word"]) if data.get("word") else router.by_click(data["click"])
+    return router.run(ctx, rule, data.get("args", ""))
+
+
 RESUME_STATE = "dialog.resume"
 
 

@@ -41,6 +41,9 @@ class Follower(TimestampMixin, Base):
     # the last dialog's state, kept a day so a late answer can pick it up again.
     draft: Mapped[str | None] = mapped_column(Text)
     draft_until: Mapped[datetime | None]
+    # Someone acting for several cadres (a child for both parents) chose whom, for an hour.
+    acting_cadre_id: Mapped[int | None]
+    acting_until: Mapped[datetime | None]
 
     def open_thread(self, now: datetime):
         """(kind, ref, staff id) of the conversation this user's next words belong to."""

@@ -189,3 +189,22 @@ def test_unbound_by_an_operator_mid_dialog_the_next_step_is_refused_not_a_crash(
     assert runner.invoke(args=["roster", "unbind", "13600000007"]).exit_code == 0
     assert "请先绑定" in wx.text(cadre, "4")
     assert "请回复数字选择" in wx.text(cadre, "菜单")  # the dialog is over, nothing broke
+
+
+def test_acting_for_both_parents_asks_whom_once_an_hour(app, wx, roster):
+    child = oid("child")
+    wx.text(child, "家属绑定 李四 0007")
+    wx.text(child, "家属绑定 王五 0008")
+    asked = wx.text(child, "反映问题")
+    assert "为谁办" in asked and "1. 李四" in asked and "2. 王五" in asked
+    chosen = wx.text(child, "2")
+    assert "代王五反映问题" in chosen and "哪方面的问题" in chosen
+    wx.text(child, "0")
+    reply = wx.text(child, "我的问题")           # chosen within the hour: not asked again
+    assert "为谁办" not in reply and "王五" in reply
+    with db(app) as s:
+        from models import Follower
+        follower = s.scalar(select(Follower).where(Follower.openid == child))
+        follower.acting_until = utcnow() - timedelta(seconds=1)  # an hour later
+    assert "为谁办" in wx.text(child, "我的问题")
+    assert "李四" in wx.text(child, "李四")         # a name answers too
