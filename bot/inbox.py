@@ -66,6 +66,9 @@ class Inbox:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handle")
         self.spool = spool
         self.record_limit = record_limit
+        # Recording has threads of its own: it must never wait behind slow handlers (that
+        # wait would count against the record limit and spool messages needlessly).
+        self.recorder = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record")
         self._replayer: threading.Thread | None = None
         self._replayer_lock = threading.Lock()
 
@@ -111,7 +114,7 @@ class Inbox:
         """Record the message, or raise DatabaseUnavailable (unreachable, or too slow)."""
         if self.spool is None:
             return self._record(key, message, data, raw)
-        future = self.pool.submit(self._record, key, message, data, raw)
+        future = self.recorder.submit(self._record, key, message, data, raw)
         try:
             return future.result(timeout=self.record_limit)
         except FutureTimeout as exc:
@@ -162,31 +165,37 @@ class Inbox:
             if item is None:
                 continue
             try:
-                self._replay(item)
+                settled = self._replay(item)
             except (DBAPIError, PoolTimeout) as exc:
                 if not unavailable(exc):
                     raise
-                self.spool.release(item)  # still away: try again later, in the same order
+                settled = False  # still away
+            if not settled:
+                self.spool.release(item)  # try again later, in the same order
                 return handled
             self.spool.done(item)
             handled += 1
         return handled
 
-    def _replay(self, item) -> None:
-        """Record and handle one spooled message; its reply goes out as a push."""
+    def _replay(self, item) -> bool:
+        """Record and handle one spooled message (its reply goes out as a push); False when
+        it must wait: recorded already, still 'processing', and maybe by a live handler."""
         message = parse_message(item.raw)
         row_id = self._record(item.key, message, item.data, item.raw)
-        if row_id is None:  # recorded already: a slow record that finished, or a retry
+        if row_id is None:  # recorded already: a slow record, a retry, or a replay cut short
             with self.db.session() as session:
                 row = session.scalar(select(InboundMessage).where(
                     InboundMessage.dedupe_key == item.key))
-                if row.status != "processing" or not self._orphaned(session, row):
-                    return
+                if row.status != "processing":
+                    return True  # handled: nothing more to do
+                if not self._orphaned(session, row):
+                    return False  # someone may be on it: look again once it is orphaned
                 row_id = row.id
         race = _Race()
         race.late = True
         self._process(row_id, item.key, message, race)
         logger.info("replayed %s from the spool", item.key)
+        return True
 
     # ---- recording -----------------------------------------------------------------------
     def _record(self, key: str, message, data: dict, raw: str) -> int | None:

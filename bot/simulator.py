@@ -92,6 +92,8 @@ def _as_message(line: str) -> tuple[str, dict]:
         return "event", {"Event": "subscribe", "EventKey": ""}
     if line.startswith("[点击]"):
         return "event", {"Event": "CLICK", "EventKey": line[4:]}
+    if line.startswith("[扫码]"):  # a QR code with this scene, as `roster qrcodes` prints
+        return "event", {"Event": "SCAN", "EventKey": line[4:], "Ticket": "sim-ticket"}
     return "text", {"Content": line}
 
 

@@ -291,6 +291,14 @@ class WeChatClient:
         """Replace the custom menu."""
         return self._result(lambda: self._menu.create(menu))
 
+    def create_qrcode(self, scene: str, expire_seconds: int) -> str:
+        """A temporary parametric QR code (qrcode/create, QR_STR_SCENE): the URL it encodes.
+        Raises ApiError when WeChat refuses."""
+        answer = self.post("qrcode/create", {
+            "expire_seconds": expire_seconds, "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}}})
+        return answer["url"]
+
     def _result(self, call) -> Result:
         try:
             answer = call()
@@ -323,6 +331,10 @@ class SandboxClient:
         """Record a menu."""
         logger.info("sandbox: menu with %d buttons", len(menu.get("button", [])))
         return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
+
+    def create_qrcode(self, scene: str, expire_seconds: int) -> str:
+        """Sandbox: a code only the chat simulator understands (send `[扫码]SCENE`)."""
+        return f"sandbox-scan:{scene}"
 
     def close(self) -> None:
         """Nothing to close."""

@@ -44,7 +44,9 @@ def subscribe(ctx):
     if ctx.event == "subscribe_scan" and ctx.message.scene_id:
         follower.scene = str(ctx.message.scene_id)[:64]
     ctx.log("subscribed (scene %s, returning %s)", follower.scene, returning)
-    return ctx.menu(ctx.reply("core/welcome", returning=returning))
+    welcome = ctx.reply("core/welcome", returning=returning)
+    bound = _scanned_binding_code(ctx)
+    return f"{welcome}\n\n{bound}" if bound else ctx.menu(welcome)
 
 
 @handlers.event("unsubscribe")
@@ -58,10 +60,19 @@ def unsubscribe(ctx):
 
 @handlers.event("scan")
 def scan(ctx):
-    """A follower scanned a QR code again: note the scene, show the menu."""
+    """A follower scanned a QR code again: note the scene, show the menu (or, for a personal
+    binding code, start binding)."""
     if ctx.message.scene_id:
         ctx.follower.scene = str(ctx.message.scene_id)[:64]
-    return ctx.menu()
+    return _scanned_binding_code(ctx) or ctx.menu()
+
+
+def _scanned_binding_code(ctx) -> str | None:
+    """The binding question when the scanned code is a cadre's personal code, else None."""
+    scene = str(ctx.message.scene_id or "") if ctx.event in ("scan", "subscribe_scan") else ""
+    if not scene.startswith("bind_"):
+        return None
+    return ctx.services.router.mean(ctx, "scan_bind", token=scene[len("bind_"):])
 
 
 @handlers.message("image", "location", "link", "video", "shortvideo")

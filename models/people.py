@@ -166,6 +166,20 @@ class BindingNotice(Base):
     undone_at: Mapped[datetime | None]
 
 
+class BindCode(Base):
+    """A personal QR code staff print for one cadre: scanning it binds without typing, once."""
+
+    __tablename__ = "bind_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class ActionLog(Base):
     """Who did what for which cadre, and whether a family member acted on the cadre's behalf."""
 

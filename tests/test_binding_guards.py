@@ -208,3 +208,54 @@ def test_acting_for_both_parents_asks_whom_once_an_hour(app, wx, roster):
         follower.acting_until = utcnow() - timedelta(seconds=1)  # an hour later
     assert "为谁办" in wx.text(child, "我的问题")
     assert "李四" in wx.text(child, "李四")         # a name answers too
+
+
+# ---- binding without typing: personal QR codes (issue 11, item 7) ------------------------
+def qrcodes(app, tmp_path, *phones):
+    """`roster qrcodes` in sandbox mode; the scenes it issued, by phone."""
+    import csv
+
+    args = ["roster", "qrcodes", "--out", str(tmp_path / "codes")]
+    for phone in phones:
+        args += ["--phone", phone]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "codes" / "index.csv", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert all((tmp_path / "codes" / row["文件"]).read_text().startswith("<?xml") for row in rows)
+    return {row["手机号"]: row["场景"] for row in rows}
+
+
+def test_a_personal_qr_code_binds_with_one_question_and_only_once(app, wx, roster, tmp_path):
+    scenes = qrcodes(app, tmp_path)  # every cadre nobody is bound to as themselves
+    assert set(scenes) == {"13600000007", "13600000008"}
+    cadre = oid("cadre")
+    asked = wx.event(cadre, "SCAN", scenes["13600000007"], Ticket="t")
+    assert "李*" in asked and "1. 老同志本人" in asked
+    assert "李四同志" in wx.text(cadre, "1")
+    assert bindings(app, cadre) == [(roster["li"], "self")]
+    assert any("【新绑定】" in p for p in wx.pushes(roster["staff"]))
+    other = oid("other")
+    assert "用过" in wx.event(other, "SCAN", scenes["13600000007"], Ticket="t")  # used up
+    assert bindings(app, other) == []
+
+
+def test_following_through_a_personal_code_binds_as_family_by_choice(app, wx, roster, tmp_path):
+    scene = qrcodes(app, tmp_path, "13600000008")["13600000008"]
+    kid = oid("kid")
+    reply = wx.event(kid, "subscribe", f"qrscene_{scene}", Ticket="t")
+    assert "欢迎" in reply and "老同志的家属" in reply
+    assert "作为家属绑定王五同志" in wx.text(kid, "家属")
+    assert bindings(app, kid) == [(roster["wang"], "family")]
+
+
+def test_an_unknown_or_expired_code_is_refused_kindly(app, wx, roster, tmp_path):
+    scene = qrcodes(app, tmp_path, "13600000007")["13600000007"]
+    with db(app) as s:
+        from models.people import BindCode
+        code = s.scalar(select(BindCode))
+        code.expires_at = utcnow() - timedelta(seconds=1)
+    user = oid()
+    assert "过期" in wx.event(user, "SCAN", scene, Ticket="t")
+    assert "过期" in wx.event(user, "SCAN", "bind_nosuchtoken", Ticket="t")
+    assert bindings(app, user) == []

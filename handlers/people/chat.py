@@ -139,8 +139,13 @@ def _attempt(ctx, relation: str, name: str, last4: str) -> str:
     found = [c for c in named if c.phone.endswith(last4)]
     if len(found) != 1:
         return _wrong(ctx, relation, named)
-    cadre = found[0]
     ctx.end()
+    return _bind_checked(ctx, found[0], relation)
+
+
+def _bind_checked(ctx, cadre, relation: str, code=None) -> str:
+    """Bind under every rule (one own binding per cadre, also in a race), use up the QR
+    code that led here, announce it, and say so."""
     if any(b.openid == ctx.openid for b in cadre.bindings):
         return ctx.reply("people/already_bound", who=cadre.name, family=relation == "family")
     taken = relation == "self" and service.self_binding_of_cadre(ctx.db, cadre.id)
@@ -148,6 +153,8 @@ def _attempt(ctx, relation: str, name: str, last4: str) -> str:
     if binding is None:
         ctx.log("self binding refused: cadre %s already bound elsewhere", cadre.id)
         return ctx.reply("people/taken", who=mask_name(cadre.name))
+    if code is not None:
+        code.used_at, code.used_by = ctx.now, ctx.openid
     _announce(ctx, binding, cadre)
     ctx.roles |= {roles.CADRE} | ({roles.FAMILY} if relation == "family" else set())
     return ctx.menu(ctx.reply("people/bound", who=cadre.name, family=relation == "family"))
@@ -178,6 +185,37 @@ def _wrong(ctx, relation: str, named) -> str:
         return ctx.reply("people/locked", minutes=int(service.LOCK_FOR.total_seconds() // 60))
     return ctx.ask("bind.name", "people/wrong", data={"relation": relation}, left=left,
                    word=RELATION_WORD[relation])
+
+
+# ---- binding by a personal QR code --------------------------------------------------------------
+SCAN_STATE = "bind.scan"
+
+
+@handlers.meaning("scan_bind")
+def scan_bind(ctx, token: str):
+    """A personal QR code was scanned: one question (self or family), then the binding."""
+    code = service.usable_bind_code(ctx.db, token, ctx.now)
+    if code is None:
+        ctx.log("binding QR code refused (unknown, used or expired)")
+        return ctx.reply("people/scan_refused")
+    cadre = ctx.db.get(Cadre, code.cadre_id)
+    return ctx.ask(SCAN_STATE, "people/scan_confirm", data={"token": token},
+                   who=mask_name(cadre.name))
+
+
+@handlers.step(SCAN_STATE)
+def scan_step(ctx):
+    """1 binds as the cadre, 2 as family (the code is then used up)."""
+    relation = ctx.choose({1: "self", 2: "family"}, "self", "family", note=False)
+    if relation is None:
+        return ctx.reask()
+    token = ctx.data.get("token", "")
+    ctx.end()
+    code = service.usable_bind_code(ctx.db, token, ctx.now)
+    if code is None:
+        return ctx.reply("people/scan_refused")
+    ctx.understood("绑定" if relation == "self" else "家属绑定")
+    return _bind_checked(ctx, ctx.db.get(Cadre, code.cadre_id), relation, code)
 
 
 @handlers.command("不是我", "撤销绑定", "撤销")

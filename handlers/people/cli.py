@@ -13,7 +13,7 @@ from handlers.people import service
 from handlers.people.importer import RosterFileError, import_roster
 from models import utcnow
 from models.groups import BroadcastGroup
-from models.people import Cadre, Staff
+from models.people import Binding, Cadre, Staff
 
 roster_cli = AppGroup("roster", help="The cadre roster.")
 staff_cli = AppGroup("staff", help="Staff members and their invites.")
@@ -72,6 +72,54 @@ def roster_unbind(phone: str, family: bool):
         raise click.ClickException(f"cadre {cadre_id} has no {relation} binding")
     click.echo(f"cadre {cadre_id}: {removed} {relation} binding(s) removed; "
                "they can bind again with 绑定 / 家属绑定")
+
+
+@roster_cli.command("qrcodes")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="folder for one SVG per cadre and index.csv")
+@click.option("--phone", "phones", multiple=True, help="only these cadres (default: every "
+              "active cadre nobody is bound to as themselves)")
+def roster_qrcodes(out: Path, phones: tuple[str, ...]):
+    """Print-ready personal QR codes: scanning one binds to that cadre without typing."""
+    import csv
+
+    import qrcode
+    import qrcode.image.svg
+
+    from bot.wechat import ApiError
+
+    client = current_app.extensions["yinling"].dispatcher.deliverer.client
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    with _db().session() as session:
+        for cadre in _cadres_for_codes(session, phones):
+            code = service.issue_bind_code(session, cadre, utcnow())
+            try:
+                url = client.create_qrcode(f"{service.BIND_SCENE}{code.token}",
+                                           int(service.BIND_CODE_VALID.total_seconds()))
+            except ApiError as err:
+                raise click.ClickException(f"WeChat refused qrcode/create: {err}") from err
+            name = f"{cadre.phone[-4:]}-{cadre.id}.svg"
+            qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage).save(out / name)
+            made.append((cadre.name, cadre.phone, name, f"{service.BIND_SCENE}{code.token}"))
+    with open(out / "index.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["姓名", "手机号", "文件", "场景"])
+        writer.writerows(made)
+    click.echo(f"{len(made)} QR code(s) written to {out} (valid "
+               f"{service.BIND_CODE_VALID.days} days, each works once)")
+
+
+def _cadres_for_codes(session, phones: tuple[str, ...]) -> list[Cadre]:
+    """The cadres asked for by phone, else every active cadre without an own binding."""
+    if phones:
+        found, missing = service.cadres_by_phone(session, phones)
+        if missing:
+            raise click.ClickException(f"not in the roster: {', '.join(missing)}")
+        return found
+    bound = select(Binding.cadre_id).where(Binding.relation == "self")
+    return list(session.scalars(select(Cadre).where(Cadre.active.is_(True),
+                                                    Cadre.id.not_in(bound)).order_by(Cadre.id)))
 
 
 # ---- staff ---------------------------------------------------------------------------------

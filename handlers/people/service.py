@@ -14,8 +14,8 @@ from bot.text import mask_name
 from models import utcnow
 from models.groups import BroadcastGroup, GroupMember
 from models.people import on_duty_openids, recipients_of
-from models.people import (ActionLog, BindAttempt, BindGuard, Binding, BindingNotice, Cadre,
-                           HelpRequest, Staff, StaffInvite)
+from models.people import (ActionLog, BindAttempt, BindCode, BindGuard, Binding, BindingNotice,
+                           Cadre, HelpRequest, Staff, StaffInvite)
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,8 @@ LOCK_FOR = timedelta(hours=1)
 FAILURES_FORGOTTEN = timedelta(days=1)  # an old typo does not count toward today's lock
 CADRE_DAILY_FAILURES = 10  # wrong tries naming one cadre, from any account, in a local day
 UNDO_WITHIN = timedelta(days=7)  # how long `不是我` can undo an announced binding
+BIND_CODE_VALID = timedelta(days=30)  # WeChat's longest temporary QR code
+BIND_SCENE = "bind_"  # the QR scene of a personal binding code: bind_<token>
 INVITE_VALID = timedelta(days=7)
 HELP_CONTINUES = timedelta(hours=24)  # a follow-up 人工 within this goes to the same staff
 HELP_LISTENS = timedelta(minutes=30)  # after 人工, what the user says next joins the request
@@ -197,6 +199,23 @@ def undo_announced(session: Session, openid: str, now: datetime) -> BindingNotic
     logger.warning("[%s] undid the %s binding of %s to cadre %s", openid, notice.relation,
                    notice.bound_openid, notice.cadre_id)
     return notice
+
+
+def issue_bind_code(session: Session, cadre: Cadre, now: datetime) -> BindCode:
+    """A fresh one-use code for a cadre's personal QR code."""
+    code = BindCode(token=secrets.token_hex(12), cadre_id=cadre.id, created_at=now,
+                    expires_at=now + BIND_CODE_VALID)
+    session.add(code)
+    session.flush()
+    return code
+
+
+def usable_bind_code(session: Session, token: str, now: datetime) -> BindCode | None:
+    """The code behind a scanned QR code, locked, when it is unused and unexpired."""
+    code = session.scalar(select(BindCode).where(BindCode.token == token).with_for_update())
+    if code is None or code.used_at is not None or code.expires_at <= now:
+        return None
+    return code
 
 
 def unbind(session: Session, binding: Binding, now: datetime) -> None:
