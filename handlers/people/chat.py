@@ -361,7 +361,7 @@ def thread(ctx):
     if found is None:
         return None
     kind, ref, staff_id = found
-    words = (ctx.raw_text or "").strip()[:500] or "[语音，未能识别文字]"
+    words = (ctx.raw_text or "").strip()[:500] or ctx.reply("people/voice_unheard")
     thanks = ctx.kind
     if kind == "ticket" and ctx.actor is not None:
         return _to_ticket(ctx, ref, staff_id, words, thanks)
@@ -411,7 +411,7 @@ def voice_unclear(ctx):
         passed = thread(ctx)
         if passed is not None:
             return passed
-    return _ask_person(ctx, "[语音，未能识别文字]", voice=True)
+    return _ask_person(ctx, ctx.reply("people/voice_unheard"), voice=True)
 
 
 @handlers.command("答复", role=roles.STAFF)
