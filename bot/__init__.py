@@ -66,6 +66,11 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     settings = load_settings(overrides)
     configure_logging()
     app = Flask(__name__, template_folder="../templates")
+    if settings.trusted_proxies:  # behind nginx: the client is in X-Forwarded-For
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
     app.config.update(SECRET_KEY=settings.secret_key, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.env == "production")

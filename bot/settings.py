@@ -67,6 +67,8 @@ class Settings:
     spool_max_files: int = 20000
     spool_max_bytes: int = 256 * 1024 * 1024
     record_limit_seconds: float = 2.0   # recording slower than this goes to the spool
+    # Reverse proxies in front of the app whose X-Forwarded-For is believed (0: none).
+    trusted_proxies: int = 0
     # The bureau's 24-hour duty phone, given with the 120/119 advice in an emergency.
     duty_phone: str = ""
     # Signs the staff console's session cookie.
@@ -121,6 +123,7 @@ ENV_MAP = {
     "YINLING_SCHEDULER_LOCK": "scheduler_lock_seconds",
     "YINLING_SECRET_KEY": "secret_key",
     "YINLING_DUTY_PHONE": "duty_phone",
+    "YINLING_TRUSTED_PROXIES": "trusted_proxies",
     "YINLING_SPOOL_DIR": "spool_dir",
     "YINLING_SPOOL_MAX_FILES": "spool_max_files",
     "YINLING_SPOOL_MAX_BYTES": "spool_max_bytes",

@@ -96,11 +96,14 @@ def token_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def login(client, name: str, password: str = PASSWORD, **extra):
-    """Open the login page (for its CSRF token) and post the form."""
-    token = token_of(client.get("/console/login").get_data(as_text=True))
+def login(client, name: str, password: str = PASSWORD, *, headers=None, environ_base=None,
+          **extra):
+    """Open the login page (for its CSRF token) and post the form (from `environ_base`'s
+    address, through `headers`' proxy)."""
+    where = {"headers": headers or {}, "environ_base": environ_base or {}}
+    token = token_of(client.get("/console/login", **where).get_data(as_text=True))
     return client.post("/console/login", data={"name": name, "password": password,
-                                               "csrf_token": token, **extra})
+                                               "csrf_token": token, **extra}, **where)
 
 
 def page(client, path: str) -> str:
@@ -238,17 +241,20 @@ def test_wrong_password_unknown_name_inactive_and_no_password_look_the_same(app,
     assert login(client, " 李房管 ").status_code == 302
 
 
-def test_failed_logins_are_throttled_per_name(app, client, people, caplog):
+def test_failed_logins_are_throttled_per_name_and_client(app, client, people, caplog):
     caplog.set_level(logging.INFO)
     for _ in range(2):
         assert login(client, "李房管", "guess-guess").status_code == 401
     locked = login(client, "李房管", "guess-guess")
     assert locked.status_code == 429 and "登录失败次数太多" in locked.get_data(as_text=True)
-    # While locked even the right password is refused; another name is not affected.
+    # While locked even the right password is refused from here; another name is not affected,
+    # and 李房管 herself, at her own desk, is not locked out by someone else's guesses.
     assert login(client, "李房管").status_code == 429
     assert client.get("/console/tickets").status_code == 302
     other = app.test_client()
     assert login(other, "张医生").status_code == 302
+    her_desk = app.test_client()
+    assert login(her_desk, "李房管", environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code == 302
     time.sleep(2.2)  # the test window is 2 seconds
     assert login(client, "李房管").status_code == 302
     assert "李房管" not in caplog.text and PASSWORD not in caplog.text and \
@@ -263,13 +269,45 @@ def test_a_success_clears_the_name_failures():
                                                 "console_login_max_client_failures": 100})
     for _ in range(2):
         throttle.failed("李房管", "1.2.3.4")
-    throttle.succeeded("李房管")
+    throttle.succeeded("李房管", "1.2.3.4")
     assert throttle.failed("李房管", "1.2.3.4") == 1
     assert throttle.blocked_for("李房管", "1.2.3.4") == 0
     throttle.failed("李房管", "1.2.3.4")
     throttle.failed("李房管", "1.2.3.4")
-    assert 0 < throttle.blocked_for("李房管", "5.6.7.8") <= 15 * 60  # by name, any client
+    assert 0 < throttle.blocked_for("李房管", "1.2.3.4") <= 15 * 60  # that name, that client
+    assert throttle.blocked_for("李房管", "5.6.7.8") == 0           # not her own desk
     assert throttle.blocked_for("张医生", "1.2.3.4") == 0
+
+
+def test_many_clients_guessing_one_name_lock_it():
+    import fakeredis
+
+    throttle = Throttle(fakeredis.FakeRedis(), {"console_login_max_name_failures": 6})
+    for i in range(6):
+        throttle.failed("李房管", f"10.0.0.{i}")
+    assert throttle.blocked_for("李房管", "10.9.9.9") > 0
+
+
+def test_without_redis_the_throttle_and_logout_fail_closed():
+    import redis as redis_lib
+
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                           socket_timeout=0.2)
+    assert Throttle(dead, {}).blocked_for("李房管", "1.2.3.4") > 0
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_counter(make_app):
+    app = make_app(trusted_proxies=1, extra={"console_login_max_failures": 3})
+    with db(app) as s:
+        s.add(Staff(name="李房管", openid=_oid("housing"), on_duty=True))
+        s.flush()
+        set_password(s, "李房管", PASSWORD)
+    for _ in range(3):
+        response = login(app.test_client(), "李房管", "guess-guess",
+                         headers={"X-Forwarded-For": "203.0.113.5"})
+    assert response.status_code == 429
+    assert login(app.test_client(), "李房管",
+                 headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 302
 
 
 def test_one_client_trying_many_names_is_throttled_too():

@@ -22,9 +22,11 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 HASH_METHOD = "scrypt"
 # Throttle defaults; settings.extra["console_login_*"] overrides them (tests use short windows).
-MAX_FAILURES_PER_NAME = 5
-MAX_FAILURES_PER_CLIENT = 20
+MAX_FAILURES_PER_NAME = 5        # from one client: that client waits, the staff member does not
+MAX_FAILURES_PER_CLIENT = 20     # one client trying many names
+MAX_FAILURES_PER_NAME_ANYWHERE = 50  # many clients guessing one name (a botnet): then it waits
 FAILURE_WINDOW_SECONDS = 15 * 60
+REDIS_DOWN_WAIT = 60  # no throttle to consult: refuse logins rather than allow unlimited tries
 
 
 class PasswordError(ValueError):
@@ -109,7 +111,9 @@ def current_user(session, staff_id, stamp) -> StaffUser | None:
 
 # ---- the throttle ------------------------------------------------------------------------
 class Throttle:
-    """Counts failed logins per name and per client in Redis, in a fixed window."""
+    """Counts failed logins per name from one client, per client, and per name from anywhere,
+    in Redis, in a fixed window. Someone guessing a colleague's name from their own machine
+    locks out only themselves; without Redis it refuses logins (it fails closed)."""
 
     def __init__(self, redis_client, extra: dict | None = None):
         extra = extra or {}
@@ -117,6 +121,8 @@ class Throttle:
         self.per_name = int(extra.get("console_login_max_failures", MAX_FAILURES_PER_NAME))
         self.per_client = int(extra.get("console_login_max_client_failures",
                                         MAX_FAILURES_PER_CLIENT))
+        self.per_name_anywhere = int(extra.get("console_login_max_name_failures",
+                                               MAX_FAILURES_PER_NAME_ANYWHERE))
         self.window = int(extra.get("console_login_window_seconds", FAILURE_WINDOW_SECONDS))
 
     @staticmethod
@@ -125,8 +131,10 @@ class Throttle:
         return f"console:login-fail:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
     def _keys(self, name: str, client: str) -> list[tuple[str, int]]:
-        return [(self._key("name", normalise_name(name).lower()), self.per_name),
-                (self._key("client", client or "?"), self.per_client)]
+        who = normalise_name(name).lower()
+        return [(self._key("name-client", f"{who}\x1f{client or '?'}"), self.per_name),
+                (self._key("client", client or "?"), self.per_client),
+                (self._key("name", who), self.per_name_anywhere)]
 
     def blocked_for(self, name: str, client: str) -> int:
         """Seconds until this name/client may try again (0 when not blocked)."""
@@ -138,8 +146,8 @@ class Throttle:
                     wait = max(wait, self.redis.ttl(key), 1)
             return wait
         except RedisDown:
-            logger.warning("console login throttle unavailable (Redis down); not enforced")
-            return 0
+            logger.warning("console login refused: the throttle is unavailable (Redis down)")
+            return REDIS_DOWN_WAIT
 
     def failed(self, name: str, client: str) -> int:
         """Count one failure; returns the failures of this name in the window."""
@@ -155,9 +163,9 @@ class Throttle:
                        mask_name(normalise_name(name)), counts[0])
         return counts[0]
 
-    def succeeded(self, name: str) -> None:
-        """A successful login clears the name's failures (not the client's)."""
+    def succeeded(self, name: str, client: str) -> None:
+        """A successful login clears the failures of that name from that client."""
         try:
-            self.redis.delete(self._key("name", normalise_name(name).lower()))
+            self.redis.delete(self._keys(name, client)[0][0])
         except RedisDown:
             pass

@@ -116,8 +116,9 @@ def _revoked(sid) -> bool:
         return True
     try:
         return bool(yinling().redis.exists(_revoked_key(sid)))
-    except RedisDown:
-        return False
+    except RedisDown:  # a logout cannot be checked: fail closed (log in again later)
+        logger.warning("console: Redis down, sessions cannot be checked for logout")
+        return True
 
 
 def _load_user() -> StaffUser | None:

@@ -64,7 +64,7 @@ def login():
         wait = throttle.blocked_for(name, client)
         return _login_refused(name, target, "locked" if wait else "wrong", 429 if wait else 401,
                               wait)
-    throttle.succeeded(name)
+    throttle.succeeded(name, client)
     guard.start_session(who, stamp)
     logger.info("console: staff %s logged in", who.id)
     return redirect(safe_next(target))
