@@ -10,14 +10,23 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.channel import cs_window, held_until, notice_template, template_data, window_rule
+from bot.channel import (
+    cs_window,
+    held_until,
+    notice_template,
+    template_data,
+    window_rule,
+)
+from bot.inbox import unavailable
 from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes
 from bot.wechat import Outcome, Result
 from models import Delivery, Follower, utcnow
@@ -96,6 +105,11 @@ class SQL:
               .values(status=_b("b_status"), channel=_b("b_channel"), last_error=_b("b_error"),
                       lease_until=None, sent_at=_b("b_sent_at"), wx_msg_id=_b("b_msgid")))
 
+
+# Recording an accepted send is retried this many times (pausing 0.5 s, 1 s, …) before the
+# delivery is left to the sweeper (which would send it again).
+RECORD_TRIES = 5
+RECORD_PAUSE = 0.5
 
 class Deliverer:
     """Sends one delivery end to end; safe to call from many threads and processes at once."""
@@ -261,6 +275,33 @@ class Deliverer:
     # ---- recording -----------------------------------------------------------------------
     def _record(self, claim: Claim, channel: str, result: Result, now: datetime,
                 note: str = "") -> str:
+        """Write the outcome of a send, trying again on a fresh connection when the database
+        blinked meanwhile: WeChat has the message, so re-sending it would be a duplicate."""
+        for attempt in range(1, RECORD_TRIES + 1):
+            try:
+                return self._record_once(claim, channel, result, now, note)
+            except (DBAPIError, PoolTimeout) as exc:
+                if not unavailable(exc) or attempt == RECORD_TRIES:
+                    raise
+                logger.warning("delivery %s: recording failed (%s), again on a fresh "
+                               "connection (%d/%d)", claim.id, type(exc).__name__, attempt,
+                               RECORD_TRIES)
+                self._drop_kept_connection()
+                time.sleep(RECORD_PAUSE * attempt)
+        raise AssertionError("unreachable")
+
+    def _drop_kept_connection(self) -> None:
+        """Forget this thread's kept connection (it may be dead since a database blip)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.invalidate()
+            except (DBAPIError, PoolTimeout):
+                pass
+
+    def _record_once(self, claim: Claim, channel: str, result: Result, now: datetime,
+                     note: str = "") -> str:
         """Write the outcome of a send; every outbound message is logged with its openid."""
         outcome = result.outcome
         with self._tx() as conn:

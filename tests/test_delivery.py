@@ -274,6 +274,31 @@ def test_sweeper_resends_what_a_dead_worker_left(live, fake, openid, caplog):
     assert len(fake.messages()) == 4   # the first two sends, then one more each
 
 
+def test_a_database_blip_after_an_accepted_send_is_recorded_not_resent(live, fake, openid,
+                                                                       monkeypatch, caplog):
+    """WeChat took the message; the first write of that fact fails (a dead connection after a
+    blip): it is written again on a fresh connection, and the message is not sent twice."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot import delivery as delivery_module
+
+    original, failures = delivery_module.Deliverer._record_once, []
+
+    def blinks_once(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("UPDATE delivery …", {}, Exception("server closed the "
+                                                                      "connection"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(delivery_module.Deliverer, "_record_once", blinks_once)
+    monkeypatch.setattr(delivery_module, "RECORD_PAUSE", 0.01)
+    [row] = settle(live, [push(live, openid, "您的问题已受理")])
+    assert row.status == "sent" and failures == [1]
+    assert len(fake.messages(openid)) == 1
+    assert "recording failed" in caplog.text
+
+
 def test_template_send_job_finish_updates_the_delivery(live, fake, openid):
     [row] = settle(live, [push(live, openid, "通知")])
     wx = WeChat(live)
