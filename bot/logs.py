@@ -36,6 +36,12 @@ def configure_logging(level: int | None = None) -> None:
 
     def factory(*args, **kwargs):
         record = previous(*args, **kwargs)
+        if isinstance(record.args, tuple) and any(
+                isinstance(a, str) and ("\n" in a or "\r" in a) for a in record.args):
+            # A value from outside (an openid, a name) never starts a line of its own: no
+            # forged log lines.
+            record.args = tuple(a.replace("\r", "\\r").replace("\n", "\\n")
+                                if isinstance(a, str) else a for a in record.args)
         try:
             message = record.getMessage()
         except (TypeError, ValueError):

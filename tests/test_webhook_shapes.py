@@ -141,3 +141,10 @@ def test_sql_errors_in_logs_carry_no_personal_data(app, wx, openid, monkeypatch,
     wx.text(openid, "菜单")
     logged = caplog.text + "".join(str(r.exc_info and r.exc_info[1]) for r in caplog.records)
     assert "handler failed" in logged and "张秘密" not in logged and "幸福路秘密号" not in logged
+
+
+def test_a_value_with_a_newline_cannot_forge_a_log_line(app, caplog):
+    caplog.set_level(logging.INFO)
+    logging.getLogger("bot.test").info("[%s] asked for a person", "o-x\n2026-11-30 INFO forged")
+    [record] = [r for r in caplog.records if r.name == "bot.test"]
+    assert "\n" not in record.getMessage() and "\\n2026" in record.getMessage()
