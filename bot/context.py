@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 RESUMABLE = ("report.", "broadcast.", "festival.")
 DRAFT_KEPT = timedelta(days=1)
 ACTING_CHOICE_KEPT = timedelta(hours=1)
+ARG_SEPARATORS = " 　，,:：、。."  # between a command word and what follows it
 
 
 @dataclass
@@ -244,6 +245,15 @@ class Ctx:
         if choice is not None and note:
             self.understood(choice)
         return choice
+
+    def words_after(self, words, args: str) -> str:
+        """The text after the first of `words` it starts with, as the user wrote it
+        (punctuation kept, for words relayed to a person); `args` when it starts with none."""
+        raw = (self.raw_text or "").strip()
+        for word in sorted((w for w in words if w), key=len, reverse=True):
+            if raw.startswith(word):
+                return raw[len(word):].lstrip(ARG_SEPARATORS)
+        return args
 
     def says_only(self, group: str) -> bool:
         """Whether the message is only words of one answer group (`算了，不弄了` for quit)."""

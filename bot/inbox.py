@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 CACHE_TTL = 24 * 3600
 WECHAT_GIVES_UP = 5.5   # seconds: past this WeChat has stopped waiting and will send again
 CLAIM_STALE = 120.0     # a replay claim older than this belonged to a process that died
+SPOOL_LOOK = 5.0        # seconds between looks at the spool folder from the hot path
 
 
 class DatabaseUnavailable(Exception):
@@ -70,6 +71,7 @@ class Inbox:
         # wait would count against the record limit and spool messages needlessly).
         self.recorder = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record")
         self._replayer: threading.Thread | None = None
+        self._spool_looked = float("-inf")
         self._replayer_lock = threading.Lock()
 
     # ---- entry point ---------------------------------------------------------------------
@@ -137,12 +139,21 @@ class Inbox:
             return None
         logger.warning("%s spooled: the database is unavailable (%s)%s", key, why,
                        "" if fresh else " (a retry of a spooled message)")
-        self.replay_later()
+        self.replay_later(spooled=True)
         return self.handle.spooled_reply(message)
 
-    def replay_later(self) -> None:
-        """Make sure a replayer runs while anything waits in the spool (one per process)."""
-        if self.spool is None or not self.spool.pending():
+    def replay_later(self, *, spooled: bool = False) -> None:
+        """Make sure a replayer runs while anything waits in the spool (one per process).
+
+        On the hot path the spool folder is looked at once per SPOOL_LOOK seconds at most
+        (another process on the host may have spooled), and at once after spooling here."""
+        if self.spool is None:
+            return
+        now = time.monotonic()
+        if not spooled and now - self._spool_looked < SPOOL_LOOK:
+            return
+        self._spool_looked = now
+        if not self.spool.pending():
             return
         with self._replayer_lock:
             if self._replayer is not None and self._replayer.is_alive():

@@ -269,7 +269,7 @@ class Router:
         if found and self._menu_choice_in_disguise(ctx, *found):
             return None
         allowed = self._allowed(ctx)
-        matches = self.phrasings.commands_in(ctx.plain, allowed) if ctx.plain else []
+        matches = self._phrased(ctx, allowed)
         if found and not self._phrased_better(ctx, found, matches, allowed):
             if strong_only and len(self.phrasings.plain(found[1])) > STRONG_ARGS:
                 return None
@@ -294,6 +294,15 @@ class Router:
         if len(tied) > 1:
             return [m.word for m in tied[:3]]
         return self.rule_for(matches[0].word), matches[0].args
+
+    def _phrased(self, ctx, allowed) -> list:
+        """Everyday-word matches of this message (every pattern is searched once per text:
+        a dialog step, the re-ask and the router may each ask)."""
+        cache = ctx.__dict__.setdefault("_phrased", {})
+        if ctx.plain not in cache:
+            cache[ctx.plain] = self.phrasings.commands_in(ctx.plain, allowed) \
+                if ctx.plain else []
+        return cache[ctx.plain]
 
     @staticmethod
     def _phrased_better(ctx, found, matches, allowed) -> bool:

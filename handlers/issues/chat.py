@@ -5,6 +5,7 @@ import re
 from functools import wraps
 
 from bot import roles
+from bot.context import ARG_SEPARATORS as SEPARATORS
 from bot.router import Handlers
 from bot.text import parse_number
 from handlers.issues import service
@@ -16,7 +17,6 @@ handlers = Handlers("issues")
 
 MAX_ATTACHMENTS = 12
 MAX_TEXT = service.MAX_TEXT
-SEPARATORS = " 　，,:：、。."
 # `12 内容`, `１２号，内容`, `十二` — a ticket number, then a separator or the end.
 REF = re.compile(r"^([0-9０-９]+|[零〇一二两三四五六七八九十百]+)\s*号?"
                  r"(?:[\s　，,:：、。.]+|$)(.*)$", re.S)
@@ -33,10 +33,7 @@ def parse_ref(args: str) -> tuple[int | None, str]:
 
 def raw_args(ctx, word: str, args: str) -> str:
     """The arguments as the user wrote them (punctuation and all), for relayed words."""
-    raw = (ctx.raw_text or "").strip()
-    if not word or not raw.startswith(word):
-        return args
-    return raw[len(word):].lstrip(SEPARATORS)[:MAX_TEXT]
+    return ctx.words_after((word,), args)[:MAX_TEXT]
 
 
 def _policy(ctx):

@@ -315,7 +315,7 @@ def duty_off(ctx, args):
 def human(ctx, args):
     """Tell on-duty staff (or the staff member already answering) who wants a person; what
     the user says in the next half hour joins the request (one open request per user)."""
-    said = _raw_args(ctx, args)
+    said = ctx.words_after(("人工服务", "转人工", "人工"), args)
     return _ask_person(ctx, said)
 
 
@@ -341,15 +341,6 @@ def _ask_person(ctx, said: str, *, voice: bool = False) -> str:
             len(staff))
     return ctx.reply("people/human_user", nobody=not staff, follow_up=owner is not None,
                      joined=joined, voice=voice)
-
-
-def _raw_args(ctx, args: str) -> str:
-    """The words after the command as the user wrote them (punctuation kept)."""
-    raw = (ctx.raw_text or "").strip()
-    for word in ("人工服务", "转人工", "人工"):
-        if raw.startswith(word):
-            return raw[len(word):].lstrip(" 　，,:：、。.")
-    return args
 
 
 @handlers.meaning("thread")
