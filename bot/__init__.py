@@ -87,7 +87,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     router.phrasings = understand.load(command_words=router.command_words())
     dispatcher = make_dispatcher(settings, db, redis_client, render)
     outbox = Outbox(render, dispatcher, settings)
-    dialogs = DialogStore(redis_client, settings.dialog_timeout_seconds)
+    dialogs = DialogStore(settings.dialog_timeout_seconds)
     services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
                         router=router)
     spool = Spool(Path(settings.spool_dir), settings.spool_max_files, settings.spool_max_bytes)

@@ -153,7 +153,7 @@ class Ctx:
     def state(self) -> dict | None:
         """The current dialog state ({'name', 'data', 'prompt'}) or None."""
         if not self._state_loaded:
-            self._state = self.services.dialogs.get(self.openid, self.db)
+            self._state = self.services.dialogs.get(self.follower, self.now)
             self._state_loaded = True
         return self._state
 
@@ -171,7 +171,7 @@ class Ctx:
 
     def resume(self, state: dict) -> None:
         """Put the user in front of a dialog state (new, or kept from before)."""
-        self.services.dialogs.set(self.openid, state, self.db)
+        self.services.dialogs.set(self.follower, state, self.now)
         self._state, self._state_loaded = state, True
         self._keep_draft(state)
 
@@ -180,7 +180,7 @@ class Ctx:
         if self.state is None:
             return
         self._state["data"] = {**self.data, **updates}
-        self.services.dialogs.set(self.openid, self._state, self.db)
+        self.services.dialogs.set(self.follower, self._state, self.now)
         self._keep_draft(self._state)
 
     def _keep_draft(self, state: dict) -> None:
@@ -202,7 +202,7 @@ class Ctx:
     def end(self, finished: bool = True) -> None:
         """Leave the dialog; `finished=False` when another command interrupted it (its draft
         is kept, to be offered again)."""
-        self.services.dialogs.clear(self.openid, self.db)
+        self.services.dialogs.clear(self.follower)
         self._state, self._state_loaded = None, True
         if finished and self.follower is not None:
             self.follower.draft = self.follower.draft_until = None

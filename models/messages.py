@@ -90,13 +90,3 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None]
     count: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class DialogState(Base):
-    """A user's dialog state, kept here only while Redis (its usual home) is unreachable."""
-
-    __tablename__ = "dialog_state"
-
-    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    state: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime]

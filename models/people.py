@@ -38,6 +38,10 @@ class Follower(TimestampMixin, Base):
     thread_ref: Mapped[int | None]
     thread_staff_id: Mapped[int | None]
     thread_until: Mapped[datetime | None]
+    # the dialog in progress (bot/dialog.py), until it times out: here, not in Redis, so a
+    # Redis outage cannot lose it and reading it costs nothing;
+    dialog: Mapped[str | None] = mapped_column(Text)
+    dialog_until: Mapped[datetime | None]
     # the last dialog's state, kept a day so a late answer can pick it up again.
     draft: Mapped[str | None] = mapped_column(Text)
     draft_until: Mapped[datetime | None]

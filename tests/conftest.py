@@ -85,8 +85,9 @@ def make_app(backend, tmp_path):
         settings = {"database_url": url, "env": "test", "reply_budget_seconds": 4.0,
                     "spool_dir": str(tmp_path / "spool"),
                     "quiet_hours": "off", "wechat_api_base": "http://127.0.0.1:9/"}
+        client = overrides.pop("redis_client", redis_client)
         settings.update(overrides)
-        app = create_app(settings, redis_client=redis_client)
+        app = create_app(settings, redis_client=client)
         app.config["TESTING"] = True
         apps.append(app)
         return app
@@ -147,6 +148,5 @@ def cut_redis():
                                socket_timeout=0.2)
         yl = app.extensions["yinling"]
         yl.inbox.redis = dead
-        yl.dialogs.redis = dead
         return app
     return cut

@@ -1,10 +1,15 @@
-"""A small TCP proxy the fault tests put between the app and PostgreSQL: cut it (every
-connection dropped, new ones refused) and restore it, without touching the machine's own
-PostgreSQL."""
+"""Faults the tests inject without touching the machine's own services: a small TCP proxy
+between the app and PostgreSQL (cut every connection, refuse new ones, restore), and a private
+`redis-server` (stop, freeze with SIGSTOP, thaw, start again empty)."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import threading
+import time
 
 
 class Proxy:
@@ -78,3 +83,51 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private, memory-only redis-server on a free port."""
+
+    def __init__(self):
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        """redis:// URL of this server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start (again, empty: nothing is saved) and wait until it answers."""
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        """Stop it: connections are refused until start()."""
+        if self.process is not None:
+            self.thaw()
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections hang, nothing answers."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after freeze()."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)
