@@ -1,4 +1,4 @@
-"""Logging set-up: every record has its phone numbers masked, whatever handler emits it."""
+"""Logging set-up: every record has its phone numbers and known names masked, whatever emits it."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.privacy import mask_names_in, watch_models
 from bot.text import mask_phones_in
 
 _installed = False
@@ -23,9 +24,15 @@ def default_level() -> int:
     return logging.WARNING if one_off else logging.INFO
 
 
+def _mask(text: str) -> str:
+    """Phone numbers and every name the process has seen, masked."""
+    return mask_names_in(mask_phones_in(text))
+
+
 def configure_logging(level: int | None = None) -> None:
     """Install the masking record factory once and a default handler if there is none."""
     global _installed
+    watch_models()  # names on rows the process loads or writes are masked in every record
     level = default_level() if level is None else level
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level,
@@ -46,12 +53,12 @@ def configure_logging(level: int | None = None) -> None:
             message = record.getMessage()
         except (TypeError, ValueError):
             return record
-        masked = mask_phones_in(message)
+        masked = _mask(message)
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_info and record.exc_info[0] is not None:
             # Exception messages can carry user input; format them now, masked.
-            record.exc_text = mask_phones_in(_FORMATTER.formatException(record.exc_info))
+            record.exc_text = _mask(_FORMATTER.formatException(record.exc_info))
         return record
 
     logging.setLogRecordFactory(factory)
