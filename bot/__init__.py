@@ -14,7 +14,7 @@ from bot.conversation import Conversation
 from bot.db import Database
 from bot.dialog import DialogStore
 from bot.inbox import Inbox
-from bot.kv import connect
+from bot.kv import Breaker, connect, hot_path_client
 from bot.logs import configure_logging
 from bot.outbox import Outbox
 from bot.render import Renderer
@@ -85,14 +85,16 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
         if hasattr(module, "handlers"):
             router.register(module.handlers)
     router.phrasings = understand.load(command_words=router.command_words())
-    dispatcher = make_dispatcher(settings, db, redis_client, render)
+    # The webhook's path talks to Redis with short timeouts behind one breaker (issue 13.4).
+    hot, breaker = hot_path_client(redis_client), Breaker()
+    dispatcher = make_dispatcher(settings, db, redis_client, render, hot=(hot, breaker))
     outbox = Outbox(render, dispatcher, settings)
     dialogs = DialogStore(settings.dialog_timeout_seconds)
     services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
                         router=router)
     spool = Spool(Path(settings.spool_dir), settings.spool_max_files, settings.spool_max_bytes)
-    inbox = Inbox(db, redis_client, Conversation(services), settings.reply_budget_seconds,
-                  spool=spool, record_limit=settings.record_limit_seconds)
+    inbox = Inbox(db, hot, Conversation(services), settings.reply_budget_seconds,
+                  spool=spool, record_limit=settings.record_limit_seconds, breaker=breaker)
     app.extensions["yinling"] = Yinling(settings, db, redis_client, router, render, dialogs,
                                         outbox, dispatcher, inbox, services)
     from bot import webhook

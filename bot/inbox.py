@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wechatpy import parse_message
 
-from bot.kv import RedisDown
+from bot.kv import Breaker, RedisDown
 from models import InboundMessage, utcnow
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,8 @@ CACHE_TTL = 24 * 3600
 WECHAT_GIVES_UP = 5.5   # seconds: past this WeChat has stopped waiting and will send again
 CLAIM_STALE = 120.0     # a replay claim older than this belonged to a process that died
 SPOOL_LOOK = 5.0        # seconds between looks at the spool folder from the hot path
+ANSWER_BY = 4.5         # seconds after arrival: whatever happens, WeChat has an answer by then
+SPOOL_ROOM = 0.5        # seconds kept for spooling and answering
 
 
 class DatabaseUnavailable(Exception):
@@ -59,9 +61,10 @@ class Inbox:
     """Records each message before handling it and replays the stored answer to retries."""
 
     def __init__(self, db, redis_client, handle, budget: float, workers: int = 8, *,
-                 spool=None, record_limit: float = 2.0):
+                 spool=None, record_limit: float = 2.0, breaker: Breaker | None = None):
         self.db = db
         self.redis = redis_client
+        self.breaker = breaker or Breaker()
         self.handle = handle  # handle(session, message, inbound_row, late: bool) -> (reply, pushed)
         self.budget = budget
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handle")
@@ -75,32 +78,55 @@ class Inbox:
         self._replayer_lock = threading.Lock()
 
     # ---- entry point ---------------------------------------------------------------------
-    def receive(self, message, data: dict, raw: str) -> str | None:
-        """The reply text for this message, or None for `success`."""
+    def receive(self, message, data: dict, raw: str, arrived: float | None = None) -> str | None:
+        """The reply text for this message, or None for `success`; the budget counts from
+        `arrived` (time.monotonic() when the request came in), so every wait is in it."""
         key = dedupe_key(data)
         logger.info("in  %s %s%s (%d chars)", data.get("FromUserName"), data.get("MsgType"),
                     f"/{data['Event']}" if data.get("Event") else "",
                     len(_content_of(data) or ""))
-        arrived = time.monotonic()
+        arrived = time.monotonic() if arrived is None else arrived
         cached = self._cached(key)
         if cached is not None:
             return cached or None
         try:
-            row_id = self._record_in_time(key, message, data, raw)
+            row_id = self._record_in_time(key, message, data, raw, arrived)
         except DatabaseUnavailable as exc:
             return self._spooled(key, message, data, raw, arrived, exc)
         self.replay_later()
         if row_id is None:
             logger.info("retry of %s: replaying the stored answer", key)
-            return self._await_existing(key, message)
-        return self._run(row_id, key, message)
+            return self._await_existing(key, message, arrived)
+        return self._run(row_id, key, message, arrived)
 
-    def _run(self, row_id: int, key: str, message) -> str | None:
+    def left(self, arrived: float) -> float:
+        """Seconds of the reply budget left for a request that came in at `arrived`."""
+        return max(0.0, self.budget - (time.monotonic() - arrived))
+
+    def spare(self, arrived: float) -> float:
+        """Seconds a check or the record may still take, so that the message could still be
+        spooled and answered before WeChat stops waiting (at least 0.1)."""
+        return max(0.1, ANSWER_BY - SPOOL_ROOM - (time.monotonic() - arrived))
+
+    def within(self, seconds: float, fn, *args):
+        """fn(*args) on a recording thread, or DatabaseUnavailable if it takes over
+        `seconds` (it goes on in the background) or cannot reach the database."""
+        future = self.recorder.submit(fn, *args)
+        try:
+            return future.result(timeout=seconds)
+        except FutureTimeout as exc:
+            raise DatabaseUnavailable(f"took over {seconds:.1f}s") from exc
+        except (DBAPIError, PoolTimeout) as exc:
+            if not unavailable(exc):
+                raise
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    def _run(self, row_id: int, key: str, message, arrived: float) -> str | None:
         """Handle within the budget; past it answer None and let the reply follow as a push."""
         race = _Race()
         future = self.pool.submit(self._process, row_id, key, message, race)
         try:
-            return future.result(timeout=self.budget)
+            return future.result(timeout=self.left(arrived))
         except FutureTimeout:
             with race.lock:
                 if not race.inline:
@@ -112,19 +138,13 @@ class Inbox:
             return future.result()
 
     # ---- the spool: nothing is lost while the database is away -------------------------------
-    def _record_in_time(self, key: str, message, data: dict, raw: str) -> int | None:
+    def _record_in_time(self, key: str, message, data: dict, raw: str,
+                        arrived: float) -> int | None:
         """Record the message, or raise DatabaseUnavailable (unreachable, or too slow)."""
         if self.spool is None:
             return self._record(key, message, data, raw)
-        future = self.recorder.submit(self._record, key, message, data, raw)
-        try:
-            return future.result(timeout=self.record_limit)
-        except FutureTimeout as exc:
-            raise DatabaseUnavailable(f"recording took over {self.record_limit:.1f}s") from exc
-        except (DBAPIError, PoolTimeout) as exc:
-            if not unavailable(exc):
-                raise
-            raise DatabaseUnavailable(type(exc).__name__) from exc
+        limit = min(self.record_limit, self.spare(arrived))
+        return self.within(limit, self._record, key, message, data, raw)
 
     def _spooled(self, key: str, message, data: dict, raw: str, arrived: float,
                  why: Exception) -> str | None:
@@ -222,13 +242,13 @@ class Inbox:
         except IntegrityError:
             return None
 
-    def _await_existing(self, key: str, message) -> str | None:
+    def _await_existing(self, key: str, message, arrived: float) -> str | None:
         """Wait (within the budget) for the first copy to finish, then replay its answer.
 
         A copy whose handler died with its process (no commit, so no effect) is taken over:
         WeChat's retry is the last chance to handle that message at all.
         """
-        deadline = time.monotonic() + self.budget
+        deadline = arrived + self.budget
         while True:
             with self.db.session() as session:
                 row = session.scalar(select(InboundMessage).where(
@@ -238,7 +258,7 @@ class Inbox:
                 orphan = row is not None and self._orphaned(session, row)
             if orphan:
                 logger.warning("%s was left unhandled by a dead process: taking it over", key)
-                return self._run(row.id, key, message)
+                return self._run(row.id, key, message, arrived)
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.05)
@@ -310,14 +330,15 @@ class Inbox:
 
     def _cached(self, key: str) -> str | None:
         try:
-            raw = self.redis.get(self._cache_key(key))
+            raw = self.breaker.call(self.redis.get, self._cache_key(key))
         except RedisDown:
             return None
         return None if raw is None else raw.decode("utf-8")
 
     def _cache(self, key: str, reply: str | None) -> None:
         try:
-            self.redis.set(self._cache_key(key), (reply or "").encode("utf-8"), ex=CACHE_TTL)
+            self.breaker.call(self.redis.set, self._cache_key(key),
+                              (reply or "").encode("utf-8"), ex=CACHE_TTL)
         except RedisDown:
             logger.warning("reply cache unavailable (Redis down); the database still dedupes")
 

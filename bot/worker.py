@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.delivery import Deliverer, Ready, sweep
-from bot.kv import RedisDown
+from bot.kv import Breaker, RedisDown
 from bot.wechat import make_client
 from models import utcnow
 
@@ -186,11 +186,12 @@ QUEUE_NAME = "yinling-delivery"
 class RQDispatcher:
     """REDIS_URL set: delivery ids go to an RQ queue that `flask --app bot worker` serves."""
 
-    def __init__(self, deliverer: Deliverer, settings, redis):
+    def __init__(self, deliverer: Deliverer, settings, redis, breaker):
         from rq import Queue
 
         self.deliverer, self.settings, self.redis = deliverer, settings, redis
         self.queue = Queue(QUEUE_NAME, connection=redis)
+        self.breaker = breaker
 
     def start(self) -> None:
         """Nothing to start: workers sweep."""
@@ -204,7 +205,7 @@ class RQDispatcher:
                                         description=f"deliver {len(ids[i:i + size])}")
                 for i in range(0, len(ids), size)]
         try:
-            self.queue.enqueue_many(jobs)
+            self.breaker.call(self.queue.enqueue_many, jobs)
         except RedisDown:
             logger.warning("delivery queue unavailable: %d deliveries wait for the sweeper",
                            len(ids))
@@ -224,11 +225,13 @@ def pool_has_room(db, threads: int) -> bool:
     return db.engine.dialect.name != "sqlite" and threads + 4 <= room
 
 
-def make_dispatcher(settings, db, redis, render):
-    """RQ when REDIS_URL is set, else a thread pool in this process; sandbox or real client."""
+def make_dispatcher(settings, db, redis, render, hot=None):
+    """RQ when REDIS_URL is set, else a thread pool in this process; sandbox or real client.
+    `hot` = (client, breaker) for enqueueing from the webhook's path."""
     deliverer = Deliverer(db, settings, make_client(settings, redis), render)
     if settings.redis_url:
-        return RQDispatcher(deliverer, settings, redis)
+        client, breaker = hot or (redis, Breaker())
+        return RQDispatcher(deliverer, settings, client, breaker)
     return ThreadDispatcher(deliverer, settings)
 
 

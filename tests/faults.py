@@ -19,6 +19,7 @@ class Proxy:
         self.upstream = upstream
         self.port = _free_port()
         self.conns: list[socket.socket] = []
+        self.delay = 0.0  # seconds everything the app sends waits: a slow database
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
         self.restore()
@@ -34,11 +35,11 @@ class Proxy:
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones (the database is unreachable)."""
-        listener, self.listener = self.listener, None
-        if listener is not None:
-            listener.close()
-        with self.lock:
+        with self.lock:  # a connection accepted meanwhile is dropped by _accept
+            listener, self.listener = self.listener, None
             conns, self.conns = self.conns, []
+        if listener is not None:
+            _close(listener)  # shutdown first: a thread blocked in accept() must wake up
         for conn in conns:
             _close(conn)
 
@@ -55,20 +56,26 @@ class Proxy:
                 continue
             server.settimeout(None)
             with self.lock:
+                if self.listener is not listener:  # accepted while being cut
+                    _close(client)
+                    _close(server)
+                    return
                 self.conns += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+            for a, b, slow in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, slow), daemon=True).start()
 
-
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        _close(src)
-        _close(dst)
+    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
+        """Copy src to dst; what the app sends waits `delay` first (a slow database)."""
+        try:
+            while data := src.recv(65536):
+                if slow and self.delay:
+                    time.sleep(self.delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(src)
+            _close(dst)
 
 
 def _close(sock: socket.socket) -> None:

@@ -2,10 +2,12 @@
 again empty while people are in the middle of a dialog; nothing they said is lost."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
-from models import Binding, Cadre
+from models import Binding, Cadre, Staff
 from models.issues import Ticket
 from tests.conftest import db, oid
 from tests.faults import RedisServer
@@ -33,7 +35,8 @@ def cadre_app(make_app, redis_server):
         cadre = Cadre(name="王建国", phone="13800001001", community="幸福社区")
         s.add(cadre)
         s.flush()
-        s.add(Binding(openid=openid, cadre_id=cadre.id, relation="self"))
+        s.add_all([Binding(openid=openid, cadre_id=cadre.id, relation="self"),
+                   Staff(name="张医生", openid=oid("staff"), on_duty=True)])
     return app, openid
 
 
@@ -54,3 +57,23 @@ def test_a_report_survives_redis_going_and_coming_back_empty(cadre_app, redis_se
     with db(app) as s:
         tickets = list(s.scalars(select(Ticket)))
     assert [t.description for t in tickets] == ["暖气一直不热，家里很冷"]
+
+
+def test_a_frozen_redis_does_not_hold_the_answers(cadre_app, redis_server):
+    """Redis frozen (SIGSTOP: connections hang) for a whole report, whose last step pushes to
+    staff: every step is answered inline, as itself, well inside WeChat's 5 s (each Redis
+    call used to wait 2 s: the cache lookup, the cache write and the delivery queue)."""
+    app, openid = cadre_app
+    wx = WeChat(app)
+    assert "请回复数字选择" in wx.text(openid, "菜单")
+    redis_server.freeze()
+    try:
+        for said, asked in REPORT:
+            started = time.monotonic()
+            reply = wx.text(openid, said)
+            assert asked in (reply or ""), (said, reply)
+            assert time.monotonic() - started < 4.5, said
+    finally:
+        redis_server.thaw()
+    with db(app) as s:
+        assert [t.description for t in s.scalars(select(Ticket))] == ["暖气一直不热，家里很冷"]
