@@ -12,7 +12,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -153,11 +155,78 @@ def errcode_of(data: dict) -> int:
         return -1
 
 
+class ForceRation:
+    """Forced stable_token refreshes, shared by every process: one per 30 s, 20 a day.
+
+    A forced refresh ends the token every other process is using, and WeChat allows 20 a day,
+    30 s apart: a storm of 40001 answers must not force one per delivery cycle (issue 13).
+    """
+
+    GAP = 30                               # seconds between two forced refreshes
+    DAILY = 20                             # WeChat's daily allowance
+    DAY_ZONE = ZoneInfo("Asia/Shanghai")   # WeChat's daily quotas reset at Beijing midnight
+
+    def __init__(self, redis, appid: str, clock=time.time):
+        self.redis, self.clock = redis, clock
+        self.gap_key = f"yinling:wechat:token-force-gap:{appid}"
+        self.day_key = f"yinling:wechat:token-force-day:{appid}"
+        self._last: float | None = None       # this process's ration while Redis is down
+        self._used: tuple[str, int] = ("", 0)
+        self._mutex = threading.Lock()
+        self._warned = ""   # the limit last warned about, until a forced refresh is allowed
+
+    def spend(self) -> None:
+        """Use one forced refresh, or raise RETRY_LATER when none is left for now."""
+        try:
+            spent = self._spend_shared()
+        except RedisDown:
+            spent = self._spend_local()
+        if not spent:
+            self._warned = ""
+            return
+        if spent != self._warned:   # one line per dry spell, not one per delivery of a storm
+            logger.warning("access token rejected and no forced refresh left (%s): "
+                           "deliveries will retry later", spent)
+            self._warned = spent
+        raise _fail(Outcome.RETRY_LATER, f"access token rejected; forced refresh rationed "
+                                         f"({spent})")
+
+    def _spend_shared(self) -> str:
+        """Take from the Redis ration; '' when taken, else which limit is reached."""
+        key = f"{self.day_key}:{self._day()}"
+        if int(self.redis.get(key) or 0) >= self.DAILY:
+            return f"{self.DAILY} a day"   # checked first so that the right limit is reported
+        # SET NX EX is atomic across processes, and Redis's own clock ends the gap.
+        if not self.redis.set(self.gap_key, b"1", nx=True, ex=self.GAP):
+            return f"one per {self.GAP} s"
+        with self.redis.pipeline() as pipe:   # the day's count, kept past any time zone's day
+            used, _ = pipe.incr(key).expire(key, 2 * 86400).execute()
+        return "" if used <= self.DAILY else f"{self.DAILY} a day"
+
+    def _spend_local(self) -> str:
+        """Take from this process's ration (Redis is down); '' when taken, else why not."""
+        with self._mutex:
+            now, day = self.clock(), self._day()
+            if self._last is not None and now - self._last < self.GAP:
+                return f"one per {self.GAP} s"
+            used = self._used[1] + 1 if self._used[0] == day else 1
+            if used > self.DAILY:
+                return f"{self.DAILY} a day"
+            self._last, self._used = now, (day, used)
+            return ""
+
+    def _day(self) -> str:
+        """Today's date in WeChat's time zone."""
+        return datetime.fromtimestamp(self.clock(), self.DAY_ZONE).date().isoformat()
+
+
 class TokenService:
     """The account's access token: cached in Redis for every process, refreshed under a lock.
 
-    Tokens come from `cgi-bin/stable_token` (normal mode keeps the token other processes use;
-    force mode only when the platform hands back the very token it just rejected).
+    Tokens come from `cgi-bin/stable_token`. A rejected token is first compared with the shared
+    one (another process may have replaced it); then normal mode, which keeps the token other
+    processes use; force mode only when the platform hands back the very token it just
+    rejected, and only as the shared `ForceRation` allows.
     """
 
     EARLY = 300        # stop using a token this many seconds before WeChat says it expires
@@ -171,6 +240,7 @@ class TokenService:
         self.lock_seconds = 3 * timeout + 1   # a holder that died frees the lock by then
         self._local: tuple[str | None, float] = (None, 0.0)
         self._mutex = threading.Lock()
+        self.ration = ForceRation(redis, appid)
 
     def get(self) -> str:
         """A token believed valid (from this process, Redis, or a fresh fetch)."""
@@ -178,9 +248,16 @@ class TokenService:
         if token and time.monotonic() < until:
             return token
         token = self._read_shared()
-        return token or self.refresh(stale=None)
+        return token or self._fetch_once(stale=None)
 
-    def refresh(self, stale: str | None) -> str:
+    def refresh(self, stale: str) -> str:
+        """A token other than the rejected `stale`: the shared one if it differs, else fetched."""
+        current = self._read_shared()
+        if current and current != stale:
+            return current   # already replaced by another process: no fetch, no lock wait
+        return self._fetch_once(stale)
+
+    def _fetch_once(self, stale: str | None) -> str:
         """A token other than `stale`: one process fetches it, the others wait and share it."""
         try:
             lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=0.05,
@@ -221,10 +298,10 @@ class TokenService:
         return token
 
     def _fetch_and_store(self, stale: str | None) -> str:
+        """Fetch in normal mode (forced only if it hands back `stale`) and share the token."""
         token, expires_in = self._fetch(force=False)
         if stale and token == stale:
-            logger.warning("stable_token returned the rejected token again: forcing a new one")
-            token, expires_in = self._fetch(force=True)
+            token, expires_in = self._force()
         life = max(expires_in - self.EARLY, 30)
         try:
             self.redis.set(self.key, token.encode(), ex=int(life))
@@ -232,6 +309,12 @@ class TokenService:
             logger.warning("Redis down: access token kept in this process only")
         self._remember(token, life)
         return token
+
+    def _force(self) -> tuple[str, int]:
+        """A forced refresh, if the shared ration has one left (else RETRY_LATER)."""
+        self.ration.spend()
+        logger.warning("stable_token returned the rejected token again: forcing a new one")
+        return self._fetch(force=True)
 
     def _fetch(self, force: bool) -> tuple[str, int]:
         payload = {"grant_type": "client_credential", "appid": self.appid,
@@ -265,12 +348,12 @@ class WeChatClient:
 
     # ---- the transport wechatpy's builders call ------------------------------------------
     def post(self, url: str, data: dict | None = None, **_ignored) -> dict:
-        """POST cgi-bin/<url> with the token; a token error refreshes once and retries once."""
+        """POST cgi-bin/<url> with the token; a token error replaces it once and retries once."""
         path = url if url.startswith("cgi-bin/") else f"cgi-bin/{url}"
         token = self.tokens.get()
         answer = self.http.post(path, data or {}, params={"access_token": token})
         if errcode_of(answer) in TOKEN_ERRORS:
-            logger.info("%s: token rejected (%s), refreshing once", path, errcode_of(answer))
+            logger.info("%s: token rejected (%s), replacing it once", path, errcode_of(answer))
             token = self.tokens.refresh(stale=token)
             answer = self.http.post(path, data or {}, params={"access_token": token})
         code = errcode_of(answer)
