@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
 
 from bot.text import mask_phones_in, parse_number
+from bot.work import Work
 
 logger = logging.getLogger(__name__)
 # Dialogs worth going on with after a pause (a report half told, a notice half written).
@@ -45,12 +45,10 @@ class Actor:
         return "family" if self.on_behalf else "cadre"
 
 
-@dataclass
-class Ctx:
-    """One inbound message being handled: who, what, and how to answer."""
+@dataclass(kw_only=True)
+class Ctx(Work):
+    """One inbound message being handled: the unit of work, plus who, what, and the dialog."""
 
-    services: Services
-    db: Session
     openid: str
     follower: Any
     roles: set
@@ -59,9 +57,7 @@ class Ctx:
     text: str
     raw_text: str
     message: Any
-    now: datetime
     inbound_id: int | None = None
-    pushed: list = field(default_factory=list)
     # How this message was understood (`党费`, `kind`, `yes`, …): stored on the inbound row.
     outcome: str | None = None
     _state: dict | None = None
@@ -122,28 +118,7 @@ class Ctx:
         """The local date (in the configured zone) of this message."""
         return self.now.astimezone(self.services.settings.zone).date()
 
-    # ---- answering -----------------------------------------------------------------------
-    def reply(self, template: str, **values) -> str:
-        """Render a reply template."""
-        return self.services.render(template, **values)
-
-    def push(self, openid: str, template: str, *, campaign: str | None = None,
-             kind: str = "reply", **values):
-        """Queue a message to anyone, committed with this message's changes, sent after."""
-        delivery = self.services.outbox.push(self.db, openid, template, values,
-                                             campaign=campaign, kind=kind, now=self.now)
-        if delivery is not None:
-            self.pushed.append(delivery)
-        return delivery
-
-    def push_many(self, openids, template: str, *, campaign: str, kind: str = "bulk",
-                  **values) -> list:
-        """Queue one message to many (a broadcast) in one batch, committed with this message."""
-        deliveries = self.services.outbox.push_many(self.db, openids, template, values,
-                                                    campaign=campaign, kind=kind, now=self.now)
-        self.pushed.extend(deliveries)
-        return deliveries
-
+    # ---- answering (reply, push and push_many come from Work) ----------------------------
     def menu(self, note: str | None = None) -> str:
         """The numbered main menu for this user's roles, optionally after a note."""
         return self.services.router.menu_text(self, note)

@@ -1,9 +1,11 @@
 """The contract between features and the scheduler: JobSpec and the JobCtx a job receives."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
+
+from bot.work import Work, work_for
 
 
 @dataclass(frozen=True)
@@ -21,46 +23,17 @@ class JobSpec:
     description: str = ""
 
 
-@dataclass
-class JobCtx:
-    """What a job may use: a session, the local 'now', rendering and pushes."""
+@dataclass(kw_only=True)
+class JobCtx(Work):
+    """What a job may use: the unit of work (session, local 'now', rendering, pushes keyed
+    by campaign so that running a job twice never sends twice) and the job's name."""
 
-    db: Any
-    now: datetime
-    services: Any
-    pushed: list = field(default_factory=list)
-
-    @property
-    def settings(self):
-        """The app settings."""
-        return self.services.settings
-
-    def reply(self, template: str, **values) -> str:
-        """Render a template."""
-        return self.services.render(template, **values)
-
-    def push(self, openid: str, template: str, *, campaign: str, kind: str = "scheduled",
-             **values):
-        """Queue a push keyed (campaign, openid): running a job twice never sends twice."""
-        delivery = self.services.outbox.push(self.db, openid, template, values,
-                                             campaign=campaign, kind=kind, now=self.now)
-        if delivery is not None:
-            self.pushed.append(delivery)
-        return delivery
-
-    def push_many(self, openids, template: str, *, campaign: str, kind: str = "scheduled",
-                  **values) -> list:
-        """Queue one message to many recipients in one batch, keyed (campaign, openid)."""
-        deliveries = self.services.outbox.push_many(self.db, openids, template, values,
-                                                    campaign=campaign, kind=kind, now=self.now)
-        self.pushed.extend(deliveries)
-        return deliveries
+    name: str = ""
+    push_kind: str = "scheduled"
+    bulk_kind: str = "scheduled"
 
 
-def run_job(services, db, spec: JobSpec, now: datetime) -> int:
-    """Run one job in its own transaction; deliveries are dispatched after commit."""
-    with db.session() as session:
-        job = JobCtx(db=session, now=now, services=services)
-        count = spec.func(job)
-    services.outbox.after_commit(job.pushed)
-    return count
+def run_job(yl, spec: JobSpec, now: datetime) -> int:
+    """Run one job in its own unit of work; deliveries are dispatched after the commit."""
+    with work_for(yl, now=now, cls=JobCtx, name=spec.name) as job:
+        return spec.func(job)

@@ -214,7 +214,7 @@ class Scheduler:
             return None
         logger.info("job %s (due %s) starting", name, scheduled.isoformat(timespec="minutes"))
         try:
-            count = run_job(self.yl.services, self.yl.db, self.specs[name], now)
+            count = run_job(self.yl, self.specs[name], now)
         except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the others
             logger.exception("job %s failed", name)
             self._end(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -266,7 +266,7 @@ def run_now(app, name: str, now: datetime | None = None) -> int:
         raise KeyError(name)
     now = now or datetime.now(yl.settings.zone)
     logger.info("job %s run by hand as if at %s", name, now.isoformat())
-    return run_job(yl.services, yl.db, specs[name], now)
+    return run_job(yl, specs[name], now)
 
 
 def serve(app) -> None:

@@ -448,7 +448,7 @@ def test_another_features_pages_get_login_csrf_nav_and_roles(app, client, people
 def _run_sla(app, now):
     yl = app.extensions["yinling"]
     spec = next(j for j in issue_jobs if j.name == "sla_escalation")
-    return run_job(yl.services, yl.db, spec, now)
+    return run_job(yl, spec, now)
 
 
 def test_ticket_list_sorted_with_waiting_time_and_sla_timers(app, client, wx, people):

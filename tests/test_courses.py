@@ -595,8 +595,8 @@ def test_reminder_job_runs_directly(app, people):
                         lambda *a, **k: None)
     yl = app.extensions["yinling"]
     evening = datetime(2026, 3, 4, 18, 0, tzinfo=TZ)
-    assert run_job(yl.services, yl.db, course_jobs[0], evening) == 1
-    assert run_job(yl.services, yl.db, course_jobs[0], evening) == 0
+    assert run_job(yl, course_jobs[0], evening) == 1
+    assert run_job(yl, course_jobs[0], evening) == 0
 
 
 # ---- units ---------------------------------------------------------------------------------

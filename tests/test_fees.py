@@ -506,13 +506,13 @@ def test_missed_step_is_sent_by_the_next_daily_run_only_once(app, people, tmp_pa
     yl = app.extensions["yinling"]
     spec = build_jobs()[0]
     # Down on the 5th and 6th: the 7th sends step 5; the 20th sends step 15 (not 5 again).
-    assert run_job(yl.services, yl.db, spec, datetime(2026, 11, 7, 9, 30, tzinfo=TZ)) == 2
-    assert run_job(yl.services, yl.db, spec, datetime(2026, 11, 20, 9, 30, tzinfo=TZ)) == 2
+    assert run_job(yl, spec, datetime(2026, 11, 7, 9, 30, tzinfo=TZ)) == 2
+    assert run_job(yl, spec, datetime(2026, 11, 20, 9, 30, tzinfo=TZ)) == 2
     assert [c for c, _, _ in reminder_rows(app)] == [campaign_of("2026-11", 5)] * 2 + \
         [campaign_of("2026-11", 15)] * 2
     # A new month starts again at its own first step.
-    assert run_job(yl.services, yl.db, spec, datetime(2026, 12, 3, 9, 30, tzinfo=TZ)) == 0
-    assert run_job(yl.services, yl.db, spec, datetime(2026, 12, 5, 9, 30, tzinfo=TZ)) == 2
+    assert run_job(yl, spec, datetime(2026, 12, 3, 9, 30, tzinfo=TZ)) == 0
+    assert run_job(yl, spec, datetime(2026, 12, 5, 9, 30, tzinfo=TZ)) == 2
 
 
 def test_reminders_skip_inactive_cadres(app, people, tmp_path):

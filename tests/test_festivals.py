@@ -377,7 +377,7 @@ def test_notice_in_quiet_hours_waits_for_the_morning(make_app, config_path, peop
     yl = app.extensions["yinling"]
     spec = next(j for j in festival_jobs if j.name == "festival_notices")
     with time_machine.travel(at("2026-09-18T22:30"), tick=False):  # a late catch-up run
-        assert run_job(yl.services, yl.db, spec, at("2026-09-18T22:30")) == 3
+        assert run_job(yl, spec, at("2026-09-18T22:30")) == 3
         with db(app) as s:
             rows = s.execute(select(Delivery.not_before, Delivery.status)).all()
     assert set(rows) == {(at("2026-09-19T08:00"), "pending")}

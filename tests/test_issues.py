@@ -112,7 +112,7 @@ def run(app, name: str, now: datetime) -> int:
     """Run one of the feature's jobs as if at `now`."""
     yl = app.extensions["yinling"]
     spec = next(j for j in issue_jobs if j.name == name)
-    return run_job(yl.services, yl.db, spec, now)
+    return run_job(yl, spec, now)
 
 
 # ---- reporting ---------------------------------------------------------------------------

@@ -192,7 +192,7 @@ def _send(ctx) -> str:
                             data["group"], data["content"], data.get("via", "text"), ctx.now)
     except Refusal as refusal:
         return _refused(ctx, refusal)
-    ctx.pushed.extend(sent.deliveries)   # handed to the dispatcher after the commit
+    ctx.adopt(sent.deliveries)   # handed to the dispatcher after the commit
     b = sent.broadcast
     ctx.log("broadcast %s sent to %d people", b.id, len(sent.deliveries))
     return ctx.reply("broadcasts/sent", n=b.id, group=b.group.name, count=len(sent.deliveries),

@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from bot.work import work_for
 from handlers.console import guard
 from handlers.console.auth import normalise_name
 from handlers.console.pages import ConsolePage
@@ -29,26 +30,6 @@ VIEWS = ("open", "mine", "resolved")
 RESOLVED_SHOWN = 50
 MAX_TEXT = service.MAX_TEXT
 ACTIONS = ("claim", "reply", "transfer", "resolve", "reopen")
-
-
-class WebPush:
-    """The `push` the ticket service expects, for a console request (like ctx.push)."""
-
-    def __init__(self, db, now: datetime):
-        self.db, self.now, self.pushed = db, now, []
-        self.outbox = guard.yinling().outbox
-
-    def __call__(self, openid: str, template: str, *, campaign: str | None = None,
-                 kind: str = "reply", **values):
-        delivery = self.outbox.push(self.db, openid, template, values, campaign=campaign,
-                                    kind=kind, now=self.now)
-        if delivery is not None:
-            self.pushed.append(delivery)
-        return delivery
-
-    def dispatch(self) -> None:
-        """Hand the committed deliveries to the workers."""
-        self.outbox.after_commit(self.pushed)
 
 
 def _now() -> datetime:
@@ -123,31 +104,28 @@ def ticket_action(number: int, action: str):
     if action not in ACTIONS:
         return render_template("console/error.html", code=404), 404
     text = (request.form.get("text") or "").strip()[:MAX_TEXT]
-    yl, now = guard.yinling(), _now()
+    yl = guard.yinling()
     try:
-        with yl.db.session() as db:
-            push = WebPush(db, now)
-            staff = db.get(Staff, guard.user().id)
-            _act(db, staff, action, number, text, now, push)
+        with work_for(yl) as work:  # committed, then what was pushed is dispatched
+            staff = work.db.get(Staff, guard.user().id)
+            _act(work, staff, action, number, text)
     except Refusal as refusal:  # nothing was written: the session rolled back
         with yl.db.session() as db:
             return _detail(db, number, refusal=refusal, form={action: text}, status=409)
-    push.dispatch()
     logger.info("console: staff %s did %s on ticket %s", staff.id, action, number)
     flash(action, "done")
     return redirect(url_for("console.ticket", number=number))
 
 
-def _act(db, staff: Staff, action: str, number: int, text: str, now: datetime, push):
+def _act(work, staff: Staff, action: str, number: int, text: str):
     """Call the ticket service function behind one console action."""
-    policy = _policy()
     if action == "claim":
-        return service.claim(db, policy, staff, number, now, push)
+        return service.claim(work, staff, number)
     if action == "reply":
-        return service.reply(db, policy, staff, number, text, now, push)[0]
+        return service.reply(work, staff, number, text)[0]
     if action == "transfer":
-        return service.transfer(db, policy, staff, number, normalise_name(text), now, push)
+        return service.transfer(work, staff, number, normalise_name(text))
     if action == "resolve":
-        return service.resolve(db, policy, staff, number, text, now, push)
-    return service.reopen(db, policy, staff, number, text, now, push)
+        return service.resolve(work, staff, number, text)
+    return service.reopen(work, staff, number, text)
 

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from bot.work import work_for
 from handlers.courses import export, service
 from handlers.courses.importer import (
     CourseFileError,
@@ -21,30 +22,6 @@ course_cli = AppGroup("course", help="Courses (老年大学 / 微课堂): sessio
 
 def _yl():
     return current_app.extensions["yinling"]
-
-
-class OutboxPush:
-    """push(openid, template, *, campaign, kind, **values) for CLI commands (sent after commit)."""
-
-    def __init__(self, yl, now: datetime):
-        self.yl, self.now, self.pushed = yl, now, []
-        self.session = None
-
-    def __call__(self, openid: str, template: str, *, campaign: str | None = None,
-                 kind: str = "reply", **values):
-        delivery = self.yl.outbox.push(self.session, openid, template, values,
-                                       campaign=campaign, kind=kind, now=self.now)
-        if delivery is not None:
-            self.pushed.append(delivery)
-        return delivery
-
-    def deliver(self) -> None:
-        """Hand committed deliveries to the dispatcher and let it finish (no Redis: in-process)."""
-        if not self.pushed:
-            return
-        self.yl.dispatcher.start()
-        self.yl.outbox.after_commit(self.pushed)
-        self.yl.dispatcher.shutdown()
 
 
 def _reason(error: RowError) -> str:
@@ -86,14 +63,14 @@ def course_create(name, sessions, venue, capacity, deadline):
 def course_import(file: Path):
     """Import courses from .csv or .xlsx; re-import updates a course by name."""
     yl = _yl()
-    push = OutboxPush(yl, datetime.now(yl.settings.zone))
+    yl.dispatcher.start()  # without Redis, this process sends what the import pushes
     try:
-        with yl.db.session() as session:
-            push.session = session
-            result = import_courses(session, file, yl.settings.zone, push.now, push)
+        with work_for(yl) as work:
+            result = import_courses(work.db, file, yl.settings.zone, work.now, work.push)
     except CourseFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    push.deliver()
+    finally:
+        yl.dispatcher.shutdown()  # waits for what was dispatched
     for number, error in result.rejected:
         click.echo(f"rejected row {number}: {_reason(error)}")
     tail = f", {result.promoted} moved from the wait-list" if result.promoted else ""

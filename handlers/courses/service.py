@@ -2,7 +2,7 @@
 
 Functions take a session and primitives, write through the session (never commit) and queue
 messages through `push(openid, template, *, campaign, kind, **values)` (ctx.push, job.push or
-the CLI's outbox push). Capacity is enforced under a row lock on the course
+the CLI's unit of work). Capacity is enforced under a row lock on the course
 (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE).
 A request that cannot be done as asked raises Refusal, whose code picks the answer.
 """

@@ -37,7 +37,7 @@ def raw_args(ctx, word: str, args: str) -> str:
 
 
 def _policy(ctx):
-    return load_policy(ctx.services.settings)
+    return ctx.config(load_policy)
 
 
 def _reporter(ctx) -> Reporter:
@@ -232,8 +232,7 @@ def confirm_step(ctx):
 
 def _submit(ctx) -> str:
     policy = _policy(ctx)
-    ticket = service.create_ticket(ctx.db, policy, _reporter(ctx), ctx.data, ctx.now,
-                                   ctx.push)
+    ticket = service.create_ticket(ctx, _reporter(ctx), ctx.data)
     ctx.end()
     ctx.log("filed ticket %s", ticket.id)
     notified = ticket.events[0].data.get("notified", [])
@@ -282,8 +281,7 @@ def _only_active(ctx) -> int:
 
 
 def _note(ctx, number: int, text: str | None, attachment: dict | None) -> str:
-    ticket, names = service.add_note(ctx.db, _policy(ctx), _reporter(ctx), number, text,
-                                     attachment, ctx.now, ctx.push)
+    ticket, names = service.add_note(ctx, _reporter(ctx), number, text, attachment)
     ctx.end()
     return ctx.reply("issues/note_added", n=ticket.id, told=bool(names),
                      resolved=ticket.state == "resolved")
@@ -316,8 +314,7 @@ def rate_command(ctx, args):
 
 
 def _rate(ctx, number: int | None, score: int) -> str:
-    ticket = service.rate(ctx.db, _policy(ctx), _reporter(ctx), number, score, ctx.now,
-                          ctx.push)
+    ticket = service.rate(ctx, _reporter(ctx), number, score)
     return ctx.reply("issues/rated", n=ticket.id, score=score)
 
 
@@ -408,7 +405,7 @@ def todo(ctx, args):
 def claim(ctx, staff, number, rest):
     """`接单 12` (or just `接单` after a ticket push): take the ticket."""
     policy = _policy(ctx)
-    ticket = service.claim(ctx.db, policy, staff, number, ctx.now, ctx.push)
+    ticket = service.claim(ctx, staff, number)
     ctx.log("claimed ticket %s", ticket.id)
     return ctx.reply("issues/claimed", t=ticket_view(policy, ticket, ctx.now))
 
@@ -418,7 +415,7 @@ def reply(ctx, staff, number, rest):
     """`回复 12 内容` (or `回复 内容` after a push): relayed to the reporter and family."""
     policy = _policy(ctx)
     was_open = service.get_ticket(ctx.db, number).state == "open"
-    ticket, recipients = service.reply(ctx.db, policy, staff, number, rest, ctx.now, ctx.push)
+    ticket, recipients = service.reply(ctx, staff, number, rest)
     reach = chat_reach(ctx.db, ctx.services.settings, ticket.reporter_openid, ctx.now)
     ctx.log("replied on ticket %s to %d people", ticket.id, len(recipients))
     return ctx.reply("issues/replied", t=ticket_view(policy, ticket, ctx.now),
@@ -429,7 +426,7 @@ def reply(ctx, staff, number, rest):
 def transfer(ctx, staff, number, rest):
     """`转办 12 姓名`: hand the ticket to a colleague."""
     policy = _policy(ctx)
-    ticket = service.transfer(ctx.db, policy, staff, number, rest, ctx.now, ctx.push)
+    ticket = service.transfer(ctx, staff, number, rest)
     return ctx.reply("issues/transferred", t=ticket_view(policy, ticket, ctx.now, staff.id))
 
 
@@ -437,7 +434,7 @@ def transfer(ctx, staff, number, rest):
 def resolve(ctx, staff, number, rest):
     """`办结 12 说明`: resolve; the reporter hears the result and is asked to rate."""
     policy = _policy(ctx)
-    ticket = service.resolve(ctx.db, policy, staff, number, rest, ctx.now, ctx.push)
+    ticket = service.resolve(ctx, staff, number, rest)
     return ctx.reply("issues/resolved", t=ticket_view(policy, ticket, ctx.now))
 
 
@@ -445,7 +442,7 @@ def resolve(ctx, staff, number, rest):
 def reopen(ctx, staff, number, rest):
     """`重开 12 [原因]`: back to work, to the same assignee."""
     policy = _policy(ctx)
-    ticket = service.reopen(ctx.db, policy, staff, number, rest, ctx.now, ctx.push)
+    ticket = service.reopen(ctx, staff, number, rest)
     return ctx.reply("issues/reopened", t=ticket_view(policy, ticket, ctx.now, staff.id))
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import select, update
 
 from bot.jobs import JobSpec
 from handlers.issues import service
-from handlers.issues.policy import load_policy
 from handlers.issues.views import ticket_view
 from models import Staff
 from models.issues import CLAIMED, OPEN, Ticket
@@ -72,15 +71,16 @@ def _recipients(session, policy, ticket: Ticket, breach: str):
     return [a] if a is not None and a.active and a.openid else []
 
 
-def act_on_breach(session, policy, ticket: Ticket, breach: str, now: datetime, push) -> int:
+def act_on_breach(work, ticket: Ticket, breach: str) -> int:
     """Ping the right people about one breach, once, and record it on the ticket."""
+    session, policy, now = service.parts(work)
     if not _mark(session, ticket, breach, now):
         return 0
     staff = _recipients(session, policy, ticket, breach)
     campaign = f"sla:{ticket.id}:" + (f"unclaimed-{breach}" if breach != "remind"
                                       else f"noreply-r{ticket.assign_round}")
-    names = service.tell_staff(session, staff, ticket.id, f"issues/sla_{breach}", campaign,
-                               now, push, t=ticket_view(policy, ticket, now))
+    names = service.tell_staff(work, staff, ticket.id, f"issues/sla_{breach}", campaign,
+                               t=ticket_view(policy, ticket, now))
     service.add_event(session, ticket, f"sla_{breach}", now, data={"to": names})
     if not names:
         logger.warning("ticket %s: SLA %s but nobody to tell", ticket.id, breach)
@@ -88,24 +88,23 @@ def act_on_breach(session, policy, ticket: Ticket, breach: str, now: datetime, p
     return 1
 
 
-def check_sla(session, policy, now: datetime, push) -> int:
-    """Act on every open ticket's pending SLA breach; returns how many were acted on."""
+def sla_escalation(job) -> int:
+    """Job: re-ping, escalate and remind according to config/issue_categories.yaml; acts on
+    every open ticket's pending SLA breach and returns how many were acted on."""
+    session, policy, now = service.parts(job)
     done = 0
     for ticket in service.active_tickets(session):
         breach = breach_of(policy, ticket, now)
         if breach:
-            done += act_on_breach(session, policy, ticket, breach, now, push)
+            done += act_on_breach(job, ticket, breach)
     return done
 
 
-def sla_escalation(job) -> int:
-    """Job: re-ping, escalate and remind according to config/issue_categories.yaml."""
-    return check_sla(job.db, load_policy(job.settings), job.now, job.push)
-
-
 # ---- digest ------------------------------------------------------------------------------
-def send_digest(session, policy, now: datetime, push) -> int:
-    """Each reachable staff member gets their open tickets (and what nobody has claimed)."""
+def staff_digest(job) -> int:
+    """Job: the 08:30 digest: each reachable staff member gets their open tickets (and what
+    nobody has claimed)."""
+    session, policy, now = service.parts(job)
     today = now.astimezone(policy.zone).date()
     if policy.digest_on_working_days_only and not policy.is_workday(today):
         return 0
@@ -118,15 +117,11 @@ def send_digest(session, policy, now: datetime, push) -> int:
         mine = [ticket_view(policy, t, now) for t in active if t.assignee_id == person.id]
         if not mine and not unclaimed:
             continue
-        if push(person.openid, "issues/digest", campaign=f"digest:{today.isoformat()}",
+        if job.push(person.openid, "issues/digest", campaign=f"digest:{today.isoformat()}",
                 mine=mine, unclaimed=unclaimed, staff_name=person.name) is not None:
             sent += 1
     return sent
 
-
-def staff_digest(job) -> int:
-    """Job: the 08:30 digest of open tickets for each staff member."""
-    return send_digest(job.db, load_policy(job.settings), job.now, job.push)
 
 
 jobs = [

@@ -1,14 +1,14 @@
 """Ticket service: every change to a ticket, shared by chat handlers, jobs and the console.
 
-Functions take a session and primitives, write through the session (never commit) and
-queue messages through `push(openid, template, *, campaign, **values)` (ctx.push or job.push).
+Functions that change a ticket take the unit of work (bot/work.py: a chat message's Ctx, a
+job, a console request) and primitives; they write through `work.db` (never commit) and queue
+messages with `work.push`, sent after the commit. Queries take a session.
 A request that cannot be done as asked raises Refusal, whose code picks the answer.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from bot import errors
 from bot.context import Actor
 from bot.roles import SUPERVISOR
+from handlers.issues.policy import load_policy
 from handlers.issues.views import ticket_view
 from models import Follower, Staff
 from models.issues import (ACTIVE_STATES, CLAIMED, OPEN, RESOLVED, StaffFocus, Ticket,
@@ -24,7 +25,6 @@ from models.issues import (ACTIVE_STATES, CLAIMED, OPEN, RESOLVED, StaffFocus, T
 from models.people import ask_rating_of, on_duty_openids, open_threads, recipients_of
 
 logger = logging.getLogger(__name__)
-Push = Callable[..., object]
 LOW_RATING = 2  # ratings at or below this are brought to the supervisors' attention
 
 
@@ -80,11 +80,17 @@ def staff_named(session, name: str) -> Staff:
     return found[0]
 
 
-def tell_staff(session, staff: list[Staff], ticket_id: int, template: str, campaign: str,
-               now: datetime, push: Push, **values) -> list[str]:
+def parts(work):
+    """(session, issue policy, now) of a unit of work."""
+    return work.db, work.config(load_policy), work.now
+
+
+def tell_staff(work, staff: list[Staff], ticket_id: int, template: str, campaign: str,
+               **values) -> list[str]:
     """Push a ticket message to staff and make it their focus; returns their names."""
+    session, policy, now = parts(work)
     for person in staff:
-        push(person.openid, template, campaign=campaign, **values)
+        work.push(person.openid, template, campaign=campaign, **values)
         set_focus(session, person.id, ticket_id, now)
     return [s.name for s in staff]
 
@@ -174,9 +180,9 @@ def add_event(session, ticket: Ticket, kind: str, now: datetime, *, staff: Staff
     return event
 
 
-def create_ticket(session, policy, reporter: Reporter, draft: dict, now: datetime,
-                  push: Push) -> Ticket:
+def create_ticket(work, reporter: Reporter, draft: dict) -> Ticket:
     """File a ticket from a finished report dialog and tell the staff it is routed to."""
+    session, policy, now = parts(work)
     ticket = Ticket(cadre_id=reporter.cadre_id, reporter_openid=reporter.openid,
                     on_behalf=reporter.on_behalf, category=draft["category"],
                     description=draft["description"], urgent=bool(draft["urgent"]),
@@ -190,26 +196,27 @@ def create_ticket(session, policy, reporter: Reporter, draft: dict, now: datetim
               data={"category": ticket.category, "urgent": ticket.urgent,
                     "via": draft.get("via", "text"), "notified": [s.name for s in staff]})
     view = ticket_view(policy, ticket, now)
-    tell_staff(session, staff, ticket.id, "issues/staff_new", f"issue:{ticket.id}:new", now,
-               push, t=view)
+    tell_staff(work, staff, ticket.id, "issues/staff_new", f"issue:{ticket.id}:new", t=view)
     for openid in reporter_side(session, ticket):
         if openid != reporter.openid:
-            push(openid, "issues/family_new", campaign=f"issue:{ticket.id}:new-family", t=view)
+            work.push(openid, "issues/family_new", campaign=f"issue:{ticket.id}:new-family",
+                      t=view)
     logger.info("ticket %s filed by %s (urgent %s), routed to %d staff", ticket.id,
                 reporter.openid, ticket.urgent, len(staff))
     return ticket
 
 
-def add_note(session, policy, reporter: Reporter, number: int, text: str | None,
-             attachment: dict | None, now: datetime, push: Push) -> tuple[Ticket, list[str]]:
+def add_note(work, reporter: Reporter, number: int, text: str | None,
+             attachment: dict | None) -> tuple[Ticket, list[str]]:
     """`补充`: the reporter adds words or a photo/place; the staff on the ticket are told."""
+    session, policy, now = parts(work)
     ticket = reporters_ticket(session, reporter, number)
     if attachment:
         ticket.attachments.append(TicketAttachment(created_at=now, **attachment))
     event = add_event(session, ticket, "note", now, reporter=reporter, text=text,
                       data={"attachment": attachment["kind"]} if attachment else None)
-    names = tell_staff(session, handlers_of(session, policy, ticket), ticket.id,
-                       "issues/staff_note", f"issue:{ticket.id}:note:{event.id}", now, push,
+    names = tell_staff(work, handlers_of(session, policy, ticket), ticket.id,
+                       "issues/staff_note", f"issue:{ticket.id}:note:{event.id}",
                        t=ticket_view(policy, ticket, now), text=text, attachment=attachment)
     return ticket, names
 
@@ -223,9 +230,9 @@ def _claim_refusal(policy, ticket: Ticket, staff: Staff) -> Refusal:
                    since=ticket.assigned_at.astimezone(policy.zone))
 
 
-def claim(session, policy, staff: Staff, number: int, now: datetime, push: Push, *,
-          auto: bool = False) -> Ticket:
+def claim(work, staff: Staff, number: int, *, auto: bool = False) -> Ticket:
     """`接单`: exactly one staff member wins; the database decides (conditional UPDATE)."""
+    session, policy, now = parts(work)
     ticket = get_ticket(session, number)
     won = session.execute(
         update(Ticket).where(Ticket.id == number, Ticket.state == OPEN,
@@ -239,48 +246,49 @@ def claim(session, policy, staff: Staff, number: int, now: datetime, push: Push,
     add_event(session, ticket, "claimed", now, staff=staff, data={"auto": True} if auto else None)
     set_focus(session, staff.id, ticket.id, now)
     if not auto:  # an automatic claim comes with a reply or resolution that says more
-        push(ticket.reporter_openid, "issues/reporter_claimed",
-             campaign=f"issue:{ticket.id}:claimed:{ticket.assign_round}",
-             t=ticket_view(policy, ticket, now))
+        work.push(ticket.reporter_openid, "issues/reporter_claimed",
+                  campaign=f"issue:{ticket.id}:claimed:{ticket.assign_round}",
+                  t=ticket_view(policy, ticket, now))
     logger.info("ticket %s claimed by staff %s", ticket.id, staff.id)
     return ticket
 
 
-def _take(session, policy, staff: Staff, number: int, now: datetime, push: Push) -> Ticket:
+def _take(work, staff: Staff, number: int) -> Ticket:
     """The ticket, locked, if this staff member may act on it (claiming it when open)."""
+    session, policy, now = parts(work)
     ticket = get_ticket(session, number, lock=True)
     if ticket.state == RESOLVED:
         raise Refusal("resolved", n=number)
     if ticket.state == OPEN:
-        return claim(session, policy, staff, number, now, push, auto=True)
+        return claim(work, staff, number, auto=True)
     if ticket.assignee_id != staff.id and staff.role != SUPERVISOR:
         raise Refusal("not_assignee", n=number, assignee=ticket.assignee.name)
     set_focus(session, staff.id, ticket.id, now)
     return ticket
 
 
-def reply(session, policy, staff: Staff, number: int, text: str, now: datetime,
-          push: Push) -> tuple[Ticket, list[str]]:
+def reply(work, staff: Staff, number: int, text: str) -> tuple[Ticket, list[str]]:
     """`回复`: relay the staff member's words to the reporter and the cadre's family."""
+    session, policy, now = parts(work)
     if not text:
         raise Refusal("need_text", n=number, verb="回复")
-    ticket = _take(session, policy, staff, number, now, push)
+    ticket = _take(work, staff, number)
     recipients = reporter_side(session, ticket)
     event = add_event(session, ticket, "replied", now, staff=staff, text=text,
                       data={"recipients": len(recipients)})
     ticket.last_reply_at = now
     view = ticket_view(policy, ticket, now)
     for openid in recipients:
-        push(openid, "issues/relay", campaign=f"issue:{ticket.id}:reply:{event.id}", t=view,
-             staff_name=staff.name, text=text)
+        work.push(openid, "issues/relay", campaign=f"issue:{ticket.id}:reply:{event.id}",
+                  t=view, staff_name=staff.name, text=text)
     open_threads(session, recipients, "ticket", ticket.id, staff.id,
                  now + policy.reply_thread)
     return ticket, recipients
 
 
-def transfer(session, policy, staff: Staff, number: int, name: str, now: datetime,
-             push: Push) -> Ticket:
+def transfer(work, staff: Staff, number: int, name: str) -> Ticket:
     """`转办`: hand a ticket to a named colleague (assignee, supervisor, or anyone if open)."""
+    session, policy, now = parts(work)
     if not name:
         raise Refusal("need_name", n=number)
     ticket = get_ticket(session, number, lock=True)
@@ -296,48 +304,49 @@ def transfer(session, policy, staff: Staff, number: int, name: str, now: datetim
     ticket.assign_round += 1
     event = add_event(session, ticket, "transferred", now, staff=staff,
                       data={"from": previous.name if previous else None, "to": target.name})
-    _announce_transfer(session, policy, ticket, staff, previous, event, now, push)
+    _announce_transfer(work, ticket, staff, previous, event)
     return ticket
 
 
-def _announce_transfer(session, policy, ticket: Ticket, staff: Staff, previous: Staff | None,
-                       event: TicketEvent, now: datetime, push: Push) -> None:
+def _announce_transfer(work, ticket: Ticket, staff: Staff, previous: Staff | None,
+                       event: TicketEvent) -> None:
     """The new assignee, the one relieved of it, and the reporter hear of a transfer."""
+    session, policy, now = parts(work)
     view, campaign = ticket_view(policy, ticket, now), f"issue:{ticket.id}:transfer:{event.id}"
     if ticket.assignee.id == staff.id:  # a supervisor taking it over needs no message
         set_focus(session, staff.id, ticket.id, now)
     else:
-        tell_staff(session, [ticket.assignee], ticket.id, "issues/staff_transfer", campaign,
-                   now, push, t=view, by=staff.name, to_you=True)
+        tell_staff(work, [ticket.assignee], ticket.id, "issues/staff_transfer", campaign,
+                   t=view, by=staff.name, to_you=True)
     if previous is not None and previous.id != staff.id and previous.openid:
-        push(previous.openid, "issues/staff_transfer", campaign=campaign, t=view, by=staff.name,
-             to_you=False)
-    push(ticket.reporter_openid, "issues/reporter_transfer", campaign=campaign, t=view)
+        work.push(previous.openid, "issues/staff_transfer", campaign=campaign, t=view,
+                  by=staff.name, to_you=False)
+    work.push(ticket.reporter_openid, "issues/reporter_transfer", campaign=campaign, t=view)
 
 
-def resolve(session, policy, staff: Staff, number: int, note: str, now: datetime,
-            push: Push) -> Ticket:
+def resolve(work, staff: Staff, number: int, note: str) -> Ticket:
     """`办结`: close with an explanation; everyone hears it, the reporter is asked to rate."""
+    session, policy, now = parts(work)
     if not note:
         raise Refusal("need_text", n=number, verb="办结")
-    ticket = _take(session, policy, staff, number, now, push)
+    ticket = _take(work, staff, number)
     ticket.state, ticket.resolved_at, ticket.resolution = RESOLVED, now, note
     ticket.rating = ticket.rated_at = None
     event = add_event(session, ticket, "resolved", now, staff=staff, text=note)
     view = ticket_view(policy, ticket, now)
     told = reporter_side(session, ticket)
     for openid in told:
-        push(openid, "issues/reporter_resolved", campaign=f"issue:{ticket.id}:resolved:"
-             f"{event.id}", t=view, staff_name=staff.name,
-             ask_rating=openid == ticket.reporter_openid)
+        work.push(openid, "issues/reporter_resolved",
+                  campaign=f"issue:{ticket.id}:resolved:{event.id}", t=view,
+                  staff_name=staff.name, ask_rating=openid == ticket.reporter_openid)
     open_threads(session, told, "ticket", ticket.id, staff.id, now + policy.reply_thread)
     ask_rating(session, ticket, staff.openid, now)
     return ticket
 
 
-def reopen(session, policy, staff: Staff, number: int, reason: str, now: datetime,
-           push: Push) -> Ticket:
+def reopen(work, staff: Staff, number: int, reason: str) -> Ticket:
     """`重开`: a resolved ticket goes back to its assignee (or whoever reopens it)."""
+    session, policy, now = parts(work)
     ticket = get_ticket(session, number, lock=True)
     if ticket.state != RESOLVED:
         raise Refusal("not_resolved", n=number, state=ticket.state)
@@ -351,17 +360,17 @@ def reopen(session, policy, staff: Staff, number: int, reason: str, now: datetim
                       data={"assignee": target.name})
     view, campaign = ticket_view(policy, ticket, now), f"issue:{ticket.id}:reopened:{event.id}"
     if target.id != staff.id:
-        tell_staff(session, [target], ticket.id, "issues/staff_reopened", campaign, now, push,
-                   t=view, by=staff.name, reason=reason)
+        tell_staff(work, [target], ticket.id, "issues/staff_reopened", campaign, t=view,
+                   by=staff.name, reason=reason)
     set_focus(session, staff.id, ticket.id, now)
-    push(ticket.reporter_openid, "issues/reporter_reopened", campaign=campaign, t=view)
+    work.push(ticket.reporter_openid, "issues/reporter_reopened", campaign=campaign, t=view)
     drop_rating_question(session, ticket)
     return ticket
 
 
-def rate(session, policy, reporter: Reporter, number: int | None, score: int, now: datetime,
-         push: Push) -> Ticket:
+def rate(work, reporter: Reporter, number: int | None, score: int) -> Ticket:
     """The reporter's 1–5 rating of a resolved ticket (once per resolution)."""
+    session, policy, now = parts(work)
     ticket = reporters_ticket(session, reporter, number) if number is not None \
         else awaiting_rating(session, reporter.cadre_id)
     if ticket is None:
@@ -374,8 +383,8 @@ def rate(session, policy, reporter: Reporter, number: int | None, score: int, no
     event = add_event(session, ticket, "rated", now, reporter=reporter, data={"score": score})
     if score <= LOW_RATING:
         watchers = {s.id: s for s in supervisors(session) + handlers_of(session, policy, ticket)}
-        tell_staff(session, list(watchers.values()), ticket.id, "issues/staff_low_rating",
-                   f"issue:{ticket.id}:rated:{event.id}", now, push,
+        tell_staff(work, list(watchers.values()), ticket.id, "issues/staff_low_rating",
+                   f"issue:{ticket.id}:rated:{event.id}",
                    t=ticket_view(policy, ticket, now), score=score)
     return ticket
 
