@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from bot import understand
 from bot.context import Services
@@ -40,6 +40,11 @@ class Yinling:
     dispatcher: Any
     inbox: Inbox
     services: Services
+
+
+def yinling(app: Flask | None = None) -> Yinling:
+    """The app's services: the one accessor (the current app's, unless one is given)."""
+    return (app or current_app).extensions["yinling"]
 
 
 FEATURE_PARTS = ("handlers", "jobs", "cli_commands", "blueprint", "check")

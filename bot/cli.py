@@ -7,11 +7,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from bot import yinling
+
 db_cli = AppGroup("db", help="Database migrations.")
-
-
-def _yl():
-    return current_app.extensions["yinling"]
 
 
 @db_cli.command("upgrade")
@@ -20,7 +18,7 @@ def db_upgrade(revision):
     """Migrate the database to REVISION (default: head)."""
     from bot.migrate import upgrade
 
-    upgrade(_yl().settings.database_url, revision)
+    upgrade(yinling().settings.database_url, revision)
     click.echo(f"database at {revision}")
 
 
@@ -33,11 +31,11 @@ def demo_load(if_empty):
     """Load the demo cadres, a bound demo user (demo-cadre-1) and a staff member."""
     from scripts import demo_data
 
-    with _yl().db.session() as session:
+    with yinling().db.session() as session:
         if if_empty and not demo_data.is_empty(session):
             click.echo("demo data: database already has people, left as it is")
             return
-        count = demo_data.load(session, _yl().settings.zone)
+        count = demo_data.load(session, yinling().settings.zone)
     click.echo(f"demo data: {count} cadres loaded; chat as demo-cadre-1 (bound), "
                "demo-family-1 (family) or demo-staff-1 (staff)")
 
@@ -52,7 +50,7 @@ def chat(openid, name, url):
     """Chat with the running webhook as a WeChat user (type 退出程序 or Ctrl-D to leave)."""
     from bot.simulator import run_chat
 
-    run_chat(_yl().settings, openid=openid, name=name, url=url)
+    run_chat(yinling().settings, openid=openid, name=name, url=url)
 
 
 @click.command("worker")
@@ -89,7 +87,7 @@ def jobs_list():
 
     from bot.scheduler import job_registry, make_trigger
 
-    zone = _yl().settings.zone
+    zone = yinling().settings.zone
     now = datetime.now(zone)
     specs = job_registry()
     if not specs:
@@ -109,7 +107,7 @@ def jobs_run(job, now_text):
     """Run JOB once now, optionally as if at --now (YINLING_TZ)."""
     from bot.scheduler import job_registry, parse_local, run_now
 
-    yl = _yl()
+    yl = yinling()
     try:
         now = parse_local(now_text, yl.settings.zone) if now_text else None
     except ValueError:
@@ -143,7 +141,7 @@ def menu_push(path):
     problems = check_menu(menu)
     if problems:
         raise click.ClickException(f"{path}: " + "; ".join(problems))
-    client = _yl().dispatcher.deliverer.client
+    client = yinling().dispatcher.deliverer.client
     result = client.create_menu(menu)
     if not result.ok:
         raise click.ClickException(f"menu not created: {result.outcome.value} ({result.reason})")

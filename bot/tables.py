@@ -4,8 +4,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 DATE_RE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 
@@ -20,6 +22,18 @@ class RowError(ValueError):
     def __init__(self, code: str, **values):
         super().__init__(code)
         self.code, self.values = code, values
+
+
+@dataclass
+class ImportResult:
+    """What an import did: counts, rejected rows (row number, why), notes on rows kept
+    differently, and cadres promoted from a wait-list by new seats."""
+
+    added: int = 0
+    updated: int = 0
+    rejected: list[tuple[int, Any]] = field(default_factory=list)
+    notes: list[tuple[int, Any]] = field(default_factory=list)
+    promoted: int = 0
 
 
 def cell(value) -> str:

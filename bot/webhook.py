@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import logging
+import re
 import time
+from xml.etree.ElementTree import ParseError
 
 import xmltodict
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from wechatpy import parse_message
 from wechatpy.replies import TextReply
-from xml.etree.ElementTree import ParseError
 
-from bot import wxcrypto
+from bot import wxcrypto, yinling
 from bot.inbox import DatabaseUnavailable
 from models import Delivery, WebhookNonce, utcnow
 
@@ -34,15 +34,11 @@ class Reject(Exception):
         self.status, self.reason = status, reason
 
 
-def _yl():
-    return current_app.extensions["yinling"]
-
-
 @bp.get("/wechat")
 def verify():
     """WeChat's server check: echo echostr when the signature is right."""
     a = request.args
-    settings = _yl().settings
+    settings = yinling().settings
     try:
         wxcrypto.check((settings.wechat_token, a.get("timestamp", ""), a.get("nonce", "")),
                        a.get("signature"))
@@ -69,7 +65,7 @@ def receive():
 
 def _receive() -> Response:
     arrived = time.monotonic()  # WeChat's 5 s count from here: every wait below is in it
-    yl = _yl()
+    yl = yinling()
     settings = yl.settings
     body = _read_body(settings.max_body_bytes)
     a = request.args
@@ -187,7 +183,7 @@ def _check_freshness(settings, timestamp: str, nonce: str, body: bytes,
         raise Reject(403, "stale or missing timestamp")
     if not re.fullmatch(r"[\w-]{1,64}", nonce or "", re.ASCII):
         raise Reject(400 if nonce else 403, "nonce out of shape" if nonce else "missing nonce")
-    yl = _yl()
+    yl = yinling()
     try:  # a slow database may not spend the budget the message itself needs
         yl.inbox.within(min(NONCE_LIMIT, yl.inbox.spare(arrived)), _remember_nonce, yl.db,
                         settings, timestamp, nonce, hashlib.sha256(body).hexdigest())
@@ -235,7 +231,7 @@ def _answer(message, reply: str | None, aes: bool, nonce: str) -> Response:
     safe = reply.replace("]]>", "]]]]><![CDATA[>")
     xml = TextReply(source=message.target, target=message.source, content=safe).render()
     if aes:
-        s = _yl().settings
+        s = yinling().settings
         xml = wxcrypto.encrypt_reply(xml, s.wechat_token, s.wechat_aes_key, s.wechat_appid,
                                      nonce, str(int(time.time())))
     return Response(xml, 200, mimetype="application/xml")
@@ -249,7 +245,7 @@ def outbox_signature(token: str, timestamp: str, nonce: str, openid: str) -> str
 @bp.get("/wechat/sandbox/outbox")
 def sandbox_outbox():
     """Sandbox, development only: messages delivered to one openid after an id (simulator)."""
-    yl = _yl()
+    yl = yinling()
     a = request.args
     if not yl.settings.sandbox or yl.settings.env == "production":
         return Response("not found", 404)

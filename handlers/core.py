@@ -8,14 +8,12 @@ from sqlalchemy import select
 
 from bot.inbox import abandoned
 from bot.jobs import JobSpec
-from bot.router import Handlers
+from bot.router import SILENT_EVENTS, Handlers
 from bot.text import normalise
 from models import Staff, utcnow
 
 handlers = Handlers("core")
 ABANDONED_AFTER = timedelta(minutes=2)  # far past the webhook's budget and WeChat's retries
-# Events nobody waits on an answer for (bookkeeping): settled without telling anyone.
-SILENT_EVENTS = {"templatesendjobfinish", "masssendjobfinish", "location", "view", "unsubscribe"}
 
 
 @handlers.command("菜单", "帮助", click="MENU_HELP")

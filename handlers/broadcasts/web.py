@@ -8,8 +8,8 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from bot import yinling
 from handlers.broadcasts import service
-from handlers.console import guard
 from handlers.console.pages import ConsolePage
 from models import Binding, Cadre
 from models.broadcasts import Broadcast
@@ -23,7 +23,7 @@ FIRST_WORDS = 30  # characters of the text shown in the list
 
 
 def _zone():
-    return guard.yinling().settings.zone
+    return yinling().settings.zone
 
 
 def first_words(text: str, limit: int = FIRST_WORDS) -> str:
@@ -65,7 +65,7 @@ def index():
         .order_by(Broadcast.id.desc()).limit(PAGE_SIZE + 1)
     if before is not None:
         query = query.where(Broadcast.id < before)
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         found = list(db.scalars(query))
         shown = found[:PAGE_SIZE]
         counts = service.counts(db, [b.id for b in shown])
@@ -79,7 +79,7 @@ def index():
 @blueprint.get("/<int:number>")
 def broadcast(number: int):
     """One broadcast: group, sender, times, the full text and its deliveries by status."""
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         found = db.get(Broadcast, number)
         if found is None:
             abort(404)

@@ -14,6 +14,7 @@ from functools import wraps
 from flask import current_app, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup, escape
 
+from bot import yinling
 from bot.kv import RedisDown
 from handlers.console.auth import StaffUser, current_user
 from handlers.console.pages import ConsolePage
@@ -42,11 +43,6 @@ HEADERS = {
 def in_console() -> bool:
     """Whether this request is for a console page."""
     return request.path == PREFIX or request.path.startswith(PREFIX + "/")
-
-
-def yinling():
-    """The app's shared objects (settings, db, redis, render, outbox)."""
-    return current_app.extensions["yinling"]
 
 
 def pages() -> list[ConsolePage]:

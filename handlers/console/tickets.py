@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from bot import yinling
 from bot.work import work_for
 from handlers.console import guard
 from handlers.console.auth import normalise_name
@@ -33,11 +34,11 @@ ACTIONS = ("claim", "reply", "transfer", "resolve", "reopen")
 
 
 def _now() -> datetime:
-    return datetime.now(guard.yinling().settings.zone)
+    return datetime.now(yinling().settings.zone)
 
 
 def _policy():
-    return load_policy(guard.yinling().settings)
+    return load_policy(yinling().settings)
 
 
 def _line(policy, ticket: Ticket, now: datetime, me: int) -> dict:
@@ -59,7 +60,7 @@ def tickets():
     view = request.args.get("view", "open")
     view = view if view in VIEWS else "open"
     me, now, policy = guard.user().id, _now(), _policy()
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         rows = _resolved(db) if view == "resolved" else service.active_tickets(db)
         if view == "mine":
             rows = [t for t in rows if t.assignee_id == me]
@@ -86,7 +87,7 @@ def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | Non
     return render_template(
         "console/ticket.html", t=view, sla=sla_timer(policy, ticket, now),
         events=event_views(db, policy, ticket), attachments=ticket.attachments,
-        reach=chat_reach(db, guard.yinling().settings, ticket.reporter_openid, now),
+        reach=chat_reach(db, yinling().settings, ticket.reporter_openid, now),
         may_act=may_act, colleagues=colleagues, refusal=refusal, form=form or {},
         now=now), status
 
@@ -94,7 +95,7 @@ def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | Non
 @blueprint.get("/tickets/<int:number>")
 def ticket(number: int):
     """One ticket with its full event history."""
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         return _detail(db, number)
 
 
@@ -104,7 +105,7 @@ def ticket_action(number: int, action: str):
     if action not in ACTIONS:
         return render_template("console/error.html", code=404), 404
     text = (request.form.get("text") or "").strip()[:MAX_TEXT]
-    yl = guard.yinling()
+    yl = yinling()
     try:
         with work_for(yl) as work:  # committed, then what was pushed is dispatched
             staff = work.db.get(Staff, guard.user().id)

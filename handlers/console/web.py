@@ -7,6 +7,7 @@ import math
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from bot import yinling
 from bot.roles import SUPERVISOR
 from handlers.console import guard
 from handlers.console.auth import Throttle, fingerprint, verify_login
@@ -23,7 +24,7 @@ PAGES = [ConsolePage("console.staff", "console/nav/staff.txt", order=90, role=SU
 
 
 def _throttle() -> Throttle:
-    yl = guard.yinling()
+    yl = yinling()
     return Throttle(yl.redis, yl.settings.extra)
 
 
@@ -56,7 +57,7 @@ def login():
     wait = throttle.blocked_for(name, client)
     if wait:
         return _login_refused(name, target, "locked", 429, wait)
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         who = verify_login(db, name, password) if name.strip() and password else None
         stamp = fingerprint(db.get(Staff, who.id).password_hash) if who else None
     if who is None:
@@ -89,7 +90,7 @@ def logout():
 @guard.supervisor_required
 def staff():
     """Supervisors: every staff member, duty, chat and console access, open tickets."""
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         load = dict(db.execute(select(Ticket.assignee_id, func.count(Ticket.id))
                                .where(Ticket.state.in_(ACTIVE_STATES))
                                .group_by(Ticket.assignee_id)).all())

@@ -5,9 +5,9 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from bot import yinling
 from bot.work import work_for
 from handlers.courses import export, service
 from handlers.courses.importer import (
@@ -20,12 +20,8 @@ from handlers.courses.importer import (
 course_cli = AppGroup("course", help="Courses (老年大学 / 微课堂): sessions, seats, rosters.")
 
 
-def _yl():
-    return current_app.extensions["yinling"]
-
-
 def _reason(error: RowError) -> str:
-    return _yl().render("courses/import_reason", code=error.code, **error.values)
+    return yinling().render("courses/import_reason", code=error.code, **error.values)
 
 
 def _when(value: datetime) -> str:
@@ -41,7 +37,7 @@ def _when(value: datetime) -> str:
 @click.option("--deadline", required=True, help="last day of sign-up, YYYY-MM-DD")
 def course_create(name, sessions, venue, capacity, deadline):
     """Create a course with its sessions, venue, seats and sign-up deadline."""
-    yl = _yl()
+    yl = yinling()
     try:
         data = course_data(name, ";".join(sessions), venue, capacity, deadline,
                            yl.settings.zone)
@@ -62,7 +58,7 @@ def course_create(name, sessions, venue, capacity, deadline):
 @click.argument("file", type=click.Path(path_type=Path))
 def course_import(file: Path):
     """Import courses from .csv or .xlsx; re-import updates a course by name."""
-    yl = _yl()
+    yl = yinling()
     yl.dispatcher.start()  # without Redis, this process sends what the import pushes
     try:
         with work_for(yl) as work:
@@ -82,7 +78,7 @@ def course_import(file: Path):
 @click.option("--all", "show_all", is_flag=True, help="also courses no longer open")
 def course_list(show_all):
     """Courses: number, name, next session, venue, seats taken / capacity, wait-list."""
-    yl = _yl()
+    yl = yinling()
     now = datetime.now(yl.settings.zone)
     with yl.db.session() as session:
         views = service.all_courses(session, now)
@@ -104,7 +100,7 @@ def course_list(show_all):
               help="write the roster to this .xlsx file")
 def course_roster(number: int, xlsx: Path | None):
     """Enrolled people, then the wait-list: name, phone, branch, state, signed-up time."""
-    yl = _yl()
+    yl = yinling()
     with yl.db.session() as session:
         try:
             rows = service.roster(session, number, yl.settings.zone)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from bot.tables import RowError, TableFileError, cell, cell_date, read_records
+from bot.tables import ImportResult, RowError, TableFileError, cell, cell_date, read_records
 from handlers.courses import service
 
 COLUMNS = ("课程", "上课时间", "地点", "名额", "报名截止")
@@ -23,16 +22,6 @@ SEPARATORS = re.compile(r"[;\n、]+")
 
 class CourseFileError(TableFileError):
     """The file itself cannot be read (missing, wrong type, undecodable, no usable header)."""
-
-
-@dataclass
-class ImportResult:
-    """Counts, the rejected rows (row number, RowError) and cadres promoted by new seats."""
-
-    added: int = 0
-    updated: int = 0
-    rejected: list[tuple[int, RowError]] = field(default_factory=list)
-    promoted: int = 0
 
 
 # ---- values (shared with `course create`) ------------------------------------------------

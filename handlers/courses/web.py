@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, render_template
 
+from bot import yinling
 from handlers.console import guard
 from handlers.console.pages import ConsolePage
 from handlers.courses import export, service
@@ -23,7 +24,7 @@ UNSAFE_IN_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 
 
 def _now() -> datetime:
-    return datetime.now(guard.yinling().settings.zone)
+    return datetime.now(yinling().settings.zone)
 
 
 def split_courses(views: list[service.CourseView]) -> tuple[list, list]:
@@ -37,7 +38,7 @@ def split_courses(views: list[service.CourseView]) -> tuple[list, list]:
 def index():
     """Every active course: schedule, venue, seats, enrolled and wait-listed, sign-up state."""
     now = _now()
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         ahead, past = split_courses(service.all_courses(db, now))
     return render_template("console/courses.html", ahead=ahead, past=past, now=now)
 
@@ -45,7 +46,7 @@ def index():
 def _course(db, number: int) -> tuple[Course, list[service.RosterRow]]:
     """The course and its roster, or the 404 page."""
     try:
-        rows = service.roster(db, number, guard.yinling().settings.zone)
+        rows = service.roster(db, number, yinling().settings.zone)
     except service.Refusal:
         abort(404)
     return db.get(Course, number), rows
@@ -55,7 +56,7 @@ def _course(db, number: int) -> tuple[Course, list[service.RosterRow]]:
 def course(number: int):
     """One course: its details and roster (enrolled, then the wait-list in order)."""
     now = _now()
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         found, rows = _course(db, number)
         view = service.course_view(db, found, now)
         sessions = [s.starts_at.astimezone(now.tzinfo) for s in found.sessions]
@@ -79,10 +80,10 @@ def disposition(number: int, name: str) -> str:
 @blueprint.get("/<int:number>/roster.xlsx")
 def roster_xlsx(number: int):
     """The roster as .xlsx, written by the same code as `course roster N --xlsx FILE`."""
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         found, rows = _course(db, number)
         name = found.name
-    render = guard.yinling().render
+    render = yinling().render
     data = export.roster_xlsx_bytes(render, name, export.roster_lines(render, rows))
     logger.info("console: staff %s downloaded the roster of course %s (%d rows)",
                 guard.user().id, number, len(rows))

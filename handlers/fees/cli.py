@@ -5,9 +5,9 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from bot import yinling
 from handlers.fees.importer import FeeFileError, import_fees
 from models import utcnow
 
@@ -18,7 +18,7 @@ fees_cli = AppGroup("fees", help="The fee ledger (党费 and other fees).")
 @click.argument("file", type=click.Path(path_type=Path))
 def fees_import(file: Path):
     """Import fee rows (手机号, 费用类型, 期间, 金额, 已缴, 缴费日期) from .csv or .xlsx."""
-    yl = current_app.extensions["yinling"]
+    yl = yinling()
     now = utcnow()
     today = datetime.now(yl.settings.zone).date()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.tables import RowError, cell, cell_date, read_records, yes_no
+from bot.tables import ImportResult, RowError, cell, cell_date, read_records, yes_no
 from bot.tables import TableFileError as FeeFileError
 from handlers.fees.service import parse_period
 from handlers.people.importer import parse_phone
@@ -28,16 +27,6 @@ MAX_TYPE = 32
 MAX_FEN = 100_000_00  # 100,000 yuan: anything larger is a typo
 EARLIEST_PAID = date(2000, 1, 1)
 IMPORT_ACTOR = "import"
-
-
-@dataclass
-class ImportResult:
-    """Counts, rejected rows (row number, RowError) and notes on rows kept differently."""
-
-    added: int = 0
-    updated: int = 0
-    rejected: list[tuple[int, RowError]] = field(default_factory=list)
-    notes: list[tuple[int, RowError]] = field(default_factory=list)
 
 
 # ---- reading -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
+from bot import yinling
 from handlers.console import guard
 from handlers.console.pages import ConsolePage
 from handlers.fees import service
@@ -22,12 +23,12 @@ PERIODS_SHOWN = 36  # the picker offers the last three years that have a ledger
 
 
 def _now() -> datetime:
-    return datetime.now(guard.yinling().settings.zone)
+    return datetime.now(yinling().settings.zone)
 
 
 def _fee_types() -> tuple[str, ...]:
     """The fee types the statistics count (config/fees.yaml `stats_fee_types`, as in chat)."""
-    return load_config(guard.yinling().settings).stats_fee_types
+    return load_config(yinling().settings).stats_fee_types
 
 
 def chosen_period(raw: str | None, current: str) -> tuple[str, bool]:
@@ -54,10 +55,10 @@ def branch_key(name: str | None) -> str:
 @blueprint.get("/")
 def branches():
     """Collection rate per party branch for one month, lowest first, with the totals."""
-    current = service.period_of(_now(), guard.yinling().settings.zone)
+    current = service.period_of(_now(), yinling().settings.zone)
     period, bad = chosen_period(request.args.get("period"), current)
     fee_types = _fee_types()
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         rows, total = service.branch_stats(db, period, fee_types)
         choices = period_choices(db, current, period)
     return render_template("console/fees.html", rows=[r.view() for r in rows],
@@ -75,7 +76,7 @@ def branch():
     if name is None or period is None:
         abort(404)
     key = branch_key(name)
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         rows, _total = service.branch_stats(db, period, _fee_types())
         stat = next((r for r in rows if r.branch == key), None)
         owing = [_debtor(cadre, items, period)

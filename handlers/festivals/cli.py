@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from handlers.festivals.calendar import MAX_YEAR, MIN_YEAR, lunar_label, load_calendar
+from bot import yinling
+from handlers.festivals.calendar import MAX_YEAR, MIN_YEAR, load_calendar, lunar_label
 
 
 @click.command("festivals")
@@ -16,7 +16,7 @@ from handlers.festivals.calendar import MAX_YEAR, MIN_YEAR, lunar_label, load_ca
 @with_appcontext
 def festivals(year):
     """Print the year's festivals, one a line: date, name, lunar date, notice day, audience."""
-    settings = current_app.extensions["yinling"].settings
+    settings = yinling().settings
     year = year or datetime.now(settings.zone).year
     for day, festival in load_calendar(settings).year(year):
         click.echo(describe(day, festival))
@@ -25,7 +25,7 @@ def festivals(year):
 def describe(day, festival) -> str:
     """One line: `2026-09-25  中秋节  农历八月十五  走访通知9月18日  全体`."""
     month, lunar_day, leap = lunar_label(day)
-    render = current_app.extensions["yinling"].render
+    render = yinling().render
     return render("festivals/cli_line", day=day, festival=festival, lunar_month=month,
                   lunar_day=lunar_day, leap=leap)
 

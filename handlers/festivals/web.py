@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from flask import Blueprint, abort, render_template, request
 
-from handlers.console import guard
+from bot import yinling
 from handlers.console.pages import ConsolePage
 from handlers.festivals import service
 from handlers.festivals.calendar import load_calendar
@@ -19,7 +19,7 @@ console_pages = [ConsolePage("festivals.index", "console/nav/festivals.txt", ord
 
 
 def _today() -> date:
-    return datetime.now(guard.yinling().settings.zone).date()
+    return datetime.now(yinling().settings.zone).date()
 
 
 def choices(db, cal, today: date) -> list[dict]:
@@ -31,9 +31,9 @@ def choices(db, cal, today: date) -> list[dict]:
 @blueprint.get("/")
 def index():
     """The visit answers of one festival date: the chosen festival, else the next one."""
-    cal, today = load_calendar(guard.yinling().settings), _today()
+    cal, today = load_calendar(yinling().settings), _today()
     key = request.args.get("f", "").strip()
-    with guard.yinling().db.session() as db:
+    with yinling().db.session() as db:
         options = choices(db, cal, today)
         if key:
             festival = cal.get(key)

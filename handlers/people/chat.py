@@ -376,11 +376,9 @@ def thread(ctx):
 def _to_ticket(ctx, number: int, staff_id: int | None, words: str, thanks) -> str:
     """The words become a note on the ticket the staff member wrote about."""
     from handlers.issues import service as issues
-    from handlers.issues.policy import load_policy
 
     try:
-        ticket, _ = issues.add_note(ctx.db, load_policy(ctx.services.settings), ctx.actor,
-                                    number, words, None, ctx.now, ctx.push)
+        ticket, _ = issues.add_note(ctx, ctx.actor, number, words, None)
     except issues.Refusal:
         ctx.follower.close_thread()
         return None

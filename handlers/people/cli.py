@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from bot import yinling
 from handlers.people import service
 from handlers.people.importer import RosterFileError, import_roster
 from models import utcnow
@@ -21,7 +21,7 @@ group_cli = AppGroup("group", help="Broadcast groups and their admins.")
 
 
 def _db():
-    return current_app.extensions["yinling"].db
+    return yinling().db
 
 
 # ---- roster --------------------------------------------------------------------------------
@@ -34,7 +34,7 @@ def roster_import(file: Path):
             result = import_roster(session, file)
     except RosterFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    render = current_app.extensions["yinling"].render
+    render = yinling().render
     for number, error in result.rejected:
         reason = render("people/import_reason", code=error.code, **error.values)
         click.echo(f"rejected row {number}: {reason}")
@@ -88,7 +88,7 @@ def roster_qrcodes(out: Path, phones: tuple[str, ...]):
 
     from bot.wechat import ApiError
 
-    client = current_app.extensions["yinling"].dispatcher.deliverer.client
+    client = yinling().dispatcher.deliverer.client
     out.mkdir(parents=True, exist_ok=True)
     made = []
     with _db().session() as session:

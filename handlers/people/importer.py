@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.tables import RowError, TableFileError, cell, cell_date, read_records, yes_no
+from bot.tables import (ImportResult, RowError, TableFileError, cell, cell_date, read_records,
+                        yes_no)
 from models.people import Cadre
 
 COLUMNS = {"姓名": "name", "手机号": "phone", "单位": "unit", "党支部": "branch",
@@ -21,15 +21,6 @@ YES = {"是", "y", "yes", "true", "1", "军休", "√"}
 NO = {"否", "n", "no", "false", "0", "", "×"}
 EARLIEST_BIRTH = date(1900, 1, 1)
 RosterFileError = TableFileError  # the roster file itself cannot be read
-
-
-@dataclass
-class ImportResult:
-    """Counts and the rejected rows (row number, reason)."""
-
-    added: int = 0
-    updated: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 # ---- reading -------------------------------------------------------------------------------
