@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from bot import understand
+from bot import notices, understand
 from bot.context import Services
 from bot.conversation import Conversation
 from bot.db import Database
@@ -84,6 +84,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     render = Renderer()
     router = Router()
     features = feature_modules()
+    notices.check(settings)  # config/templates.yaml, validated at start like features' files
     for module in features:
         if hasattr(module, "check"):  # a feature's own config files, validated at start
             module.check(settings)

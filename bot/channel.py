@@ -3,7 +3,8 @@
 A push goes as a customer-service (chat) message while the user's window is open and its count
 lasts: `cs_quota_message` (5) messages within `cs_window_hours` (48) of a user's message, or
 `cs_quota_event` (3) within `cs_event_window_seconds` (60) of a menu click, follow or scan.
-Otherwise it goes as the template message WECHAT_TEMPLATE_NOTICE (see `template_data`).
+Otherwise it goes as the template config/templates.yaml gives for its kind of push (bot/notices.py),
+else WECHAT_TEMPLATE_NOTICE.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from datetime import datetime, timedelta
 
 EVENT_KINDS = {"click", "follow", "scan"}
 SANDBOX_TEMPLATE = "sandbox-notice"
-TEMPLATE_FIELD_LIMIT = 200   # characters of the body shown in the template's keyword1
 
 
 def window_rule(kind: str | None, settings) -> tuple[timedelta, int]:
@@ -61,25 +61,3 @@ def held_until(kind: str, now: datetime, settings) -> datetime | None:
 def notice_template(settings) -> str:
     """The template id for closed windows ('' when none is configured; a stand-in in sandbox)."""
     return settings.wechat_template_notice or (SANDBOX_TEMPLATE if settings.sandbox else "")
-
-
-def template_data(body: str, now: datetime, render) -> tuple[dict, str | None]:
-    """The notice template's fields from a delivery body, and the part that did not fit.
-
-    WECHAT_TEMPLATE_NOTICE must be a template with the fields `first`, `keyword1`, `keyword2`
-    and `remark` (WeChat's classic notice layout). `first` is the body's first line (or
-    templates/delivery/template_first.txt when the body is one line), `keyword1` the rest of
-    the body up to TEMPLATE_FIELD_LIMIT characters, `keyword2` the local time, and `remark`
-    templates/delivery/template_remark.txt. A longer body is cut; the rest is returned so it
-    can be served by `更多`.
-    """
-    head, _, tail = body.strip().partition("\n")
-    if not tail.strip():
-        head, tail = render("delivery/template_first"), body.strip()
-    tail = tail.strip()
-    shown, rest = tail, None
-    if len(tail) > TEMPLATE_FIELD_LIMIT:
-        shown, rest = tail[:TEMPLATE_FIELD_LIMIT - 1] + "…", tail[TEMPLATE_FIELD_LIMIT - 1:]
-    fields = {"first": head, "keyword1": shown, "keyword2": now.strftime("%Y-%m-%d %H:%M"),
-              "remark": render("delivery/template_remark", cut=rest is not None)}
-    return {name: {"value": value} for name, value in fields.items()}, rest

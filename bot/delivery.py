@@ -19,14 +19,9 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.channel import (
-    cs_window,
-    held_until,
-    notice_template,
-    template_data,
-    window_rule,
-)
+from bot.channel import cs_window, held_until, window_rule
 from bot.inbox import unavailable
+from bot.notices import fallback_facts, load_notices, template_data
 from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes
 from bot.wechat import Outcome, Result
 from models import Delivery, Follower, utcnow
@@ -46,6 +41,8 @@ class Claim:
     body: str
     kind: str
     attempts: int
+    push_kind: str | None = None
+    facts: dict | None = None
 
 
 @dataclass
@@ -81,7 +78,7 @@ class SQL:
              .values(status="sending", attempts=Delivery.attempts + 1,
                      lease_until=_b("b_lease"))
              .returning(Delivery.id, Delivery.openid, Delivery.body, Delivery.kind,
-                        Delivery.attempts))
+                        Delivery.attempts, Delivery.push_kind, Delivery.facts))
     windows = select(Follower.openid, Follower.subscribed, Follower.last_inbound_at,
                      Follower.last_inbound_kind, Follower.cs_sent_since_inbound).where(
         Follower.openid.in_(bindparam("b_openids", expanding=True)))
@@ -242,8 +239,8 @@ class Deliverer:
                 return self._record(claim, "cs", result, now)
             self._update_follower(SQL.spend, claim.openid)
             note, channel = f"chat window: {result.reason}; ", "template"
-        template_id = notice_template(self.settings)
-        if not template_id:
+        notice = load_notices(self.settings).choose(claim.push_kind, self.settings)
+        if notice is None:
             with self._tx() as conn:
                 self._finish(conn, claim, "undeliverable", "template", error=note +
                              "chat window closed and no template configured "
@@ -251,12 +248,13 @@ class Deliverer:
             logger.warning("delivery %s to %s undeliverable: window closed, no template",
                            claim.id, claim.openid)
             return "undeliverable"
-        data, rest = template_data(claim.body, now.astimezone(self.settings.zone),
-                                   self._fixed_text)
-        result = self.client.send_template(claim.openid, template_id, data)
-        if result.ok and rest:
-            # The part a template could not show waits for `更多`.
-            self._update_follower(SQL.more, claim.openid, b_text=rest)
+        template_id, entry = notice
+        facts = claim.facts or fallback_facts(claim.body, now.astimezone(self.settings.zone))
+        result = self.client.send_template(claim.openid, template_id,
+                                           template_data(entry.fields, facts))
+        if result.ok:
+            # A template shows a few facts: the whole text waits for `更多`.
+            self._update_follower(SQL.more, claim.openid, b_text=claim.body)
         return self._record(claim, "template", result, now, note)
 
     def _fit(self, body: str) -> tuple[str, str]:

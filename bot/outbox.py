@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.channel import held_until
+from bot.notices import facts_of
 from models import Delivery, utcnow
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,10 @@ class Outbox:
         if session.scalar(select(Delivery.id).where(Delivery.campaign == campaign,
                                                      Delivery.openid == openid)):
             return None
+        push_kind, facts = self._facts(template, values, body, now)
         delivery = Delivery(campaign=campaign, openid=openid, template=template, body=body,
-                            kind=kind, not_before=self._not_before(kind, now, not_before),
+                            push_kind=push_kind, facts=facts, kind=kind,
+                            not_before=self._not_before(kind, now, not_before),
                             lease_until=self._lease())
         try:
             with session.begin_nested():
@@ -62,15 +65,22 @@ class Outbox:
         if kind not in KINDS:
             raise ValueError(f"push kind must be one of {KINDS}, got {kind!r}")
         body = self.render(template, **values)
+        push_kind, facts = self._facts(template, values, body, now)
         existing = set(session.scalars(select(Delivery.openid)
                                        .where(Delivery.campaign == campaign)))
         hold, lease = self._not_before(kind, now, not_before), self._lease()
         rows = [Delivery(campaign=campaign, openid=openid, template=template, body=body,
-                         kind=kind, not_before=hold, lease_until=lease)
+                         push_kind=push_kind, facts=facts, kind=kind, not_before=hold,
+                         lease_until=lease)
                 for openid in dict.fromkeys(openids) if openid not in existing]
         session.add_all(rows)
         session.flush()
         return rows
+
+    def _facts(self, template: str, values: dict, body: str, now: datetime | None):
+        """The push's kind and named facts, for a template or subscription notice."""
+        local = (now or utcnow()).astimezone(self.settings.zone)
+        return facts_of(template, values, body, local)
 
     def _not_before(self, kind: str, now: datetime | None, asked: datetime | None):
         """The later of the caller's not_before and the end of quiet hours (if they apply)."""

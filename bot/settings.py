@@ -32,6 +32,8 @@ class Settings:
     wechat_aes_key_previous: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com/"
     wechat_template_notice: str = ""
+    # Template ids named in config/templates.yaml: WECHAT_TEMPLATE_<NAME> -> id (environment).
+    wechat_templates: dict = field(default_factory=dict)
     database_url: str = f"sqlite:///{ROOT / 'var' / 'yinling.db'}"
     redis_url: str = ""
     tz: str = "Asia/Shanghai"
@@ -176,6 +178,7 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
     for env_name, attr in ENV_MAP.items():
         if env_name in source and source[env_name] != "":
             values[attr] = _coerce(env_name, source[env_name], types[attr])
+    values["wechat_templates"] = template_ids(source)
     for key, value in (overrides or {}).items():
         if key not in types:
             raise SettingsError(f"unknown setting {key!r}")
@@ -183,6 +186,15 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
     settings = Settings(**values)
     validate(settings)
     return settings
+
+
+TEMPLATE_SETTING = re.compile(r"WECHAT_TEMPLATE_[A-Z0-9_]+")
+
+
+def template_ids(source: dict) -> dict:
+    """Every WECHAT_TEMPLATE_<NAME> set in the environment (templates.yaml may name them)."""
+    return {name: str(value).strip() for name, value in source.items()
+            if TEMPLATE_SETTING.fullmatch(name) and name not in ENV_MAP and str(value).strip()}
 
 
 def validate(s: Settings) -> None:

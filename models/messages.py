@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -58,6 +58,10 @@ class Delivery(Base):
     openid: Mapped[str] = mapped_column(String(64), index=True)
     template: Mapped[str] = mapped_column(String(128))
     body: Mapped[str] = mapped_column(Text)
+    # The kind of push (bot/pushkinds.py) and its named facts: what a template message or a
+    # subscription notice shows when the chat window is closed (config/templates.yaml).
+    push_kind: Mapped[str | None] = mapped_column(String(32))
+    facts: Mapped[dict | None] = mapped_column(JSON)
     # pending -> sending -> sent | sandbox | failed | undeliverable | cancelled
     # (sending -> pending again for a retry, a quiet-hours hold, or a worker that died)
     status: Mapped[str] = mapped_column(String(16), default="pending")

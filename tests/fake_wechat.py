@@ -7,12 +7,21 @@ status (500…) or a slow answer, for a number of calls, optionally for one open
 
 Run alone (benchmark): `python -m tests.fake_wechat --latency 0.05` prints `READY <base url>`;
 GET /_fake/stats then returns the counts.
+
+What a phone shows (WeChat since May 2023, `Sent.shown`): a template message without `first`
+and `remark`, without line breaks, each field cut to 20 characters with an ellipsis (WeChat
+accepts longer fields and cuts them). A typed field (`thing1`, `character_string2`, …) with
+characters its type does not allow is refused with 47003; a subscription notice
+(`message/subscribe/bizsend`) is also refused when a field is over its type's limit, empty, or
+has a line break. The rules are written out here again, apart from bot/fields.py, so that the
+fake checks the service instead of agreeing with it.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import re
 import secrets
 import sys
 import threading
@@ -22,12 +31,82 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 APIS = {"/cgi-bin/stable_token": "token", "/cgi-bin/message/custom/send": "custom",
-        "/cgi-bin/message/template/send": "template", "/cgi-bin/menu/create": "menu"}
+        "/cgi-bin/message/template/send": "template", "/cgi-bin/menu/create": "menu",
+        "/cgi-bin/message/subscribe/bizsend": "subscribe"}
 ERRMSG = {0: "ok", -1: "system error", 40001: "invalid credential", 42001:
           "access_token expired", 45015: "response out of time limit or subscription is "
           "canceled", 45047: "out of response count limit", 43004: "require subscribe",
           45009: "reach max api daily quota limit", 40125: "invalid appsecret",
-          47001: "data format error", 40037: "invalid template_id"}
+          47001: "data format error", 40037: "invalid template_id", 47003: "argument invalid!"}
+SHOWN = 20                 # characters a template message shows of one field
+NOT_SHOWN = ("first", "remark")
+
+
+def _han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+def _sym(ch: str) -> bool:
+    return ch.isascii() and ch.isprintable() and not ch.isalnum() and not ch.isspace()
+
+
+_TIME = re.compile(r"[0-9年月日:\-/. ~]*[0-9][0-9年月日:\-/. ~]*")
+_AMOUNT = re.compile(r"[¥￥$]?\d{1,10}(\.\d+)?元?")
+# type -> (limit, the characters or the whole value the type allows)
+RULES = {
+    "thing": (20, lambda v: all(ch.isprintable() for ch in v)),
+    "character_string": (32, lambda v: all((ch.isascii() and ch.isalnum()) or _sym(ch)
+                                           for ch in v)),
+    "number": (32, lambda v: re.fullmatch(r"\d+(\.\d+)?", v) is not None),
+    "letter": (32, lambda v: v.isascii() and v.isalpha()),
+    "symbol": (5, lambda v: all(_sym(ch) for ch in v)),
+    "time": (32, lambda v: _TIME.fullmatch(v) is not None),
+    "date": (32, lambda v: _TIME.fullmatch(v) is not None),
+    "amount": (15, lambda v: _AMOUNT.fullmatch(v) is not None),
+    "phone_number": (17, lambda v: all(ch.isdigit() or _sym(ch) for ch in v)),
+    "car_number": (8, lambda v: all(ch.isascii() and ch.isalnum() for ch in v[1:-1])),
+    "name": (20, lambda v: all(_han(ch) or (ch.isascii() and ch.isalpha()) or _sym(ch)
+                               or ch in " ·" for ch in v)),
+    "phrase": (5, lambda v: all(_han(ch) for ch in v)),
+}
+
+
+def field_type(key: str) -> str | None:
+    """The type a field key names (`thing1` -> thing), None for untyped keys (`keyword1`)."""
+    base = key.rstrip("0123456789")
+    return base if base in RULES else None
+
+
+def _limit(kind: str, value: str) -> int:
+    if kind == "name" and any(_han(ch) for ch in value):
+        return 10
+    return RULES[kind][0]
+
+
+def field_problem(key: str, value, subscribe: bool) -> str | None:
+    """Why WeChat refuses this field (47003), or None."""
+    kind = field_type(key)
+    if not isinstance(value, str):
+        return f"data.{key}.value is not a string"
+    if subscribe and (not value or "\n" in value or "\r" in value):
+        return f"data.{key}.value invalid (empty or a line break)"
+    if kind is None:
+        return f"data.{key} is not a typed field" if subscribe else None
+    text = value if subscribe else re.sub(r"[\r\n]+", "", value)
+    if subscribe and len(text) > _limit(kind, text):
+        return f"data.{key}.value invalid (over {_limit(kind, text)} characters)"
+    return None if RULES[kind][1](text) else f"data.{key}.value invalid ({kind})"
+
+
+def shown_fields(data: dict) -> dict:
+    """What the phone shows of a template message: no first/remark or line breaks, 20 each."""
+    shown = {}
+    for key, field_ in data.items():
+        if key in NOT_SHOWN:
+            continue
+        text = re.sub(r"\s*[\r\n]+\s*", " ", str(field_.get("value", ""))).strip()
+        shown[key] = text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"
+    return shown
 
 
 @dataclass
@@ -51,6 +130,11 @@ class Sent:
     payload: dict
     msgid: int | None = None
     at: float = field(default_factory=time.monotonic)
+
+    @property
+    def shown(self) -> dict:
+        """The fields a phone shows of a template message or subscription notice."""
+        return shown_fields(self.payload.get("data") or {})
 
 
 class FakeWeChat:
@@ -117,6 +201,10 @@ class FakeWeChat:
         with self.lock:
             return [s for s in self.sent if (openid is None or s.openid == openid)
                     and (api is None or s.api == api)]
+
+    def shown(self, openid: str | None = None) -> list[dict]:
+        """What phones show of the template messages and subscription notices accepted."""
+        return [s.shown for s in self.messages(openid) if s.api in ("template", "subscribe")]
 
     def stats(self) -> dict:
         """Counts for the benchmark."""
@@ -199,11 +287,14 @@ class FakeWeChat:
         if api == "custom" and not (body.get("msgtype") == "text" and openid
                                     and (body.get("text") or {}).get("content")):
             return _err(47001)
-        if api == "template" and not (openid and body.get("template_id")
-                                      and isinstance(body.get("data"), dict)):
+        if api in ("template", "subscribe") and not (openid and body.get("template_id")
+                                                     and isinstance(body.get("data"), dict)):
             return _err(47001)
+        problem = _data_problem(api, body)
+        if problem:
+            return {"errcode": 47003, "errmsg": f"argument invalid! {problem}"}
         with self.lock:
-            msgid = next(self._msgids) if api == "template" else None
+            msgid = next(self._msgids) if api in ("template", "subscribe") else None
             if api == "menu":
                 self.menu = body
             self.sent.append(Sent(api, openid, body, msgid))
@@ -219,6 +310,18 @@ def live_settings(fake: FakeWeChat, **overrides) -> dict:
                 "delivery_backoff_seconds": 0.05, "delivery_max_attempts": 3}
     settings.update(overrides)
     return settings
+
+
+def _data_problem(api: str, body: dict) -> str | None:
+    """The first field WeChat would refuse (templates and subscription notices)."""
+    if api not in ("template", "subscribe"):
+        return None
+    for key, field_ in body["data"].items():
+        value = field_.get("value") if isinstance(field_, dict) else None
+        problem = field_problem(key, value, subscribe=api == "subscribe")
+        if problem:
+            return problem
+    return None
 
 
 def _err(code: int) -> dict:

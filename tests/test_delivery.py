@@ -89,8 +89,9 @@ def test_outside_the_window_a_push_is_the_notice_template(live, fake, openid):
     [sent] = fake.messages(openid)
     assert (row.status, row.channel) == ("sent", "template")
     assert sent.payload["template_id"] == "TPL-NOTICE"
-    assert sent.payload["data"]["first"]["value"] == "重阳节走访通知"
-    assert sent.payload["data"]["keyword1"]["value"] == "组织将于下周上门。"
+    data = {key: field["value"] for key, field in sent.payload["data"].items()}
+    assert sent.shown == data and set(data) == {"thing1", "time2"}   # nothing cut by WeChat
+    assert sent.payload["data"]["thing1"]["value"] == "重阳节走访通知 组织将于下周上门。"
     assert row.wx_msg_id == str(sent.msgid)
 
 
@@ -314,15 +315,16 @@ def test_template_send_job_finish_updates_the_delivery(live, fake, openid):
                 session.get(Delivery, ok.id).receipt) == ("sent", "success")
 
 
-def test_a_long_template_body_leaves_the_rest_for_more(live, fake, openid):
+def test_a_template_shows_a_few_facts_and_the_whole_text_waits_for_more(live, fake, openid):
     open_window(live, openid)
     with yl_of(live).db.session() as session:   # the window is used up: template it is
         session.execute(update(Follower).where(Follower.openid == openid).values(
             cs_sent_since_inbound=5))
     body = "通知\n" + "内容" * 150
     settle(live, [push(live, openid, body)])
-    shown = fake.messages(openid)[0].payload["data"]["keyword1"]["value"]
-    assert shown[:-1] + follower(live, openid).more_text == "内容" * 150
+    shown = fake.messages(openid)[0].payload["data"]["thing1"]["value"]
+    assert len(shown) == 20 and shown.startswith("通知 内容") and shown.endswith("…")
+    assert follower(live, openid).more_text == body
 
 
 def test_cancel_stops_the_pending_part_of_a_campaign(live, openid):

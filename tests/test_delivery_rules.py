@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.channel import cs_window, notice_template, quiet_until, template_data
+from bot.channel import cs_window, notice_template, quiet_until
 from bot.delivery import backoff
-from bot.render import Renderer
+from bot.notices import GENERIC_ENTRY, facts_of, template_data
 from bot.settings import SettingsError, load_settings
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -88,24 +88,20 @@ def test_quiet_hours_use_yinling_tz_whatever_zone_now_is_in():
 
 
 def test_template_fields_from_a_body():
-    render = Renderer()
-    data, rest = template_data("重阳节走访通知\n组织将于10月25日上门走访。", NOW, render)
-    assert data["first"]["value"] == "重阳节走访通知"
-    assert data["keyword1"]["value"] == "组织将于10月25日上门走访。"
-    assert data["keyword2"]["value"] == "2026-10-29 10:00"
-    assert data["remark"]["value"] and rest is None
-    one_line, _ = template_data("您的问题已办结。", NOW, render)
-    assert one_line["keyword1"]["value"] == "您的问题已办结。" and one_line["first"]["value"]
+    """A push no kind lists shows its text as `what` (one line) and when it was made."""
+    kind, facts = facts_of("core/raw", {"text": "重阳节走访通知\n组织将于10月25日上门走访。"},
+                           "重阳节走访通知\n组织将于10月25日上门走访。", NOW)
+    data = template_data(GENERIC_ENTRY.fields, facts)
+    assert kind == "notice" and set(data) == {"thing1", "time2"}
+    assert data["thing1"]["value"] == "重阳节走访通知 组织将于10月25日上…"   # 20 shown
+    assert data["time2"]["value"] == "2026年10月29日 10:00"
 
 
-def test_a_long_body_is_cut_and_the_rest_kept_for_more():
-    render = Renderer()
+def test_a_long_body_is_cut_to_the_twenty_characters_a_field_shows():
     body = "通知\n" + "长" * 450
-    data, rest = template_data(body, NOW, render)
-    shown = data["keyword1"]["value"]
-    assert len(shown) == 200 and shown.endswith("…")
-    assert shown[:-1] + rest == "长" * 450
-    assert "更多" in data["remark"]["value"]
+    _, facts = facts_of("core/raw", {"text": body}, body, NOW)
+    shown = template_data(GENERIC_ENTRY.fields, facts)["thing1"]["value"]
+    assert len(shown) == 20 and shown.endswith("…") and shown.startswith("通知 长")
 
 
 def test_sandbox_has_a_stand_in_template_and_live_mode_does_not():
