@@ -20,6 +20,9 @@ STRONG_ARGS = 6
 SEPARATED = set(" 　,，:：、")  # `人工 …`: the command word, then its words
 PHRASED_MARGIN = 3  # characters more than the command word for everyday words to win
 CANCEL_WORDS = {"取消", "退出", "0"}
+# What a dialog step returns when the message is not an answer to its question: the router
+# leaves the dialog and handles the message afresh (a command, a menu number, kind words…).
+NEW_MESSAGE = object()
 
 
 @dataclass
@@ -72,6 +75,16 @@ class Handlers:
             return fn
         return deco
 
+    def dialog(self, states: dict[str, Callable], *, role: str | None = None,
+               wrap: Callable | None = None) -> None:
+        """Declare a dialog in one table {STATE: step}: each step answers its state, needs
+        `role` as the command that opened it did, and is wrapped by `wrap` (what every step
+        of this dialog does first, e.g. keep a photo sent mid-dialog). A step may return
+        NEW_MESSAGE (not an answer: the router handles the message afresh) or raise the
+        feature's Refusal (the router ends the dialog and answers it)."""
+        for state, fn in states.items():
+            self.step(state, role=role)(wrap(fn) if wrap else fn)
+
     def event(self, *names: str):
         """Register `handler(ctx) -> str|None` for event types (lower-case)."""
         def deco(fn):
@@ -115,6 +128,7 @@ class Router:
         self.rules: list[Rule] = []
         self.steps: dict[str, Callable] = {}
         self.step_roles: dict[str, str] = {}
+        self.step_refusals: dict[str, Callable] = {}  # state -> its feature's refused()
         self.events: dict[str, Callable] = {}
         self.messages: dict[str, Callable] = {}
         self.meanings: dict[str, Callable] = {}
@@ -140,6 +154,8 @@ class Router:
             table.update(new)
         self.resolvers.extend(handlers.resolvers)
         self.step_roles.update(handlers.step_roles)
+        if handlers.refused is not None:
+            self.step_refusals.update(dict.fromkeys(handlers.steps, handlers.refused))
         # Longest word first, so 家属绑定 wins over 绑定 and 取消报名 over 取消.
         self._by_word.sort(key=lambda pair: -len(pair[0]))
 
@@ -197,7 +213,7 @@ class Router:
             if not in_dialog:
                 return advice
             # The words still answer the open question (a report's description, say).
-            return f"{advice}\n\n{self.steps[ctx.state['name']](ctx)}"
+            return f"{advice}\n\n{self._step(ctx)}"
         text = ctx.text
         if text in MENU_WORDS or ctx.plain in MENU_WORDS:
             ctx.end()
@@ -209,7 +225,7 @@ class Router:
             return ctx.reply("core/cancelled" if in_dialog else "core/nothing_to_cancel",
                              menu=ctx.menu())
         if in_dialog:  # the dialog's question gets the first go; then a rating in words
-            return self.steps[ctx.state["name"]](ctx)
+            return self._step(ctx)
         rated = self.mean(ctx, "rating", quiet=True)
         if rated is not None:
             return rated
@@ -400,6 +416,24 @@ class Router:
         if handler:
             return handler(ctx)
         return None if ctx.event in SILENT_EVENTS else ctx.menu()
+
+    def _step(self, ctx) -> str | None:
+        """Run the open dialog's step; the router owns what is not an answer (NEW_MESSAGE:
+        the dialog is left and the message handled as if no question was open) and the
+        feature's refusals (the dialog ends with the feature's answer)."""
+        name = ctx.state["name"]
+        try:
+            answer = self.steps[name](ctx)
+        except Refusal as refusal:
+            refused = self.step_refusals.get(name)
+            if refused is None:
+                raise
+            ctx.end()
+            return refused(ctx, refusal)
+        if answer is NEW_MESSAGE:
+            ctx.end()
+            return self.dispatch(ctx)
+        return answer
 
     def _step_refused(self, ctx) -> str:
         """The user lost the role a dialog needs (unbound by an operator, no longer an

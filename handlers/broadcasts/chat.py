@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 
 from bot import roles
-from bot.router import Handlers
+from bot.router import NEW_MESSAGE, Handlers
 from bot.text import parse_number
 from handlers.broadcasts import service
 from handlers.broadcasts.service import Refusal
@@ -64,22 +64,20 @@ def _content_problem(content: str) -> str | None:
     return None
 
 
-def dialog_step(state: str):
-    """Register a broadcast-dialog step that only sees text (or recognised voice)."""
-    def deco(fn):
-        @handlers.step(state, role=roles.GROUP_ADMIN)
-        @wraps(fn)
-        def step(ctx):
-            if ctx.text.startswith("群发") and not ctx.text.startswith("群发记录"):
-                return start(ctx, "")  # `群发 …` typed again: start afresh with these words
-            if ctx.msg_type == "voice" and not ctx.text:
-                return ctx.reply("broadcasts/voice_unclear", prompt=ctx.state["prompt"])
-            if ctx.msg_type not in ("text", "voice") or not ctx.text:
-                return ctx.reply("broadcasts/refused", code="not_text",
-                                 prompt=ctx.state["prompt"])
-            return fn(ctx)
-        return step
-    return deco
+def admin_intake(fn):
+    """What every broadcast step does first: `群发 …` typed again starts afresh; unclear
+    voice or a message that is not text is answered with the same question."""
+    @wraps(fn)
+    def step(ctx):
+        if ctx.text.startswith("群发") and not ctx.text.startswith("群发记录"):
+            return start(ctx, "")  # `群发 …` typed again: start afresh with these words
+        if ctx.msg_type == "voice" and not ctx.text:
+            return ctx.reply("broadcasts/voice_unclear", prompt=ctx.state["prompt"])
+        if ctx.msg_type not in ("text", "voice") or not ctx.text:
+            return ctx.reply("broadcasts/refused", code="not_text",
+                             prompt=ctx.state["prompt"])
+        return fn(ctx)
+    return step
 
 
 # ---- 群发: the dialog --------------------------------------------------------------------
@@ -135,7 +133,6 @@ def _preview(ctx, data: dict) -> str:
                    now=ctx.now, quiet=ctx.services.settings.quiet_hours)
 
 
-@dialog_step(GROUP_STATE)
 def group_step(ctx):
     """Which group (by number or by name)."""
     ids = ctx.data.get("groups", [])
@@ -151,7 +148,6 @@ def group_step(ctx):
     return _ask_content(ctx, chosen, names[chosen])
 
 
-@dialog_step(CONTENT_STATE)
 def content_step(ctx):
     """The words of the notice, typed or spoken (a command or `算了` is asked about)."""
     asked = ctx.asked_about()
@@ -166,7 +162,6 @@ def content_step(ctx):
     return _preview(ctx, {"group": ctx.data["group"], "content": content, "via": _via(ctx)})
 
 
-@dialog_step(CONFIRM_STATE)
 def confirm_step(ctx):
     """1 send, 2 write it again, 0 (or 不发了) cancels: nothing is sent."""
     choice = ctx.choose({1: "yes", 2: "rewrite"}, "yes", "no", "rewrite")
@@ -187,11 +182,8 @@ def confirm_step(ctx):
 def _send(ctx) -> str:
     data = ctx.data
     ctx.end()
-    try:
-        sent = service.send(ctx.db, ctx.services.outbox, ctx.openid,
-                            data["group"], data["content"], data.get("via", "text"), ctx.now)
-    except Refusal as refusal:
-        return _refused(ctx, refusal)
+    sent = service.send(ctx.db, ctx.services.outbox, ctx.openid,
+                        data["group"], data["content"], data.get("via", "text"), ctx.now)
     ctx.adopt(sent.deliveries)   # handed to the dispatcher after the commit
     b = sent.broadcast
     ctx.log("broadcast %s sent to %d people", b.id, len(sent.deliveries))
@@ -201,6 +193,11 @@ def _send(ctx) -> str:
 
 
 # ---- 群发记录 and 撤回群发 ------------------------------------------------------------------
+# The broadcast dialog (a Refusal ends it with broadcasts/refused).
+handlers.dialog({GROUP_STATE: group_step, CONTENT_STATE: content_step,
+                 CONFIRM_STATE: confirm_step}, role=roles.GROUP_ADMIN, wrap=admin_intake)
+
+
 def _view(ctx, b, counts) -> dict:
     """What the history shows of one broadcast."""
     return {"n": b.id, "group": b.group.name, "at": _local(ctx, b.created_at),
@@ -265,15 +262,16 @@ def _one(ctx, items: list[dict], number: int) -> str:
                      total=len(items), now=ctx.now)
 
 
-@handlers.step(PICK_STATE)
 def pick_step(ctx):
     """A number right after the list opens that notice; anything else is handled as usual."""
     number = ctx.number()
     if number is None:
-        ctx.end()  # not an answer to the list: handle the message as if no list was shown
-        return ctx.services.router.dispatch(ctx)
+        return NEW_MESSAGE  # not an answer to the list: handled as if no list was shown
     items = [i for i in _notice_views(ctx) if i["id"] in ctx.data.get("ids", [])]
     if not 1 <= number <= len(items):
         return ctx.reask()
     ctx.understood("通知公告")
     return _one(ctx, items, number)
+
+
+handlers.dialog({PICK_STATE: pick_step})  # the notice list: a number opens one

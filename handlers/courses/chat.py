@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from bot import roles
-from bot.router import Handlers
+from bot.router import NEW_MESSAGE, Handlers
 from bot.text import parse_number
 from handlers.courses import service
 from handlers.courses.service import Actor, Refusal
@@ -90,13 +90,11 @@ def _sign_up(ctx, number: int) -> str:
     return ctx.reply("courses/signed_up", o=outcome, c=outcome.course, **_who(ctx))
 
 
-@handlers.step(PICK_STATE, role=roles.CADRE)
 def pick_step(ctx):
-    """The course number (or name) after the list; any command leaves the list."""
-    router = ctx.services.router
-    if ctx.text and router.match(ctx.text) is not None:
-        ctx.end()
-        return router.dispatch(ctx)
+    """The course number (or name) after the list; any command leaves the list. A refusal
+    keeps the list open (the reason, then the courses again), unlike other dialogs."""
+    if ctx.text and ctx.services.router.match(ctx.text) is not None:
+        return NEW_MESSAGE
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
     try:
@@ -109,6 +107,9 @@ def pick_step(ctx):
         # Stay in the list: the reason, then the same question with the courses again.
         return ctx.reply("courses/pick_again", answer=_refused(ctx, refusal, with_list=False),
                          prompt=_list(ctx))
+
+
+handlers.dialog({PICK_STATE: pick_step}, role=roles.CADRE)  # the course list: which one
 
 
 # ---- cancelling and the cadre's own courses ------------------------------------------------

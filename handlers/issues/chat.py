@@ -14,6 +14,10 @@ from handlers.issues.service import Refusal, Reporter
 from handlers.issues.views import chat_reach, event_views, ticket_view
 
 handlers = Handlers("issues")
+# The report dialog's states (and `补充 N`'s question), declared in one table below.
+CATEGORY, DESCRIPTION, URGENCY, CONFIRM = ("report.category", "report.description",
+                                           "report.urgency", "report.confirm")
+APPEND = "report.append"
 
 MAX_ATTACHMENTS = 12
 MAX_TEXT = service.MAX_TEXT
@@ -85,14 +89,14 @@ def _command_word(ctx) -> str:
 
 
 def _ask_category(ctx, data: dict, note: str | None = None) -> str:
-    prompt = ctx.ask("report.category", "issues/ask_category", data=data,
+    prompt = ctx.ask(CATEGORY, "issues/ask_category", data=data,
                      categories=_policy(ctx).categories, on_behalf=ctx.on_behalf,
                      cadre_name=ctx.cadre.name)
     return f"{note}\n\n{prompt}" if note else prompt
 
 
 def _ask_description(ctx, data: dict) -> str:
-    return ctx.ask("report.description", "issues/ask_description", data=data,
+    return ctx.ask(DESCRIPTION, "issues/ask_description", data=data,
                    category=_policy(ctx).category_name(data["category"]))
 
 
@@ -100,7 +104,7 @@ def _ask_confirm(ctx) -> str:
     d = ctx.data
     items = d.get("attachments", [])
     place = next((a for a in reversed(items) if a["kind"] == "location"), None)
-    return ctx.ask("report.confirm", "issues/ask_confirm",
+    return ctx.ask(CONFIRM, "issues/ask_confirm",
                    category=_policy(ctx).category_name(d["category"]),
                    description=d["description"], urgent=d["urgent"],
                    photos=sum(a["kind"] == "image" for a in items),
@@ -129,7 +133,7 @@ def _attached(ctx, item: dict) -> str:
     if len(items) < MAX_ATTACHMENTS:
         items = items + [item]
     ctx.save(attachments=items)
-    if ctx.state["name"] == "report.confirm":
+    if ctx.state["name"] == CONFIRM:
         prompt = _ask_confirm(ctx)  # the summary now counts the new attachment
     else:
         prompt = ctx.state["prompt"]
@@ -137,25 +141,22 @@ def _attached(ctx, item: dict) -> str:
                      photos=sum(a["kind"] == "image" for a in items), prompt=prompt)
 
 
-def report_step(state: str):
-    """Register a report-dialog step; photos, places and unclear voice are handled first."""
-    def deco(fn):
-        @handlers.step(state, role=roles.CADRE)
-        @wraps(fn)
-        def step(ctx):
-            item = intake(ctx)
-            if item is not None:
-                return _attached(ctx, item)
-            if ctx.msg_type == "voice" and not ctx.text:
-                return ctx.reply("issues/voice_unclear", prompt=ctx.state["prompt"])
-            if ctx.msg_type not in ("text", "voice") or not ctx.text:
-                return ctx.reask()
-            return fn(ctx)
-        return step
-    return deco
+def report_intake(fn):
+    """What every report step does first: keep a photo or place, re-ask after unclear voice
+    or a message that is not text."""
+    @wraps(fn)
+    def step(ctx):
+        item = intake(ctx)
+        if item is not None:
+            return _attached(ctx, item)
+        if ctx.msg_type == "voice" and not ctx.text:
+            return ctx.reply("issues/voice_unclear", prompt=ctx.state["prompt"])
+        if ctx.msg_type not in ("text", "voice") or not ctx.text:
+            return ctx.reask()
+        return fn(ctx)
+    return step
 
 
-@report_step("report.category")
 def category_step(ctx):
     """Which kind of problem (by number, name, or the words of the problem itself)."""
     policy = _policy(ctx)
@@ -176,18 +177,17 @@ def category_step(ctx):
             ctx.understood("content")
             return ctx.reply("issues/noted_description", prompt=ctx.state["prompt"])
         ctx.understood(f"category:{chosen.name}")
-        return ctx.ask("report.urgency", "issues/ask_urgency", data={**data,
+        return ctx.ask(URGENCY, "issues/ask_urgency", data={**data,
                                                                      "category": chosen.key})
     if chosen is None:
         return ctx.reask()
     ctx.understood(f"category:{chosen.name}")
     data = {**ctx.data, "category": chosen.key}
     if data.get("description"):
-        return ctx.ask("report.urgency", "issues/ask_urgency", data=data)
+        return ctx.ask(URGENCY, "issues/ask_urgency", data=data)
     return _ask_description(ctx, data)
 
 
-@report_step("report.description")
 def description_step(ctx):
     """What happened, typed or spoken (voice arrives as its recognition)."""
     asked = ctx.asked_about()
@@ -197,10 +197,9 @@ def description_step(ctx):
         return ctx.reask()
     ctx.understood("content")
     data = _described(ctx, ctx.data, _raw(ctx))
-    return ctx.ask("report.urgency", "issues/ask_urgency", data=data)
+    return ctx.ask(URGENCY, "issues/ask_urgency", data=data)
 
 
-@report_step("report.urgency")
 def urgency_step(ctx):
     """1 一般 / 2 紧急 (and the words people use for them: 挺急的, 不着急, …)."""
     number = ctx.number()
@@ -215,7 +214,6 @@ def urgency_step(ctx):
     return _ask_confirm(ctx)
 
 
-@report_step("report.confirm")
 def confirm_step(ctx):
     """1 submit, 2 start again, 0 (or 算了) cancels: nothing is created."""
     choice = ctx.choose({1: "yes", 2: "rewrite"}, "yes", "no", "rewrite")
@@ -265,7 +263,7 @@ def add_note(ctx, args):
         number = _only_active(ctx)
     service.reporters_ticket(ctx.db, _reporter(ctx), number)
     if not text:
-        return ctx.ask("report.append", "issues/ask_note", data={"ticket": number}, n=number)
+        return ctx.ask(APPEND, "issues/ask_note", data={"ticket": number}, n=number)
     return _note(ctx, number, text, None)
 
 
@@ -287,7 +285,6 @@ def _note(ctx, number: int, text: str | None, attachment: dict | None) -> str:
                      resolved=ticket.state == "resolved")
 
 
-@handlers.step("report.append", role=roles.CADRE)
 def append_step(ctx):
     """The words, voice, photo or place that `补充 12` was waiting for."""
     item = intake(ctx)
@@ -296,11 +293,13 @@ def append_step(ctx):
     if item is None and not ctx.text:
         return ctx.reask()
     ctx.understood("content")
-    try:
-        return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item)
-    except Refusal as refusal:
-        ctx.end()
-        return _refused(ctx, refusal)
+    return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item)
+
+
+# The report dialog, and `补充 N`'s question (a Refusal ends either with issues/refused).
+handlers.dialog({CATEGORY: category_step, DESCRIPTION: description_step, URGENCY: urgency_step,
+                 CONFIRM: confirm_step}, role=roles.CADRE, wrap=report_intake)
+handlers.dialog({APPEND: append_step}, role=roles.CADRE)
 
 
 @reporter_command("评价")
@@ -363,7 +362,7 @@ def problem(ctx):
     if chosen is None:
         return ctx.reply("issues/told_straight_out", prompt=_ask_category(ctx, data),
                          category=None)
-    prompt = ctx.ask("report.urgency", "issues/ask_urgency", data={**data, "category": chosen.key})
+    prompt = ctx.ask(URGENCY, "issues/ask_urgency", data={**data, "category": chosen.key})
     return ctx.reply("issues/told_straight_out", prompt=prompt, category=chosen.name)
 
 

@@ -14,6 +14,9 @@ from models import Binding, Cadre, InboundMessage, Staff
 from models.people import HelpRequest, on_duty_openids, open_threads
 
 handlers = Handlers("people")
+# The binding dialogs' states, declared in one table below.
+BIND_NAME, BIND_LAST4, BIND_SCAN, UNBIND_CONFIRM = ("bind.name", "bind.last4", "bind.scan",
+                                                   "unbind.confirm")
 
 RELATION_WORD = {"self": "绑定", "family": "家属绑定"}
 MAX_NAME = 20
@@ -82,8 +85,8 @@ def _start(ctx, args: str, relation: str) -> str:
     if name and last4:
         return _attempt(ctx, relation, name, last4)
     if name and _valid_name(name):
-        return ctx.ask("bind.last4", "people/ask_last4", data={**data, "name": name})
-    return ctx.ask("bind.name", "people/ask_name", data=data, family=relation == "family")
+        return ctx.ask(BIND_LAST4, "people/ask_last4", data={**data, "name": name})
+    return ctx.ask(BIND_NAME, "people/ask_name", data=data, family=relation == "family")
 
 
 @handlers.command("绑定", menu="绑定身份", order=10, hide_for={roles.CADRE, roles.STAFF})
@@ -98,7 +101,6 @@ def bind_family(ctx, args):
     return _start(ctx, args, "family")
 
 
-@handlers.step("bind.name")
 def step_name(ctx):
     """The cadre's name (or name and digits in one go)."""
     for relation, word in sorted(RELATION_WORD.items(), key=lambda kv: -len(kv[1])):
@@ -112,10 +114,9 @@ def step_name(ctx):
     if not _valid_name(name):
         return ctx.reask()
     ctx.understood("content")
-    return ctx.ask("bind.last4", "people/ask_last4", data={**ctx.data, "name": name})
+    return ctx.ask(BIND_LAST4, "people/ask_last4", data={**ctx.data, "name": name})
 
 
-@handlers.step("bind.last4")
 def step_last4(ctx):
     """The last four digits of the cadre's phone number."""
     last4 = _last4(ctx.text)
@@ -183,12 +184,11 @@ def _wrong(ctx, relation: str, named) -> str:
     if left == 0:
         ctx.end()
         return ctx.reply("people/locked", minutes=int(service.LOCK_FOR.total_seconds() // 60))
-    return ctx.ask("bind.name", "people/wrong", data={"relation": relation}, left=left,
+    return ctx.ask(BIND_NAME, "people/wrong", data={"relation": relation}, left=left,
                    word=RELATION_WORD[relation])
 
 
 # ---- binding by a personal QR code --------------------------------------------------------------
-SCAN_STATE = "bind.scan"
 
 
 @handlers.meaning("scan_bind")
@@ -199,11 +199,10 @@ def scan_bind(ctx, token: str):
         ctx.log("binding QR code refused (unknown, used or expired)")
         return ctx.reply("people/scan_refused")
     cadre = ctx.db.get(Cadre, code.cadre_id)
-    return ctx.ask(SCAN_STATE, "people/scan_confirm", data={"token": token},
+    return ctx.ask(BIND_SCAN, "people/scan_confirm", data={"token": token},
                    who=mask_name(cadre.name))
 
 
-@handlers.step(SCAN_STATE)
 def scan_step(ctx):
     """1 binds as the cadre, 2 as family (the code is then used up)."""
     relation = ctx.choose({1: "self", 2: "family"}, "self", "family", note=False)
@@ -253,11 +252,10 @@ def unbind(ctx, args):
     binding = service.binding_of(ctx.db, ctx.openid)
     if binding is None:
         return ctx.reply("people/not_bound")
-    return ctx.ask("unbind.confirm", "people/unbind_confirm", data={"binding": binding.id},
+    return ctx.ask(UNBIND_CONFIRM, "people/unbind_confirm", data={"binding": binding.id},
                    who=mask_name(binding.cadre.name), family=binding.relation == "family")
 
 
-@handlers.step("unbind.confirm")
 def step_unbind(ctx):
     """`1`/`确认` removes the binding; `0` (router) cancels."""
     choice = ctx.choose({1: "yes"}, "yes", "no")
@@ -273,6 +271,11 @@ def step_unbind(ctx):
         return ctx.reply("people/not_bound")
     service.unbind(ctx.db, binding, ctx.now)
     return ctx.reply("people/unbound")
+
+
+# Binding by name and last four digits, by a QR scan, and unbinding.
+handlers.dialog({BIND_NAME: step_name, BIND_LAST4: step_last4, BIND_SCAN: scan_step,
+                 UNBIND_CONFIRM: step_unbind})
 
 
 # ---- staff ---------------------------------------------------------------------------------
