@@ -270,6 +270,12 @@ class Router:
             return self.mean(ctx, "problem")
         if self.phrasings.chat_score(ctx.plain):
             return self.mean(ctx, "kind", kind="chat")
+        if not in_dialog:  # last: what the labelled examples say no pattern knew
+            guessed = self.phrasings.commands_guessed(ctx.plain, self._allowed(ctx))
+            if len(guessed) == 1:
+                return self.run(ctx, self.rule_for(guessed[0]), "")
+            if guessed:
+                return self.mean(ctx, "clarify", options=list(guessed))
         ctx.understood("not_understood")
         return ctx.menu(ctx.reply("core/not_understood"))
 

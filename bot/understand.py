@@ -5,6 +5,7 @@ Everything people may say lives in config/phrasings.yaml; this module only reads
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 import yaml
 from pypinyin import Style, pinyin
 
+from bot.nearest import Nearest
 from bot.settings import ROOT, SettingsError
 
 PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
@@ -21,6 +23,8 @@ _NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
 ADDRESS_PREFIXES = ("小", "老")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
 ARG_GROUPS = ("n", "args", "text")
+# The labelled examples' outcomes for kind words and for a problem told straight out.
+KIND_LABEL, PROBLEM_LABEL = "kind", "report_prefilled"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Phrasings:
     thread_takes: frozenset = frozenset()
     sound_alike: tuple[str, ...] = ()
     not_slips: frozenset = frozenset()
+    nearest: Nearest | None = None
+    limits: tuple = ()
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -114,8 +120,9 @@ class Phrasings:
     def chat_score(self, plain: str) -> int:
         """How much of the message reads as chit-chat or a question about the bureau
         (the longest chat pattern's match; 0 when none)."""
-        return max((len(m.group(0)) for p in self.chat for m in [p.search(plain)] if m),
-                   default=0)
+        found = max((len(m.group(0)) for p in self.chat for m in [p.search(plain)] if m),
+                    default=0)
+        return found or int(self.guess(plain) == (KIND_LABEL,))
 
     def emergency_in(self, plain: str) -> bool:
         """Someone is in danger now (and the words do not say it was long ago)."""
@@ -124,8 +131,10 @@ class Phrasings:
 
     def problem_in(self, plain: str) -> bool:
         """A problem told straight out: long enough, and says what is wrong."""
-        return len(plain) >= self.problem_min and any(p.search(plain) for p in self.problem) \
-            and not any(w in plain for w in self.not_problem)
+        if len(plain) < self.problem_min or any(w in plain for w in self.not_problem):
+            return False
+        return any(p.search(plain) for p in self.problem) or \
+            self.guess(plain) == (PROBLEM_LABEL,)
 
     # ---- commands ------------------------------------------------------------------------
     def commands_in(self, plain: str, allowed) -> list[Match]:
@@ -144,22 +153,43 @@ class Phrasings:
                     best[word] = Match(word, score, " ".join(p for p in parts if p))
         return sorted(best.values(), key=lambda m: -m.score)
 
+    # ---- what no pattern knows ---------------------------------------------------------------
+    def guess(self, plain: str) -> tuple[str, ...]:
+        """What the labelled examples say a message that no pattern fits (and that has no slip
+        to correct) means: one label, two (ask which), or none (bot/nearest.py)."""
+        if self.nearest is None or not plain or not self._silent_on(plain) or \
+                self.corrected(plain) != plain:
+            return ()
+        return self.nearest.guess(plain, *self.limits)
+
+    def commands_guessed(self, plain: str, allowed) -> tuple[str, ...]:
+        """The command the examples say an otherwise not understood message means (two: ask
+        which), when the user may use it; () otherwise."""
+        guessed = self.guess(plain)
+        return guessed if guessed and set(guessed) <= set(allowed) else ()
+
+    def _silent_on(self, plain: str) -> bool:
+        """No command, chat or problem pattern fits (the rules know best where they speak)."""
+        patterns = [*self.chat, *self.problem, *(p for ps in self.commands.values() for p in ps)]
+        return not any(p.search(plain) for p in patterns)
+
     # ---- answers to a question -----------------------------------------------------------
     def answer(self, plain: str, *names: str) -> str | None:
         """Which of the named answer groups (`yes`, `no`, `urgent`, …) the message gives.
 
-        The longest word found decides (`不满意` over `满意`); a one-character word counts
-        only as the whole message; two groups found equally long is no answer.
+        The longest word found decides (`不满意` over `满意`, `4分` over `还行`); a one-character
+        word counts only as the whole message; two groups found equally long is no answer.
         """
-        hits: list[tuple[int, str]] = []
+        hits: list[tuple[int, bool, str]] = []
         for name in names:
             for word in self.answers.get(name, ()):
                 if plain == word or (len(word) > 1 and word in plain):
-                    hits.append((len(word), name))
+                    # a number said outright (`4分`) outweighs words as long (`还行`)
+                    hits.append((len(word), any(c.isdigit() for c in word), name))
         if not hits:
             return None
         hits.sort(reverse=True)
-        top = [name for size, name in hits if size == hits[0][0]]
+        top = [name for size, digit, name in hits if (size, digit) == hits[0][:2]]
         return top[0] if len(set(top)) == 1 else None
 
     def only(self, plain: str, group: str) -> bool:
@@ -259,7 +289,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     for word in [w for v in vague.values() for w in v] + list(takes):
         if named is not None and word not in named:
             raise SettingsError(f"{where}: {word!r} is not a command")
-    return Phrasings(
+    phrasings = Phrasings(
         fillers=fillers, openers=openers, kind=kind,
         kind_words=tuple(sorted(set().union(*kind.values()), key=len, reverse=True)),
         chat=_compile(data.get("chat"), f"{where} chat"), commands=commands,
@@ -270,3 +300,22 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
         not_problem=_words(problem.get("not_problem", []), f"{where} problem.not_problem"),
         answers=answers, ratings=ratings, vague=vague, thread_takes=takes,
         sound_alike=sound_alike, not_slips=not_slips)
+    return _with_examples(phrasings, data.get("nearest"), where)
+
+
+def _with_examples(phrasings: Phrasings, config: dict | None, where: str) -> Phrasings:
+    """Learn from the labelled examples the phrasings file names (outside a dialog only:
+    inside one the words answer its question)."""
+    if not config:
+        return phrasings
+    path = ROOT / str(config.get("examples", ""))
+    try:
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+        examples = [(phrasings.plain(line["said"]), str(line["expect"])) for line in lines
+                    if line.get("context") == "idle"]
+        phrasings.limits = tuple(float(config[k]) for k in ("sure", "near", "close"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(f"{where} nearest: cannot use the examples: {exc}") from exc
+    phrasings.nearest = Nearest([(plain, label) for plain, label in examples if plain])
+    return phrasings

@@ -8,7 +8,7 @@ Prints, per set and per role: understood % (the expected outcome happened), misr
 else happened), dead ends (the user got a kind word or nothing where they wanted something
 done). Targets (issue 11): >= 95 % understood, <= 1 % misread, 0 dead ends, on both sets.
 The trial set is the 189 messages of ../shared/corpus/trial-2026-11-30.jsonl, labelled in
-tests/corpus/trial_labels.jsonl; the corpus is tests/corpus/utterances.jsonl.
+tests/corpus/trial_labels.jsonl; the corpus is config/utterances.jsonl (also what the matcher learns from, bot/nearest.py).
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def main() -> int:
         print(_line(name, "all", score.summary()["all"]))
     print(f"targets: understood >= {TARGETS['understood']}%, misread <= "
           f"{TARGETS['misread']}%, dead ends {TARGETS['dead_ends']} "
-          f"({time.monotonic() - started:.0f} s; holdout2 was never tuned against)")
+          f"({time.monotonic() - started:.0f} s; holdout3 is blind: never tuned against)")
     return 0
 
 

@@ -5,7 +5,7 @@ Used by scripts/bench_understanding.py (prints figures) and tests/test_understan
 (`understood`: the command it ran, `kind`, `thread`, `yes`, `category:住房`, …).
 
 Two sets:
-- tests/corpus/utterances.jsonl: one utterance a line, each from a fresh user of the given
+- config/utterances.jsonl: one utterance a line, each from a fresh user of the given
   role with the given dialog context set up first (`report.urgency`, `thread`, …);
 - tests/corpus/trial_labels.jsonl: the 189 messages of the trial
   (../shared/corpus/trial-2026-11-30.jsonl), each labelled with the context a well-made bot
@@ -35,13 +35,14 @@ from models.people import StaffInvite  # noqa: E402
 from scripts import demo_data  # noqa: E402
 from tests.wx import WeChat  # noqa: E402
 
-CORPUS = ROOT / "tests" / "corpus" / "utterances.jsonl"
+CORPUS = ROOT / "config" / "utterances.jsonl"
 TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # Sets written later by someone who had not seen the phrasings, to measure how the matcher
 # generalises: holdout was used to improve it afterwards; holdout2 was only measured.
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
-        "holdout2": ROOT / "tests" / "corpus" / "holdout2.jsonl"}
+        "holdout2": ROOT / "tests" / "corpus" / "holdout2.jsonl",
+        "holdout3": ROOT / "tests" / "corpus" / "holdout3.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.

@@ -53,3 +53,47 @@ def test_a_miss_is_judged_by_its_label_not_by_the_reply():
     score.add("cadre", "idle", "怎么交党费", "党费", "党费")
     line = score.summary()["all"]
     assert (line["understood"], line["misread"], line["dead_ends"]) == (25.0, 50.0, 1)
+
+
+# ---- the fallback on labelled examples (bot/nearest.py), without the webhook -----------------
+@pytest.fixture(scope="module")
+def phrasings():
+    from bot import understand
+
+    return understand.load()
+
+
+def test_words_no_pattern_knows_are_read_by_the_nearest_examples(phrasings):
+    """Chit-chat and a problem in dialect reach kind words and a report, not the menu;
+    what resembles nothing stays not understood."""
+    assert phrasings.chat_score(phrasings.plain("唔该晒，你哋真系好好人")) > 0
+    assert phrasings.problem_in(phrasings.plain("我屋企个热水器坏咗，冇热水冲凉好几日了"))
+    assert phrasings.guess(phrasings.plain("甲乙丙丁戊")) == ()
+
+
+def test_the_examples_never_overrule_a_pattern_or_a_slip(phrasings):
+    """A pattern that fits speaks first; `帮定` is 绑定 mistyped, corrected by sound later."""
+    assert phrasings.guess(phrasings.plain("怎么交党费")) == ()
+    assert phrasings.guess(phrasings.plain("帮定 王德福")) == ()
+
+
+def test_a_command_is_guessed_only_for_those_who_may_use_it(phrasings):
+    plain = phrasings.plain("今天的单子还剩哪些没办完")
+    assert phrasings.guess(plain) == ("待办",)
+    assert phrasings.commands_guessed(plain, {"待办"}) == ("待办",)
+    assert phrasings.commands_guessed(plain, {"党费"}) == ()
+
+
+def test_two_close_labels_ask_which():
+    from bot.nearest import Nearest
+
+    nearest = Nearest([("查党费", "党费"), ("党费交了吗", "党费"), ("看课程", "课程"),
+                       ("有什么课程", "课程")])
+    assert set(nearest.guess("党费课程", 0.9, 0.1, 0.3)) == {"党费", "课程"}
+    assert nearest.guess("党费交了没", 0.9, 0.1, 0.3) == ("党费",)
+
+
+def test_substring_pitfalls_and_numbers_said_outright(phrasings):
+    """`年轻人工作` holds 人工 but asks for no one; `4分` outweighs `还行`."""
+    assert not phrasings.commands_in(phrasings.plain("你们年轻人工作也不容易"), {"人工"})
+    assert phrasings.rating(phrasings.plain("给个４分吧，还行")) == 4
