@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
+
+import yaml
 
 from bot import roles as R
 from bot.errors import Refusal
@@ -20,6 +23,7 @@ STRONG_ARGS = 6
 SEPARATED = set(" 　,，:：、")  # `人工 …`: the command word, then its words
 PHRASED_MARGIN = 3  # characters more than the command word for everyday words to win
 CANCEL_WORDS = {"取消", "退出", "0"}
+MENU_LABELS = Path(__file__).resolve().parent.parent / "templates" / "core" / "menu_labels.yaml"
 # What a dialog step returns when the message is not an answer to its question: the router
 # leaves the dialog and handles the message afresh (a command, a menu number, kind words…).
 NEW_MESSAGE = object()
@@ -55,9 +59,10 @@ class Handlers:
     refused: Callable | None = None
 
     def command(self, *words: str, click: str | None = None, role: str | None = None,
-                menu: str | None = None, order: int = 100, hide_for=(),
+                menu: bool = False, order: int = 100, hide_for=(),
                 show_for: str | None = None):
-        """Register `handler(ctx, args) -> str` for command words (prefix match) and a click key."""
+        """Register `handler(ctx, args) -> str` for command words (prefix match) and a click key;
+        `menu=True` puts it in the numbered menu, labelled in templates/core/menu_labels.yaml."""
         def deco(fn):
             self.rules.append(Rule(fn, tuple(words), click, role, menu, order,
                                    frozenset(hide_for), show_for))
@@ -135,11 +140,14 @@ class Router:
         self.resolvers: list[Callable] = [R.base_roles]
         self._by_word: list[tuple[str, Rule]] = []
         self.phrasings = None  # bot.understand.Phrasings, loaded by create_app
+        self.labels: dict | None = None  # templates/core/menu_labels.yaml, read on first use
 
     def register(self, handlers: Handlers) -> None:
         """Add a feature's handlers; a word or state registered twice is a programming error."""
         for rule in handlers.rules:
             rule.refused = handlers.refused
+            if rule.menu is True:
+                rule.menu = self._label(rule)
             for word in rule.words:
                 if any(w == word for w, _ in self._by_word):
                     raise ValueError(f"command word {word!r} registered twice")
@@ -158,6 +166,15 @@ class Router:
             self.step_refusals.update(dict.fromkeys(handlers.steps, handlers.refused))
         # Longest word first, so 家属绑定 wins over 绑定 and 取消报名 over 取消.
         self._by_word.sort(key=lambda pair: -len(pair[0]))
+
+    def _label(self, rule: Rule) -> str:
+        """A menu entry's label (what users read lives in templates/)."""
+        if self.labels is None:
+            self.labels = yaml.safe_load(MENU_LABELS.read_text(encoding="utf-8")) or {}
+        label = self.labels.get(rule.words[0] if rule.words else rule.click)
+        if not label:
+            raise ValueError(f"{MENU_LABELS}: no label for the menu entry {rule.words[:1]}")
+        return str(label)
 
     def roles_of(self, session, openid: str) -> set[str]:
         """Every role the openid holds, from every resolver."""

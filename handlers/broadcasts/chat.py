@@ -81,7 +81,7 @@ def admin_intake(fn):
 
 
 # ---- 群发: the dialog --------------------------------------------------------------------
-@handlers.command("群发", role=roles.GROUP_ADMIN, menu="群发通知", order=60)
+@handlers.command("群发", role=roles.GROUP_ADMIN, menu=True, order=60)
 def start(ctx, args):
     """Start a broadcast: `群发`, `群发 合唱团`, or `群发 明天上午九点开会` in one go."""
     groups = service.admin_groups(ctx.db, ctx.openid)
@@ -208,7 +208,7 @@ def _view(ctx, b, counts) -> dict:
             "revoked": b.revoked_at is not None}
 
 
-@handlers.command("群发记录", role=roles.GROUP_ADMIN, menu="群发记录", order=61)
+@handlers.command("群发记录", role=roles.GROUP_ADMIN, menu=True, order=61)
 def history(ctx, args):
     """The last broadcasts (own, and to groups this admin runs) with delivery counts."""
     rows = service.history(ctx.db, ctx.openid)
@@ -239,7 +239,7 @@ def _notice_views(ctx) -> list[dict]:
             for b in service.notices_for(ctx.db, ctx.openid, ctx.now)]
 
 
-@handlers.command("通知公告", "通知", click="MENU_NOTICES", menu="通知公告", order=45)
+@handlers.command("通知公告", "通知", click="MENU_NOTICES", menu=True, order=45)
 def notices(ctx, args):
     """The latest notices to this user's groups; `通知 2` shows the second in full."""
     items = _notice_views(ctx)

@@ -59,7 +59,7 @@ def _number_of(ctx, args: str, views) -> int | None:
 
 
 # ---- listing and signing up ----------------------------------------------------------------
-@course_command("课程", "课程报名", "报名课程", click="MENU_COURSES", menu="课程报名", order=40)
+@course_command("课程", "课程报名", "报名课程", click="MENU_COURSES", menu=True, order=40)
 def list_courses(ctx, args):
     """Open courses with number, schedule, venue and seats left; a number then signs up."""
     return _list(ctx)

@@ -26,7 +26,7 @@ def _current(ctx) -> str:
 
 
 # ---- cadres and family -----------------------------------------------------------------------
-@handlers.command("党费", "缴费", click="MENU_FEES", role=roles.CADRE, menu="查询党费",
+@handlers.command("党费", "缴费", click="MENU_FEES", role=roles.CADRE, menu=True,
                   order=30)
 def fee_status(ctx, args):
     """This and last month's items, older arrears, the total owed, and how to pay."""
@@ -95,7 +95,7 @@ def mark_paid(ctx, args):
                      **period_view(period))
 
 
-@staff_command("党费统计", menu="党费统计", order=70)
+@staff_command("党费统计", menu=True, order=70)
 def statistics(ctx, args):
     """Collection rate per party branch for this month (or `党费统计 2026-10`)."""
     period = _current(ctx)

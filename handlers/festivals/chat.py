@@ -115,7 +115,7 @@ def time_step(ctx):
     return _answer(ctx, visit, words) if words else ctx.reask()
 
 
-@handlers.command("走访安排", role=roles.STAFF, menu="节日走访安排", order=82)
+@handlers.command("走访安排", role=roles.STAFF, menu=True, order=82)
 def arrangements(ctx, args):
     """`走访安排 中秋`: who wants a visit when, who is away, who has not answered."""
     cal, today = _calendar(ctx), _today(ctx)

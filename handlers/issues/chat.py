@@ -60,7 +60,7 @@ def _raw(ctx) -> str:
 
 # ---- the report dialog -------------------------------------------------------------------
 @handlers.command("反映问题", "急难愁盼", click="MENU_REPORT", role=roles.CADRE,
-                  menu="反映问题", order=20)
+                  menu=True, order=20)
 def report(ctx, args):
     """Start a report; `反映问题 住房` chooses the category, `反映问题 家里停水了` describes."""
     topic = args.lstrip(SEPARATORS)
@@ -244,7 +244,7 @@ def reporter_command(*words: str, **options):
     return handlers.command(*words, role=roles.CADRE, **options)
 
 
-@reporter_command("我的问题", click="MENU_MY_ISSUES", menu="我的问题", order=21)
+@reporter_command("我的问题", click="MENU_MY_ISSUES", menu=True, order=21)
 def my_issues(ctx, args):
     """The cadre's tickets, newest first, with their state."""
     policy = _policy(ctx)
@@ -384,7 +384,7 @@ def staff_command(word: str, *, implicit: bool = False, **options):
     return deco
 
 
-@handlers.command("待办", role=roles.STAFF, menu="待办问题", order=80)
+@handlers.command("待办", role=roles.STAFF, menu=True, order=80)
 def todo(ctx, args):
     """Unresolved tickets, urgent and oldest first, with how long each has waited."""
     from handlers.people.service import open_help_requests

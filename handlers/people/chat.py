@@ -89,13 +89,13 @@ def _start(ctx, args: str, relation: str) -> str:
     return ctx.ask(BIND_NAME, "people/ask_name", data=data, family=relation == "family")
 
 
-@handlers.command("绑定", menu="绑定身份", order=10, hide_for={roles.CADRE, roles.STAFF})
+@handlers.command("绑定", menu=True, order=10, hide_for={roles.CADRE, roles.STAFF})
 def bind_self(ctx, args):
     """Bind this openid to a cadre of the roster: `绑定` or `绑定 张三 1234`."""
     return _start(ctx, args, "self")
 
 
-@handlers.command("家属绑定", menu="家属绑定", order=11, hide_for={roles.CADRE, roles.STAFF})
+@handlers.command("家属绑定", menu=True, order=11, hide_for={roles.CADRE, roles.STAFF})
 def bind_family(ctx, args):
     """Bind this openid as a family member acting for a cadre: `家属绑定 张三 1234`."""
     return _start(ctx, args, "family")
@@ -302,19 +302,19 @@ def _set_duty(ctx, on: bool) -> str:
     return ctx.reply("people/duty", on=on)
 
 
-@handlers.command("值班", role=roles.STAFF, menu="开始值班", order=85, hide_for={roles.ON_DUTY})
+@handlers.command("值班", role=roles.STAFF, menu=True, order=85, hide_for={roles.ON_DUTY})
 def duty_on(ctx, args):
     """Staff start receiving pings for new tickets and 人工."""
     return _set_duty(ctx, True)
 
 
-@handlers.command("下班", role=roles.STAFF, menu="结束值班", order=86, show_for=roles.ON_DUTY)
+@handlers.command("下班", role=roles.STAFF, menu=True, order=86, show_for=roles.ON_DUTY)
 def duty_off(ctx, args):
     """Staff stop receiving pings."""
     return _set_duty(ctx, False)
 
 
-@handlers.command("人工", "人工服务", "转人工", menu="人工服务", order=90, hide_for={roles.STAFF})
+@handlers.command("人工", "人工服务", "转人工", menu=True, order=90, hide_for={roles.STAFF})
 def human(ctx, args):
     """Tell on-duty staff (or the staff member already answering) who wants a person; what
     the user says in the next half hour joins the request (one open request per user)."""
