@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from pathlib import Path
 
 import yaml
 from jinja2 import ChainableUndefined, Environment, TemplateError
 
+from bot.config import ConfigFile
 from bot.channel import SANDBOX_TEMPLATE
 from bot.fields import CHANNELS, TYPES, one_line, shape, type_of_key
 from bot.pushkinds import COMMON_FACTS, GENERIC, KINDS, kind_of
@@ -219,24 +219,6 @@ def parse(raw) -> Notices:
     return Notices({kind: _entry(kind, spec) for kind, spec in kinds.items()})
 
 
-@lru_cache(maxsize=8)
-def _load(path: str, mtime: float) -> Notices:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    logger.info("template config loaded from %s", path)
-    return parse(raw)
-
-
-def config_path(settings=None) -> Path:
-    """The templates.yaml these settings use."""
-    extra = getattr(settings, "extra", None) or {}
-    return Path(extra.get(SETTINGS_KEY) or DEFAULT_PATH)
-
-
-def load_notices(settings=None) -> Notices:
-    """The template configuration (re-read when the file changes)."""
-    path = config_path(settings)
-    return _load(str(path), path.stat().st_mtime)
 
 
 def check_kinds() -> None:
@@ -252,7 +234,7 @@ def check_kinds() -> None:
 
 def check(settings) -> None:
     """Refuse to start with a broken templates.yaml; say which kinds fall back to the notice."""
-    path = config_path(settings)
+    path = NOTICES_FILE.path(settings)
     try:
         check_kinds()
         notices = load_notices(settings)
@@ -264,3 +246,7 @@ def check(settings) -> None:
     if unset:
         logger.warning("%s: no template id set for %s: these pushes use %s (generic what/when)",
                        path, ", ".join(unset), NOTICE_SETTING)
+
+
+NOTICES_FILE = ConfigFile(SETTINGS_KEY, DEFAULT_PATH, lambda raw, zone: parse(raw))
+load_notices = NOTICES_FILE.load

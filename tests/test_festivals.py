@@ -287,7 +287,7 @@ def test_broken_config_is_refused_at_start(make_app, tmp_path, body, message):
 
 
 def test_missing_config_file_is_refused_at_start(make_app, tmp_path):
-    with pytest.raises(SettingsError, match="festivals.yaml is not usable"):
+    with pytest.raises(SettingsError, match="nowhere.yaml is not usable"):
         make_app(extra={"festivals": str(tmp_path / "nowhere.yaml")})
 
 

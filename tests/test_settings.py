@@ -102,6 +102,6 @@ def test_create_app_refuses_a_broken_feature_config(tmp_path, content):
 def test_create_app_refuses_a_missing_feature_config(tmp_path):
     from bot import create_app
 
-    with pytest.raises(SettingsError, match="issue_categories.yaml"):
+    with pytest.raises(SettingsError, match="nope.yaml is not usable"):
         create_app({"extra": {"issue_categories": str(tmp_path / "nope.yaml")},
                     "database_url": f"sqlite:///{tmp_path / 'x.db'}"})

@@ -5,11 +5,9 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import time
-from functools import lru_cache
-from pathlib import Path
 
-import yaml
 
+from bot.config import ConfigFile
 from bot.settings import ROOT
 
 logger = logging.getLogger(__name__)
@@ -85,21 +83,5 @@ def parse_config(raw) -> FeeConfig:
                      how_to_pay=how.strip())
 
 
-@lru_cache(maxsize=8)
-def _load(path: str, mtime: float) -> FeeConfig:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    logger.info("fee config loaded from %s", path)
-    return parse_config(raw)
-
-
-def config_path(settings=None) -> Path:
-    """The configuration file these settings use."""
-    extra = getattr(settings, "extra", None) or {}
-    return Path(extra.get(SETTINGS_KEY) or DEFAULT_PATH)
-
-
-def load_config(settings=None) -> FeeConfig:
-    """The fee configuration (re-read when the file changes)."""
-    path = config_path(settings)
-    return _load(str(path), path.stat().st_mtime)
+FEES_FILE = ConfigFile(SETTINGS_KEY, DEFAULT_PATH, lambda raw, zone: parse_config(raw))
+load_config = FEES_FILE.load

@@ -7,11 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from pathlib import Path
 
-import yaml
 from lunar_python import Lunar, LunarMonth, Solar
 
+from bot.config import ConfigFile
 from bot.settings import ROOT
 
 logger = logging.getLogger(__name__)
@@ -256,15 +255,5 @@ def parse_calendar(raw) -> FestivalCalendar:
     return FestivalCalendar(festivals, parse_birthdays(raw.get("birthdays")), signature.strip())
 
 
-@lru_cache(maxsize=8)
-def _load(path: str, mtime: float) -> FestivalCalendar:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    logger.info("festival calendar loaded from %s", path)
-    return parse_calendar(raw)
-
-
-def load_calendar(settings) -> FestivalCalendar:
-    """The festival calendar for these settings (re-read when the file changes)."""
-    path = Path((settings.extra or {}).get(SETTINGS_KEY) or DEFAULT_PATH)
-    return _load(str(path), path.stat().st_mtime)
+CALENDAR_FILE = ConfigFile(SETTINGS_KEY, DEFAULT_PATH, lambda raw, zone: parse_calendar(raw))
+load_calendar = CALENDAR_FILE.load

@@ -5,12 +5,10 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 
+from bot.config import ConfigFile
 from bot.settings import ROOT
 
 logger = logging.getLogger(__name__)
@@ -188,15 +186,6 @@ def parse_policy(raw: dict, zone: ZoneInfo) -> Policy:
         zone=zone, reply_thread=timedelta(hours=float(raw.get("reply_thread_hours", 24))))
 
 
-@lru_cache(maxsize=8)
-def _load(path: str, mtime: float, tz: str) -> Policy:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    logger.info("issue policy loaded from %s", path)
-    return parse_policy(raw, ZoneInfo(tz))
-
-
-def load_policy(settings) -> Policy:
-    """The policy for these settings (re-read when the file changes)."""
-    path = Path((settings.extra or {}).get(SETTINGS_KEY) or DEFAULT_PATH)
-    return _load(str(path), path.stat().st_mtime, settings.tz)
+POLICY_FILE = ConfigFile(SETTINGS_KEY, DEFAULT_PATH,
+                         lambda raw, zone: parse_policy(raw or {}, zone))
+load_policy = POLICY_FILE.load
