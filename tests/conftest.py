@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 
 import fakeredis
@@ -16,6 +18,7 @@ from tests.wx import WeChat
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 BACKENDS = ["sqlite", "postgres"]
+PASSWORD = "correct-horse-9"   # every console test's staff password
 
 
 def pytest_report_header(config):
@@ -43,6 +46,88 @@ def sent(app, openid: str) -> list[str]:
     with db(app) as s:
         return list(s.scalars(select(Delivery.body).where(Delivery.openid == openid)
                               .order_by(Delivery.id)))
+
+
+def bound_user(app, name: str = "王建国", phone: str = "13800001001") -> str:
+    """A fresh openid bound to a new cadre, as the cadre himself."""
+    from models import Binding, Cadre
+
+    openid = oid("cadre")
+    with db(app) as s:
+        cadre = Cadre(name=name, phone=phone)
+        s.add(cadre)
+        s.flush()
+        s.add(Binding(openid=openid, cadre_id=cadre.id, relation="self"))
+    return openid
+
+
+def inbound(app, openid: str) -> list:
+    """The inbound rows recorded for openid, oldest first (readable after the session)."""
+    from models import InboundMessage
+
+    with db(app) as s:
+        rows = list(s.scalars(select(InboundMessage).where(InboundMessage.openid == openid)
+                              .order_by(InboundMessage.id)))
+        s.expunge_all()
+    return rows
+
+
+def roles_of(app, openid: str):
+    """The roles the router gives openid now."""
+    with db(app) as s:
+        return app.extensions["yinling"].router.roles_of(s, openid)
+
+
+def wait_for(predicate, seconds: float = 10.0, every: float = 0.05):
+    """Poll predicate until it returns something true or `seconds` pass; its last value.
+    Instead of a fixed sleep: as fast as the condition allows, as patient as a slow machine
+    needs."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(every)
+
+
+def drain(app) -> None:
+    """One sweep now, then the app's in-process dispatcher finishes everything it was handed
+    (it starts again on the next push): a delivery not sent by then is held, not slow."""
+    dispatcher = app.extensions["yinling"].dispatcher
+    sweeper = getattr(dispatcher, "sweeper", None)   # the RQ dispatcher sweeps in workers
+    if sweeper is not None:
+        sweeper.run_once()
+    dispatcher.shutdown()
+
+
+# ---- the staff console --------------------------------------------------------------------
+def token_of(html: str) -> str:
+    """The CSRF token in a page's form."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(client, name: str = "李房管", password: str = PASSWORD, *, headers=None,
+          environ_base=None, **extra):
+    """Open the login page (for its CSRF token) and post the form (from `environ_base`'s
+    address, through `headers`' proxy); the response."""
+    where = {"headers": headers or {}, "environ_base": environ_base or {}}
+    token = token_of(client.get("/console/login", **where).get_data(as_text=True))
+    return client.post("/console/login", data={"name": name, "password": password,
+                                               "csrf_token": token, **extra}, **where)
+
+
+def logged_in(client, name: str = "李房管"):
+    """Log in through the form, insisting that it works; the client."""
+    response = login(client, name)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def page(client, path: str) -> str:
+    """GET a console page that must answer 200, as text."""
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code, response.location)
+    return response.get_data(as_text=True)
 
 
 def reset_schema(url: str) -> None:
@@ -103,6 +188,37 @@ def make_app(backend, tmp_path):
 def app(make_app):
     """The app on this backend."""
     return make_app()
+
+
+@pytest.fixture
+def night_app(make_app):
+    """The app with the default quiet hours (the test settings turn them off)."""
+    return make_app(quiet_hours="21:00-08:00")
+
+
+@pytest.fixture
+def fake():
+    """The fake WeChat API on loopback."""
+    from tests.fake_wechat import FakeWeChat
+
+    with FakeWeChat() as api:
+        yield api
+
+
+@pytest.fixture
+def live(make_app, fake):
+    """An app that sends to the fake API (thread dispatcher, as without REDIS_URL)."""
+    from tests.fake_wechat import live_settings
+
+    return make_app(**live_settings(fake))
+
+
+@pytest.fixture
+def database(tmp_path):
+    """A database URL for several processes: PostgreSQL when configured, else a SQLite file."""
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'shared.db'}"
+    reset_schema(url)
+    return url
 
 
 @pytest.fixture

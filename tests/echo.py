@@ -35,7 +35,7 @@ def counted(ctx, args):
 @handlers.command("慢")
 def slow(ctx, args):
     """Sleep past the reply budget, then answer."""
-    time.sleep(float(args or 1.0))
+    time.sleep(float(args or 1.0))   # the scenario: a handler that really takes this long
     count("slow")
     return "慢回复"
 

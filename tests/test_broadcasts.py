@@ -3,8 +3,6 @@ quiet hours, 群发记录 counts, 撤回群发, 通知 for members and non-membe
 from __future__ import annotations
 
 import re
-import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,16 +18,12 @@ from models import Binding, Cadre, Delivery, Follower, utcnow
 from models.broadcasts import Broadcast
 from models.groups import BroadcastGroup, GroupMember
 from tests.wx import WeChat
-from tests.conftest import db
+from tests.conftest import db, drain, oid, wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 NIGHT = datetime(2026, 3, 2, 22, 30, tzinfo=TZ)     # inside the default 21:00-08:00
 FINAL = ("sent", "sandbox", "failed", "undeliverable", "cancelled")
 NOTICE = "明天上午九点在老干部活动中心排练，请准时参加。"
-
-
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
 
 
 @dataclass
@@ -68,8 +62,8 @@ def _group(s, name: str, members: list[Cadre], admins: list[Cadre]) -> int:
 
 def make_people(app) -> People:
     """Three groups, members with family, an unsubscribed and an unbound member."""
-    p = People(*(_oid(t) for t in ("admin", "admin-kid", "li", "wang", "wang-kid", "shared",
-                                   "zhao", "qian", "outsider", "stranger")))
+    p = People(*(oid(t) for t in ("admin", "admin-kid", "li", "wang", "wang-kid", "shared",
+                                  "zhao", "qian", "outsider", "stranger")))
     with db(app) as s:
         names = ["张三", "李四", "王五", "赵六", "钱八", "孙七", "周九"]
         c = {n: Cadre(name=n, phone=f"1380000{i:04d}") for i, n in enumerate(names)}
@@ -109,12 +103,8 @@ def broadcast_row(app, broadcast_id: int) -> Broadcast:
 
 def settle(app, broadcast_id: int, timeout: float = 6.0) -> list[Delivery]:
     """Wait until the sandbox has delivered every delivery of a broadcast."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = deliveries(app, broadcast_id)
-        if all(r.status in FINAL for r in rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+    wait_for(lambda: all(r.status in FINAL for r in deliveries(app, broadcast_id)), timeout)
+    return deliveries(app, broadcast_id)
 
 
 def number_of(reply: str) -> int:
@@ -286,12 +276,6 @@ def test_a_group_nobody_can_receive_is_not_sent(wx, app, people):
 
 
 # ---- quiet hours and withdrawal ------------------------------------------------------------
-@pytest.fixture
-def night_app(make_app):
-    """The app with the default quiet hours (the test fixture turns them off)."""
-    return make_app(quiet_hours="21:00-08:00")
-
-
 def test_quiet_hours_note_hold_history_and_withdraw(night_app):
     app, p = night_app, make_people(night_app)
     wx = WeChat(app)
@@ -305,7 +289,7 @@ def test_quiet_hours_note_hold_history_and_withdraw(night_app):
         assert "已收下" in done and "明天 08:00发给“合唱团”的6人" in done
         b = broadcast_row(app, n)
         assert b.not_before == datetime(2026, 3, 3, 8, 0, tzinfo=TZ)
-        time.sleep(0.3)
+        drain(app)                                              # nothing due goes out
         rows = deliveries(app, n)
         assert len(rows) == 6 and {r.status for r in rows} == {"pending"}
         assert {r.not_before for r in rows} == {datetime(2026, 3, 3, 8, 0, tzinfo=TZ)}
@@ -457,7 +441,7 @@ def test_a_broadcast_to_2000_is_written_in_one_go(make_app):
     now = datetime.now(TZ)
     quiet = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"
     app = make_app(quiet_hours=quiet)   # held, so the sandbox does not deliver 2000 meanwhile
-    admin = _oid("big")
+    admin = oid("big")
     with db(app) as s:
         s.execute(insert(Cadre), [{"name": f"成员{i}", "phone": f"1390000{i:04d}"}
                                   for i in range(2000)])

@@ -26,12 +26,11 @@ from handlers.fees.web import branch_key, chosen_period
 from models import Binding, Cadre, Delivery, Staff
 from models.broadcasts import Broadcast
 from models.groups import BroadcastGroup, GroupMember
+from tests.conftest import PASSWORD, db, logged_in, oid, page, token_of
 from tests.wx import WeChat
-from tests.conftest import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 MARCH_10 = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)
-PASSWORD = "pages-pass-42"
 FEES = """
 reminder:
   time: "09:30"
@@ -68,10 +67,6 @@ def app(make_app, tmp_path):
     return make_app(extra={"fees_config": str(fees), "festivals": str(festivals)})
 
 
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 def people(app) -> dict:
     """Four cadres in two branches (one without), three bound (one with family), staff."""
@@ -80,7 +75,7 @@ def people(app) -> dict:
 
 def make_people(app) -> dict:
     """The story's people on an app: openids, and cadre ids as `<name>_id`."""
-    o = {t: _oid(t) for t in ("wang", "family", "zhao", "li", "staff")}
+    o = {t: oid(t) for t in ("wang", "family", "zhao", "li", "staff")}
     with db(app) as s:
         cadres = {"wang": Cadre(name="王建国", phone=WANG, branch="第一党支部",
                                 community="幸福社区"),
@@ -99,26 +94,6 @@ def make_people(app) -> dict:
         set_password(s, "李房管", PASSWORD)
         o.update({f"{k}_id": c.id for k, c in cadres.items()})
     return o
-
-
-def token_of(html: str) -> str:
-    """The CSRF token in a page's form."""
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def login(client, name: str = "李房管"):
-    """Log in through the login form."""
-    token = token_of(client.get("/console/login").get_data(as_text=True))
-    response = client.post("/console/login", data={"name": name, "password": PASSWORD,
-                                                   "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
-def page(client, path: str) -> str:
-    """GET a console page that must answer 200, as text."""
-    response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code, response.location)
-    return response.get_data(as_text=True)
 
 
 def text_of(html: str, element_id: str) -> str:
@@ -156,7 +131,7 @@ def test_every_new_page_requires_login(client, people):
         assert response.status_code == 302, path
         assert response.location.startswith("/console/login?next="), path
         assert response.headers["Cache-Control"] == "no-store"
-    login(client)
+    logged_in(client)
     html = page(client, "/console/tickets")
     for label, path in (("党费收缴", "/console/fees/"), ("课程名单", "/console/courses/"),
                         ("群发记录", "/console/broadcasts/"), ("节日走访", "/console/festivals/")):
@@ -183,7 +158,7 @@ def test_login_sends_staff_back_to_the_page_they_asked_for(client, people):
                                   "/console/fees/branch?period=明年&name=第一党支部",
                                   "/console/courses/abc", "/console/fees/nothing"])
 def test_unknown_ids_get_the_console_404_page(client, people, path):
-    login(client)
+    logged_in(client)
     response = client.get(path)
     assert response.status_code == 404
     html = response.get_data(as_text=True)
@@ -221,7 +196,7 @@ def fees(app, tmp_path, people, wx):
 
 def test_fee_branches_for_the_current_month_lowest_rate_first_with_totals(client, fees):
     with time_machine.travel(MARCH_10, tick=False):
-        login(client)
+        logged_in(client)
         html = page(client, "/console/fees/")
     assert "<h1>党费收缴 · 2026年3月</h1>" in html
     rows = rows_of(html, "branches")
@@ -236,7 +211,7 @@ def test_fee_branches_for_the_current_month_lowest_rate_first_with_totals(client
 
 def test_fee_period_picker_earlier_month_empty_month_and_bad_input(client, fees):
     with time_machine.travel(MARCH_10, tick=False):
-        login(client)
+        logged_in(client)
         february = page(client, "/console/fees/?period=2026-02")
         assert rows_of(february, "branches") == ["第一党支部 0/1项 0% 30.00元 0.00元 30.00元"]
         assert 'id="this-month"' in february
@@ -253,7 +228,7 @@ def test_fee_period_picker_earlier_month_empty_month_and_bad_input(client, fees)
 def test_fee_current_month_is_the_local_month(client, fees):
     last_evening = datetime(2026, 3, 31, 15, 30, tzinfo=timezone.utc)  # 23:30 in Beijing
     with time_machine.travel(last_evening, tick=False):
-        login(client)
+        logged_in(client)
         assert "<h1>党费收缴 · 2026年3月</h1>" in page(client, "/console/fees/")
     with time_machine.travel(last_evening + timedelta(hours=1), tick=False):  # 1 April 00:30
         html = page(client, "/console/fees/")
@@ -262,7 +237,7 @@ def test_fee_current_month_is_the_local_month(client, fees):
 
 def test_fee_branch_unpaid_list_with_phones_and_items_owed(client, fees):
     with time_machine.travel(MARCH_10, tick=False):
-        login(client)
+        logged_in(client)
         html = page(client, "/console/fees/branch?period=2026-03&name=第一党支部")
         second = page(client, "/console/fees/branch?period=2026-03&name=第二党支部")
         nobody = page(client, "/console/fees/branch?period=2026-03&name=")
@@ -284,7 +259,7 @@ def test_fee_pages_escape_branch_names_and_log_no_personal_data(app, client, peo
     ledger(app, tmp_path, [["13800001009", "党费", "2026-03", "10", "否", ""]])
     caplog.set_level(logging.DEBUG)
     with time_machine.travel(MARCH_10, tick=False):
-        login(client)
+        logged_in(client)
         html = page(client, "/console/fees/")
         detail = page(client, "/console/fees/branch?period=2026-03&name="
                       + quote("<script>x()</script>支部"))
@@ -332,7 +307,7 @@ def courses(app, wx, people):
 def test_course_list_shows_open_and_past_courses_with_seats(client, courses):
     n, past = courses
     with time_machine.travel(NOW, tick=True):
-        login(client)
+        logged_in(client)
         html = page(client, "/console/courses/")
     assert rows_of(html, "ahead") == [
         f"{n}号 书法班&lt;初级&gt; 2026年3月5日 09:00 （还有2/2次） 老干部活动中心三楼 "
@@ -345,7 +320,7 @@ def test_course_list_shows_open_and_past_courses_with_seats(client, courses):
 def test_course_roster_page_lists_enrolled_then_waiting_and_links_the_export(client, courses):
     n, past = courses
     with time_machine.travel(NOW, tick=True):
-        login(client)
+        logged_in(client)
         html = page(client, f"/console/courses/{n}")
         finished = page(client, f"/console/courses/{past}")
     assert f"<h1>{n}号 书法班&lt;初级&gt;</h1>" in html
@@ -363,7 +338,7 @@ def test_roster_export_is_the_cli_workbook_with_an_xlsx_type_and_file_name(app, 
                                                                           courses, tmp_path):
     n, _ = courses
     with time_machine.travel(NOW, tick=True):
-        login(client)
+        logged_in(client)
         response = client.get(f"/console/courses/{n}/roster.xlsx")
         path = tmp_path / "cli.xlsx"
         cli(app, "course", "roster", str(n), "--xlsx", str(path))
@@ -400,18 +375,12 @@ def test_course_helpers():
 
 
 def test_empty_course_list(client, people):
-    login(client)
+    logged_in(client)
     assert "还没有课程" in page(client, "/console/courses/")
 
 
 # ---- broadcasts --------------------------------------------------------------------------------
 NIGHT = datetime(2026, 3, 2, 22, 30, tzinfo=TZ)  # inside quiet hours: deliveries stay pending
-
-
-@pytest.fixture
-def night_app(make_app):
-    """The app with quiet hours on, so broadcast deliveries wait and counts are stable."""
-    return make_app(quiet_hours="21:00-08:00")
 
 
 def groups(app, people) -> None:
@@ -445,7 +414,7 @@ def test_broadcast_reports_list_and_detail_with_counts(night_app):
                                    .where(Delivery.campaign == f"broadcast:{second}")))
             s.execute(update(Delivery).where(Delivery.id == ids[0]).values(status="sandbox"))
             s.execute(update(Delivery).where(Delivery.id == ids[1]).values(status="undeliverable"))
-        login(client)
+        logged_in(client)
         html = page(client, "/console/broadcasts/")
         detail = page(client, f"/console/broadcasts/{second}")
         withdrawn = page(client, f"/console/broadcasts/{first}")
@@ -471,7 +440,7 @@ def test_broadcast_reports_list_and_detail_with_counts(night_app):
 def test_broadcast_list_pages_and_empty_states(app, client, people, monkeypatch):
     import handlers.broadcasts.web as web
 
-    login(client)
+    logged_in(client)
     assert "还没有群发过通知" in page(client, "/console/broadcasts/")
     groups(app, people)
     with db(app) as s:
@@ -514,7 +483,7 @@ def test_festival_answers_of_the_next_festival_with_family_and_silent(app, clien
     with time_machine.travel(at("2026-09-20T10:00"), tick=False):
         assert "已记下" in wx.text(people["family"], "走访 周二上午<早点>")
         assert "不在家" in wx.text(people["zhao"], "不在家")
-        login(client)
+        logged_in(client)
         html = page(client, "/console/festivals/")
         chosen = page(client, "/console/festivals/?f=mid_autumn")
     assert "<h1>节日走访 · 中秋节（2026年9月25日）</h1>" in html
@@ -534,13 +503,13 @@ def test_festival_answers_of_the_next_festival_with_family_and_silent(app, clien
 def test_festival_picker_before_notices_and_after_the_festival(app, client, people):
     cli(app, "jobs", "run", "festival_notices", "--now", "2026-09-18T09:00")
     with time_machine.travel(at("2026-09-20T10:00"), tick=False):
-        login(client)
+        logged_in(client)
         early = page(client, "/console/festivals/?f=double_ninth")
     assert "<h1>节日走访 · 重阳节（2026年10月18日）</h1>" in early
     assert "走访通知将于10月8日发出" in text_of(early, "not-noticed")
     assert '<option value="double_ninth" selected>' in early
     with time_machine.travel(at("2026-09-28T10:00"), tick=False):  # 中秋 is over
-        login(client)
+        logged_in(client)
         default = page(client, "/console/festivals/")
         past = page(client, "/console/festivals/?f=mid_autumn")
     assert "重阳节（2026年10月18日）" in default.split("</h1>")[0]  # the next one
@@ -550,6 +519,6 @@ def test_festival_picker_before_notices_and_after_the_festival(app, client, peop
 
 def test_festival_page_when_nobody_was_told(client, people):
     with time_machine.travel(at("2026-09-20T10:00"), tick=False):
-        login(client)
+        logged_in(client)
         html = page(client, "/console/festivals/?f=mid_autumn")
     assert "这次没有老同志收到走访通知" in html  # the notice day passed without a notice run

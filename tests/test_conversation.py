@@ -143,8 +143,9 @@ def test_words_after_human_join_the_request_and_reach_staff(app, wx, people):
 
 
 def test_fifteen_human_requests_are_one_request(app, wx, people):
-    for _ in range(15):
-        wx.text(people.cadre, "人工")
+    replies = [wx.text(people.cadre, "人工") for _ in range(15)]
+    assert "已通知工作人员" in replies[0]
+    assert all("还在等待答复" in r for r in replies[1:])
     with db(app) as s:
         assert len(s.scalars(select(HelpRequest)).all()) == 1
     asks = [b for b in sent(app, people.staff) if "人工服务" in b]
@@ -157,7 +158,7 @@ def test_an_answer_to_human_opens_a_thread_back(app, wx, people):
     with db(app) as s:
         number = s.scalars(select(HelpRequest.id)).one()
     wx.text(people.other, f"答复 {number} 王老您好，我是孙丽，明天给您打电话")
-    wx.text(people.cadre, "好，上午打吧")
+    assert "转给" in wx.text(people.cadre, "好，上午打吧")
     assert "上午打吧" in sent(app, people.other)[-1]
     assert understood(app, people.cadre) == "thread"
 
@@ -243,8 +244,9 @@ def test_a_problem_told_straight_out_starts_the_report(app, wx, people):
 
 def test_chit_chat_is_not_a_problem(app, wx, people):
     for said in ("今天天气真好", "你们辛苦了", "我孙子教我用的这个"):
-        wx.text(people.cadre, said)
-        assert understood(app, people.cadre) != "problem"
+        reply = wx.text(people.cadre, said)
+        assert reply and "哪方面的问题" not in reply, reply   # answered, not asked for a report
+        assert understood(app, people.cadre) not in (None, "problem")
 
 
 def test_a_stranger_telling_a_problem_reaches_a_person(app, wx, people):

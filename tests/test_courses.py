@@ -28,7 +28,7 @@ from models import Binding, Cadre, Delivery
 from models.courses import Course, CourseEvent, CourseSession, Enrollment
 from models.people import ActionLog
 from tests.wx import WeChat
-from tests.conftest import db, sent
+from tests.conftest import db, oid, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # Monday morning
@@ -40,10 +40,6 @@ def clock():
     background delivery threads that wait on it still finish)."""
     with time_machine.travel(NOW, tick=True):
         yield
-
-
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
 
 
 @dataclass
@@ -61,7 +57,7 @@ class People:
 @pytest.fixture
 def people(app) -> People:
     """Three bound cadres (王建国 also with a family member) and a stranger."""
-    p = {tag: _oid(tag) for tag in ("cadre", "family", "other", "third", "stranger")}
+    p = {tag: oid(tag) for tag in ("cadre", "family", "other", "third", "stranger")}
     with db(app) as s:
         rows = {"wang": Cadre(name="王建国", phone="13800001001", branch="第一党支部"),
                 "li": Cadre(name="李秀英", phone="13800001002", branch="第二党支部"),
@@ -116,7 +112,7 @@ def extra_cadres(app, count: int) -> list[tuple[str, int]]:
             cadre = Cadre(name=f"学员{i}", phone=f"139{uuid.uuid4().int % 10**8:08d}")
             s.add(cadre)
             s.flush()
-            openid = _oid(f"m{i}")
+            openid = oid(f"m{i}")
             s.add(Binding(openid=openid, cadre_id=cadre.id, relation="self"))
             out.append((openid, cadre.id))
     return out

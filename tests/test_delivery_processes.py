@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -20,7 +19,7 @@ from sqlalchemy import create_engine, select
 from bot import create_app
 from bot.settings import ROOT
 from models import Delivery
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, reset_schema
+from tests.conftest import TEST_REDIS_URL, wait_for
 from tests.fake_wechat import FakeWeChat
 
 FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
@@ -50,14 +49,6 @@ def fake():
         yield api
 
 
-@pytest.fixture
-def database(tmp_path):
-    """PostgreSQL when configured, else a SQLite file several processes can share."""
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'kill.db'}"
-    reset_schema(url)
-    return url
-
-
 def env_for(fake, database: str, redis_url: str = "") -> dict:
     """The environment of every process in these tests."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database,
@@ -69,14 +60,6 @@ def env_for(fake, database: str, redis_url: str = "") -> dict:
     if not redis_url:
         env.pop("REDIS_URL")
     return env
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def statuses(database: str) -> dict[str, str]:
@@ -113,7 +96,8 @@ def test_web_process_killed_mid_batch_loses_nothing(fake, database):
     env = env_for(fake, database)
     first = subprocess.Popen([sys.executable, "-c", PUSH_AND_DELIVER % COUNT], cwd=ROOT,
                              env=env, stderr=subprocess.DEVNULL)
-    wait_for(lambda: len(fake.messages()) >= 40, 30, "the first deliveries")
+    # Polled often: the kill must land mid-batch.
+    assert wait_for(lambda: len(fake.messages()) >= 40, 30, every=0.02), "the first deliveries"
     kill(first)
     in_flight = {o for o, s in statuses(database).items() if s == "sending"}
     left = sum(1 for s in statuses(database).values() if s != "sent")
@@ -121,7 +105,7 @@ def test_web_process_killed_mid_batch_loses_nothing(fake, database):
     second = subprocess.Popen([sys.executable, "-c", SWEEP_ONLY], cwd=ROOT, env=env,
                               stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: set(statuses(database).values()) == {"sent"}, 30, "the rest")
+        assert wait_for(lambda: set(statuses(database).values()) == {"sent"}, 30), "the rest"
     finally:
         kill(second)
     check_exactly_once(fake, database, in_flight)
@@ -147,14 +131,15 @@ def test_rq_worker_killed_mid_batch_and_restarted_loses_nothing(fake, database):
     worker = [FLASK, "--app", "bot", "worker"]
     first = subprocess.Popen(worker, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: len(fake.messages()) >= 40, 30, "the first deliveries")
+        assert wait_for(lambda: len(fake.messages()) >= 40, 30, every=0.02), \
+            "the first deliveries"
     finally:
         kill(first)
     in_flight = {o for o, s in statuses(database).items() if s == "sending"}
     assert sum(1 for s in statuses(database).values() if s != "sent") > 0
     second = subprocess.Popen(worker, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: set(statuses(database).values()) == {"sent"}, 30, "the rest")
+        assert wait_for(lambda: set(statuses(database).values()) == {"sent"}, 30), "the rest"
     finally:
         second.send_signal(signal.SIGTERM)   # a warm shutdown ends cleanly
         assert second.wait(timeout=15) == 0

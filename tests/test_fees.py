@@ -32,7 +32,7 @@ from handlers.fees.service import (
 )
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.fees import FeeEvent, FeeItem
-from tests.conftest import db, sent
+from tests.conftest import db, oid, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOV_10 = datetime(2026, 11, 10, 10, 0, tzinfo=TZ)
@@ -71,14 +71,10 @@ class People:
     zhao_id: int     # 赵六, 第一党支部, not on WeChat
 
 
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 def people(app) -> People:
     """Three cadres in two branches, family (one unsubscribed) and a staff member."""
-    oids = [_oid(t) for t in ("cadre", "family", "li", "lifam", "staff", "stranger")]
+    oids = [oid(t) for t in ("cadre", "family", "li", "lifam", "staff", "stranger")]
     with db(app) as s:
         wang = Cadre(name="王建国", phone=WANG, branch="第一党支部")
         li = Cadre(name="李四", phone=LI, branch="第二党支部")

@@ -4,7 +4,6 @@ list, permissions and the configuration check."""
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -22,7 +21,7 @@ from handlers.festivals.calendar import (DEFAULT_PATH, CalendarError, birthday_i
 from handlers.festivals.jobs import jobs as festival_jobs
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.festivals import AWAY, TIME, FestivalVisit
-from tests.conftest import db, sent
+from tests.conftest import db, oid, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -83,10 +82,6 @@ def cal():
     return parse_calendar(yaml.safe_load(CONFIG))
 
 
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
 @dataclass
 class People:
     """Openids (and cadre ids) of everyone in the story."""
@@ -106,8 +101,8 @@ class People:
 @pytest.fixture
 def people(app) -> People:
     """Cadres (bound, family, military, unfollowed, unbound, inactive) and two staff."""
-    p = People(*(_oid(t) for t in ("cadre", "family", "veteran", "gone", "stranger",
-                                   "staff", "boss")))
+    p = People(*(oid(t) for t in ("cadre", "family", "veteran", "gone", "stranger",
+                                  "staff", "boss")))
     with db(app) as s:
         wang = Cadre(name="王建国", phone="13800001001", community="幸福社区",
                      address="幸福路1号", birth_date=date(1946, 10, 5))
@@ -120,7 +115,7 @@ def people(app) -> People:
                      birth_date=date(1946, 10, 5))
         s.add_all([wang, li, zhao, sun, qian])
         s.flush()
-        qian_openid = _oid("inactive")
+        qian_openid = oid("inactive")
         s.add_all([Binding(openid=p.cadre, cadre_id=wang.id, relation="self"),
                    Binding(openid=p.family, cadre_id=wang.id, relation="family"),
                    Binding(openid=p.veteran, cadre_id=li.id, relation="self"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ from handlers.issues.jobs import jobs as issue_jobs
 from handlers.issues.policy import DEFAULT_PATH, PolicyError, parse_policy
 from models import Binding, Cadre, Delivery, Follower, Staff, utcnow
 from models.issues import Ticket, TicketAttachment, TicketEvent
-from tests.conftest import db, sent
+from tests.conftest import db, oid, sent
 
 TZ = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # a working Monday morning
@@ -63,15 +62,11 @@ class People:
     stranger: str    # follows the account, bound to nobody
 
 
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 def people(app) -> People:
     """A cadre with one family member, three staff and a supervisor (rows made directly)."""
-    p = People(*(_oid(t) for t in ("cadre", "family", "doctor", "housing", "spare", "boss",
-                                   "stranger")))
+    p = People(*(oid(t) for t in ("cadre", "family", "doctor", "housing", "spare", "boss",
+                                  "stranger")))
     with db(app) as s:
         cadre = Cadre(name="王建国", phone="13800001001", community="幸福社区",
                       address="幸福路1号")

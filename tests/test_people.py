@@ -11,7 +11,7 @@ from bot import roles
 from models import Binding, Cadre, Follower, utcnow
 from models.groups import BroadcastGroup, GroupMember
 from models.people import ActionLog, BindAttempt, recipients_of
-from tests.conftest import db, oid
+from tests.conftest import db, oid, roles_of
 
 
 @pytest.fixture
@@ -30,12 +30,6 @@ def bindings(app, openid):
     with db(app) as s:
         return [(b.cadre_id, b.relation) for b in
                 s.scalars(select(Binding).where(Binding.openid == openid))]
-
-
-def roles_of(app, openid):
-    yl = app.extensions["yinling"]
-    with db(app) as s:
-        return yl.router.roles_of(s, openid)
 
 
 # ---- binding -------------------------------------------------------------------------------

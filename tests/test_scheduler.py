@@ -1,7 +1,6 @@
 """The scheduler: job registry, triggers in YINLING_TZ, leader lock, catch-up, `jobs` commands."""
 from __future__ import annotations
 
-import time
 import types
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +13,7 @@ from bot.jobs import JobSpec
 from bot.scheduler import Scheduler, job_registry, last_fire_time, make_trigger
 from models import Delivery
 from models.messages import JobRun
+from tests.conftest import wait_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 calls: list[datetime] = []
@@ -193,8 +193,8 @@ def test_a_dead_leader_is_replaced_when_its_lock_lapses(with_jobs, sched_app):
     first, second = make_scheduler(sched_app, at), make_scheduler(sched_app, at)
     assert first.tick() and not second.tick()
     assert first.tick()              # renewing keeps it
-    time.sleep(0.7)                  # the leader stops renewing (it died): the lock lapses
-    assert second.tick()
+    # The leader stops renewing (it died): the second takes over once the 0.6 s lock lapses.
+    assert wait_for(second.tick, 3)
     assert not first.tick()          # back from the dead, it is a follower now
     second.leader.release()
 
@@ -203,18 +203,16 @@ def test_two_running_schedulers_fire_each_second_once_and_fail_over(make_app):
     app = make_app(quiet_hours="off", scheduler_lock_seconds=1.5)
     first, second = (Scheduler(app, specs={"test_tick": EVERY_SECOND}) for _ in range(2))
     first.start()
-    time.sleep(0.1)
+    assert wait_for(lambda: first.is_leader, 3, every=0.01)   # the first to start leads
     second.start()
     try:
-        time.sleep(2.8)
+        wait_for(lambda: len(job_runs(app, "test_tick")) >= 2, 5)   # both running meanwhile
         before = job_runs(app, "test_tick")
         assert len(before) >= 2 and {r.runner for r in before} == {first.owner}
         first._stop.set()               # the leader freezes: no renewals, no firing
         first.aps.shutdown(wait=False)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(
-                r.runner == second.owner for r in job_runs(app, "test_tick")):
-            time.sleep(0.1)
+        wait_for(lambda: any(r.runner == second.owner for r in job_runs(app, "test_tick")), 5,
+                 every=0.1)
         after = job_runs(app, "test_tick")
         assert any(r.runner == second.owner for r in after)
         times = [r.scheduled_for for r in after]

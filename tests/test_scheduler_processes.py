@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from bot.scheduler import LEADER_KEY
 from bot.settings import ROOT
 from models.messages import JobRun
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, reset_schema
+from tests.conftest import TEST_REDIS_URL, wait_for
 
 # The real CLI, with a test-only job every second added to the features' jobs.
 SCHEDULER = """
@@ -39,14 +39,6 @@ LOCK_SECONDS = 3
 pytestmark = pytest.mark.skipif(not TEST_REDIS_URL, reason="scheduler processes share their "
                                                            "lock through a real Redis: set "
                                                            "TEST_REDIS_URL")
-
-
-@pytest.fixture
-def database(tmp_path):
-    """PostgreSQL when configured, else a SQLite file both processes share."""
-    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'sched.db'}"
-    reset_schema(url)
-    return url
 
 
 def runs(database: str) -> list[tuple]:
@@ -76,7 +68,11 @@ def test_one_of_two_scheduler_processes_fires_and_a_dead_leader_is_replaced(data
            "YINLING_SCHEDULER_LOCK": str(LOCK_SECONDS)}
     procs = {p.pid: p for p in (start(env), start(env))}
     try:
-        time.sleep(5)
+        # Both start alike; three runs (two seconds of firing) give the follower time to be
+        # up and contend: a second leader would have fired too. Polled: a loaded machine
+        # may take longer than any fixed sleep to start them.
+        assert wait_for(lambda: len(runs(database)) >= 3, 30, every=0.2), runs(database)
+        assert all(proc.poll() is None for proc in procs.values())   # neither died
         before = runs(database)
         leaders = {pid_of(runner) for _, runner, _ in before}
         assert len(before) >= 2 and len(leaders) == 1, before
@@ -86,9 +82,8 @@ def test_one_of_two_scheduler_processes_fires_and_a_dead_leader_is_replaced(data
         procs.pop(leader).wait(timeout=10)
         killed_at = time.monotonic()
         [survivor] = procs
-        while not any(pid_of(r) == survivor for _, r, _ in runs(database)):
-            assert time.monotonic() - killed_at < 60, "no takeover within a minute"
-            time.sleep(0.2)
+        assert wait_for(lambda: any(pid_of(r) == survivor for _, r, _ in runs(database)),
+                        60, every=0.2), "no takeover within a minute"
         takeover = time.monotonic() - killed_at
         print(f"leader {leader} killed; {survivor} took over after {takeover:.1f}s")
         assert takeover < LOCK_SECONDS + 3

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot import roles
 from models import Cadre, Staff, StaffInvite, utcnow
-from tests.conftest import db, oid
+from tests.conftest import db, oid, roles_of, sent
 
 
 def invite(app, name, *extra):
@@ -20,11 +20,6 @@ def staff_rows(app):
     with db(app) as s:
         return {st.name: (st.openid, st.role, st.on_duty, st.active)
                 for st in s.scalars(select(Staff))}
-
-
-def roles_of(app, openid):
-    with db(app) as s:
-        return app.extensions["yinling"].router.roles_of(s, openid)
 
 
 def test_invite_code_is_alone_on_the_last_line_and_works_once(app, wx):
@@ -142,4 +137,4 @@ def test_answer_needs_staff_a_known_number_and_words(app, wx):
     assert "答复 编号 内容" in wx.text(duty, "答复")
     assert "答复 编号 内容" in wx.text(duty, "答复 3")
     assert "没有第999号" in wx.text(duty, "答复 999 你好")
-    assert wx.pushes(user, wait=0.2) == []
+    assert sent(app, user) == []   # pushes commit with the message: none was queued

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from datetime import date, datetime
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -30,8 +29,8 @@ from handlers.issues.views import TicketView
 from models import Binding, Cadre, Delivery, Follower, Staff
 from models.courses import Course, CourseSession, Enrollment
 from models.fees import FeeItem
-from tests.conftest import db
-from tests.fake_wechat import FakeWeChat, field_problem, live_settings
+from tests.conftest import db, oid
+from tests.fake_wechat import field_problem, live_settings
 from tests.test_fees import CONFIG as FEES
 from tests.test_issues import CONFIG as ISSUES, report
 from tests.wx import WeChat
@@ -41,17 +40,6 @@ NAMES = ("VISIT", "GREETING", "FEE", "FEE_PAID", "CLASS", "CLASS_UPDATE", "TICKE
          "BROADCAST", "BINDING", "STAFF")
 TEMPLATE_IDS = {f"WECHAT_TEMPLATE_{n}": f"TPL-{n}" for n in NAMES}
 FINAL = ("sent", "sandbox", "failed", "undeliverable", "cancelled")
-
-
-def _oid(tag: str) -> str:
-    return f"o-{tag}-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def fake():
-    """The fake WeChat API on loopback."""
-    with FakeWeChat() as api:
-        yield api
 
 
 @pytest.fixture
@@ -327,7 +315,7 @@ IDS = {**TEMPLATE_IDS, "WECHAT_TEMPLATE_NOTICE": "TPL-NOTICE"}
 def test_every_kind_of_push_shows_its_key_facts_within_the_rules(live, fake):
     yl, values = live.extensions["yinling"], _values()
     pushes = [(template, kind) for kind in KINDS.values() for template in kind.pushes]
-    people = {template: _oid(template.replace("/", "-")) for template, _ in pushes}
+    people = {template: oid(template.replace("/", "-")) for template, _ in pushes}
     with db(live) as s:
         made = [yl.outbox.push(s, people[template], template,
                                {**values, "who": {"name": "王**", "phone": "138****1001",
@@ -350,7 +338,7 @@ def test_every_kind_of_push_shows_its_key_facts_within_the_rules(live, fake):
 
 def test_a_kind_without_its_own_template_shows_what_and_when(make_app, fake):
     app = make_app(**live_settings(fake))    # only WECHAT_TEMPLATE_NOTICE is set
-    yl, values, openid = app.extensions["yinling"], _values(), _oid("generic")
+    yl, values, openid = app.extensions["yinling"], _values(), oid("generic")
     with db(app) as s:
         made = [yl.outbox.push(s, openid, "festivals/notice", values)]
     yl.outbox.after_commit(made)
@@ -363,7 +351,7 @@ def test_a_kind_without_its_own_template_shows_what_and_when(make_app, fake):
 def test_the_delivery_keeps_the_kind_and_facts(live):
     yl, values = live.extensions["yinling"], _values()
     with db(live) as s:
-        d = yl.outbox.push(s, _oid("f"), "fees/reminder", values)
+        d = yl.outbox.push(s, oid("f"), "fees/reminder", values)
         assert d.push_kind == "fee_reminder" and d.template == "fees/reminder"
         assert d.facts["fee"] == "党费" and d.facts["amount"] == "50.00元"
         assert d.facts["what"] == "待缴党费50.00元" and d.facts["when"]
@@ -380,7 +368,7 @@ def test_a_fact_the_values_lack_is_empty_and_never_fails_the_push(live):
 # ---- the real features, through their jobs and the webhook ---------------------------------
 def _cadre(app, name="王建国", phone="13800001001") -> tuple[int, str, str]:
     """A bound cadre with a family member: (cadre id, own openid, family openid)."""
-    me, family = _oid("cadre"), _oid("family")
+    me, family = oid("cadre"), oid("family")
     with db(app) as s:
         cadre = Cadre(name=name, phone=phone, community="幸福社区")
         s.add(cadre)
@@ -430,7 +418,7 @@ def test_class_reminder_job_shows_course_time_and_place(live, fake):
 
 def test_ticket_updates_staff_alerts_and_replies_through_the_webhook(live, fake):
     _, me, family = _cadre(live)
-    doctor = _oid("doctor")
+    doctor = oid("doctor")
     with db(live) as s:
         s.add(Staff(name="张医生", openid=doctor, on_duty=True))
     wx = WeChat(live)

@@ -22,18 +22,11 @@ import time_machine
 
 from bot.settings import load_settings
 from bot.wechat import Outcome, WeChatClient
-from tests.fake_wechat import FakeWeChat, live_settings
+from tests.fake_wechat import live_settings
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 12, 1, 10, 0, tzinfo=BEIJING)
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-
-
-@pytest.fixture
-def fake():
-    """The fake WeChat API on loopback."""
-    with FakeWeChat() as api:
-        yield api
 
 
 @pytest.fixture(params=["stand-in", "redis"])

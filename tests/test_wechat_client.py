@@ -11,14 +11,7 @@ import redis as redis_lib
 
 from bot.settings import ROOT, load_settings
 from bot.wechat import Outcome, WeChatClient, check_menu
-from tests.fake_wechat import FakeWeChat, live_settings
-
-
-@pytest.fixture
-def fake():
-    """The fake WeChat API on loopback."""
-    with FakeWeChat() as api:
-        yield api
+from tests.fake_wechat import live_settings
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """The one builder of signed/encrypted WeChat XML for tests; drives the real Flask app."""
 from __future__ import annotations
 
-import time
-
 from bot.wxmessage import message_xml, read_reply, sign_request
 
 
@@ -61,18 +59,18 @@ class WeChat:
         return self.event(openid, "CLICK", key)
 
     def pushes(self, openid: str, wait: float = 3.0) -> list[str]:
-        """Bodies delivered (sandbox) to openid, waiting briefly for background delivery."""
+        """Bodies delivered (sandbox) to openid, waiting up to `wait` s for background
+        delivery (and for a late reply's push to be queued at all)."""
         from sqlalchemy import select
 
         from models import Delivery
+        from tests.conftest import wait_for
 
-        yl = self.app.extensions["yinling"]
-        deadline = time.monotonic() + wait
-        while True:
-            with yl.db.session() as session:
-                rows = session.scalars(select(Delivery).where(Delivery.openid == openid)
-                                       .order_by(Delivery.id)).all()
-                if rows and all(r.status not in ("pending", "sending") for r in rows) \
-                        or time.monotonic() > deadline:
-                    return [r.body for r in rows if r.status in ("sandbox", "sent")]
-            time.sleep(0.05)
+        def statuses() -> list[tuple[str, str]]:
+            with self.app.extensions["yinling"].db.session() as session:
+                return session.execute(select(Delivery.status, Delivery.body).where(
+                    Delivery.openid == openid).order_by(Delivery.id)).all()
+
+        wait_for(lambda: (rows := statuses()) and
+                 all(status not in ("pending", "sending") for status, _ in rows), wait)
+        return [body for status, body in statuses() if status in ("sandbox", "sent")]
