@@ -1,35 +1,58 @@
 """Worker side of the outbox: claim a Delivery, choose its channel, send it, record the outcome.
 
-The database is the authority. A worker claims a row (pending -> sending, with a lease) before
-sending; a sweeper puts rows back in the queue when they are due again (retry back-off, quiet
-hours) or when their lease ran out because the worker died. A worker killed between WeChat's
-answer and the record can therefore send that one message twice; nothing is ever lost.
+The database is the authority. A worker takes the rows of a queue message (they name it) and
+claims each one (pending -> sending, with a lease from the claim) before sending. Every worker
+beats in `delivery_worker` every HEARTBEAT_SECONDS; a sweeper puts rows back in the queue when
+they are due again (retry back-off, quiet hours), when the worker holding them has stopped
+beating (it died: taken over within seconds, even while the lease runs), when their lease ran
+out, or when a pending row is neither queued nor held by anyone past a short grace (Redis was
+unreachable at push time, or the queue message was lost). A worker killed between WeChat's
+answer and the record can therefore send that one message twice (at most the ones in flight);
+nothing is ever lost. A live worker inside a slow WeChat call keeps beating: never taken over.
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import and_, bindparam, delete, false, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.channel import cs_window, held_until, window_rule
 from bot.inbox import unavailable
 from bot.notices import fallback_facts, load_notices, template_data
+from bot.pages import page_url
+from bot.rate import SendRate, quota_back_at
 from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes
 from bot.wechat import Outcome, Result
 from models import Delivery, Follower, utcnow
+from models.messages import DeliveryWorker
 
 logger = logging.getLogger(__name__)
 
 DELIVERED = ("sent", "sandbox")   # statuses that count as delivered (for reports)
 WINDOW_SPENT = 99  # cs_sent_since_inbound after WeChat said the window is closed or used up
+# Every delivering process beats this often; one silent for SILENT_SECONDS is gone (clocks of
+# the hosts must agree within a couple of seconds). A process judges others only after its own
+# beats have gone through for STEADY_SECONDS: after a database outage every live worker gets
+# the time to beat again before anyone's rows are taken over.
+QUOTA_SPENT_TODAY = 45009   # WeChat's daily API quota is reached
+HEARTBEAT_SECONDS = 2.0
+SILENT_SECONDS = 8.0
+STEADY_SECONDS = 2 * HEARTBEAT_SECONDS
+# A pushed (or re-queued) row is left to its queue message this long; after it, a row neither
+# queued nor held by a worker is queued again (Redis was unreachable, the pusher died).
+ENQUEUE_GRACE_SECONDS = 5.0
+FORGET_WORKERS_AFTER = timedelta(days=1)
 
 
 @dataclass
@@ -76,7 +99,7 @@ class SQL:
              .where(Delivery.id.in_(bindparam("b_ids", expanding=True)),
                     Delivery.status == "pending", due)
              .values(status="sending", attempts=Delivery.attempts + 1,
-                     lease_until=_b("b_lease"))
+                     lease_until=_b("b_lease"), worker=_b("b_worker"))
              .returning(Delivery.id, Delivery.openid, Delivery.body, Delivery.kind,
                         Delivery.attempts, Delivery.push_kind, Delivery.facts))
     windows = select(Follower.openid, Follower.subscribed, Follower.last_inbound_at,
@@ -92,10 +115,20 @@ class SQL:
     more = update(Follower).where(Follower.openid == _b("b_openid")).values(more_text=_b("b_text"))
     hold = (update(Delivery).where(Delivery.id == _b("b_id"))
             .values(status="pending", not_before=_b("b_until"), lease_until=None,
-                    attempts=Delivery.attempts - 1))
+                    worker=None, attempts=Delivery.attempts - 1))
     retry = (update(Delivery).where(Delivery.id == _b("b_id"), Delivery.status == "sending")
              .values(status="pending", not_before=_b("b_until"), lease_until=None,
-                     channel=_b("b_channel"), last_error=_b("b_error")))
+                     worker=None, channel=_b("b_channel"), last_error=_b("b_error")))
+    # The daily quota is spent (45009): wait for it to come back; the attempt does not count.
+    wait_quota = retry.values(attempts=Delivery.attempts - 1)
+    take = (update(Delivery)
+            .where(Delivery.id.in_(bindparam("b_ids", expanding=True)),
+                   Delivery.status == "pending", due)
+            .values(worker=_b("b_worker"), lease_until=_b("b_lease")))
+    release = (update(Delivery)
+               .where(Delivery.id.in_(bindparam("b_ids", expanding=True)),
+                      Delivery.status == "pending", Delivery.worker == _b("b_worker"))
+               .values(worker=None, lease_until=None))
     finish = (update(Delivery)
               .where(Delivery.id == _b("b_id"), Delivery.status == "sending",
                      Delivery.attempts == _b("b_attempts"))
@@ -108,12 +141,94 @@ class SQL:
 RECORD_TRIES = 5
 RECORD_PAUSE = 0.5
 
+class Heartbeat:
+    """This process's row in `delivery_worker`, renewed every HEARTBEAT_SECONDS by a thread.
+
+    The rows a worker takes or claims carry its id; the sweeper takes them over once the row
+    has not been renewed for SILENT_SECONDS. In the database, not Redis: the database already
+    decides who holds a delivery, and a Redis outage must not make every worker look dead.
+    """
+
+    def __init__(self, db, clock=utcnow):
+        self.db, self.clock = db, clock
+        self.id = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ok_since: float | None = None   # monotonic: every beat since went through
+        self._last_ok = 0.0
+
+    def start(self) -> None:
+        """Beat now and from now on (idempotent; cheap once running)."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stop = threading.Event()
+            self.beat()
+            thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                      name="deliver-heartbeat", daemon=True)
+            thread.start()
+            self._thread = thread
+
+    def beat(self) -> bool:
+        """Renew (or create) this process's row; False when the database did not take it."""
+        now = self.clock()
+        try:
+            with self.db.engine.begin() as conn:
+                renewed = conn.execute(update(DeliveryWorker).where(
+                    DeliveryWorker.id == self.id).values(beat_at=now)).rowcount
+                if not renewed:
+                    conn.execute(insert(DeliveryWorker).values(id=self.id, started_at=now,
+                                                               beat_at=now))
+        except SQLAlchemyError as exc:
+            if self._ok_since is not None:
+                logger.warning("delivery worker %s cannot beat: %s", self.id,
+                               type(exc).__name__)
+            self._ok_since = None
+            return False
+        self._last_ok = time.monotonic()
+        if self._ok_since is None:
+            self._ok_since = self._last_ok
+        return True
+
+    def steady(self) -> bool:
+        """Have this process's own beats gone through lately, for STEADY_SECONDS on end?
+
+        Only then may it judge others silent: right after a database outage (or its own start)
+        the live workers have not had the time to beat again."""
+        since, now = self._ok_since, time.monotonic()
+        return (since is not None and now - since >= STEADY_SECONDS
+                and now - self._last_ok <= 2 * HEARTBEAT_SECONDS)
+
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def stop(self) -> None:
+        """Stop beating and remove the row: what this process still holds is taken over."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._stop.set()
+            thread.join(timeout=10)
+            self._ok_since = None
+            try:
+                with self.db.engine.begin() as conn:
+                    conn.execute(delete(DeliveryWorker).where(DeliveryWorker.id == self.id))
+            except SQLAlchemyError:
+                logger.warning("delivery worker %s: could not remove its heartbeat", self.id)
+
+
 class Deliverer:
     """Sends one delivery end to end; safe to call from many threads and processes at once."""
 
     def __init__(self, db, settings, client, render, clock=utcnow,
-                 keep_connections: bool = False):
+                 keep_connections: bool = False, pace: SendRate | None = None):
         self.db, self.settings, self.client, self.render = db, settings, client, render
+        self.pace = pace or SendRate(0 if settings.sandbox else settings.send_rate, db=db)
         self.clock = clock
         # A dedicated worker keeps one database connection per delivery thread: checking one
         # out of the pool (and pinging it) for every transaction costs as much as the work.
@@ -122,9 +237,12 @@ class Deliverer:
         self._kept: list = []
         self._lock = threading.Lock()
         self._texts: dict = {}
+        self.heartbeat = Heartbeat(db)
 
     def close(self) -> None:
-        """Close the connections kept by delivery threads (after the pool has stopped)."""
+        """Stop beating and close the connections kept by delivery threads (after the pool
+        has stopped)."""
+        self.heartbeat.stop()
         with self._lock:
             kept, self._kept = self._kept, []
         for conn in kept:
@@ -165,6 +283,25 @@ class Deliverer:
             return conn
         return conn.execution_options(isolation_level="AUTOCOMMIT")
 
+    def take(self, ids) -> int:
+        """Hold the due pending ones among `ids` (a queue message's) until they are claimed.
+
+        From here on they name this worker: if it dies before claiming them, the sweeper
+        queues them again as soon as its heartbeat stops. The lease only bounds how long a
+        live worker may keep them unclaimed."""
+        self.heartbeat.start()
+        now = self.clock()
+        with self._tx() as conn:
+            return conn.execute(SQL.take, {
+                "b_ids": list(ids), "b_now": now, "b_worker": self.heartbeat.id,
+                "b_lease": now + timedelta(seconds=self.settings.delivery_lease_seconds),
+            }).rowcount
+
+    def release(self, ids) -> None:
+        """Give back rows taken but not claimed (claiming them failed): the sweeper requeues."""
+        with self._tx() as conn:
+            conn.execute(SQL.release, {"b_ids": list(ids), "b_worker": self.heartbeat.id})
+
     def deliver(self, delivery_id: int) -> str | None:
         """Deliver one due pending delivery; its new status, or None when it was not ours."""
         ready = self.prepare([delivery_id])
@@ -176,6 +313,7 @@ class Deliverer:
         Held (quiet hours) and skipped (unsubscribed) deliveries are settled here; the others
         come back ready to send. Claiming a batch costs the same two round trips as one.
         """
+        self.heartbeat.start()   # before the transaction (SQLite: one writer at a time)
         now = self.clock()
         with self._tx() as conn:
             claims = self._claim(conn, list(ids), now)
@@ -200,7 +338,8 @@ class Deliverer:
     # ---- before sending ------------------------------------------------------------------
     def _claim(self, conn, ids: list[int], now: datetime) -> list[Claim]:
         lease = now + timedelta(seconds=self.settings.delivery_lease_seconds)
-        rows = conn.execute(SQL.claim, {"b_ids": ids, "b_now": now, "b_lease": lease})
+        rows = conn.execute(SQL.claim, {"b_ids": ids, "b_now": now, "b_lease": lease,
+                                        "b_worker": self.heartbeat.id})
         return sorted((Claim(*row) for row in rows), key=lambda c: c.id)
 
     def _hold_or_skip(self, conn, claim: Claim, follower, now: datetime) -> str | None:
@@ -232,6 +371,7 @@ class Deliverer:
         note = ""
         if channel == "cs":
             text, rest = self._fit(claim.body)
+            self.pace.wait()
             result = self.client.send_text(claim.openid, text)
             if result.ok and rest:
                 self._update_follower(SQL.more, claim.openid, b_text=rest)
@@ -250,8 +390,10 @@ class Deliverer:
             return "undeliverable"
         template_id, entry = notice
         facts = claim.facts or fallback_facts(claim.body, now.astimezone(self.settings.zone))
+        self.pace.wait()
         result = self.client.send_template(claim.openid, template_id,
-                                           template_data(entry.fields, facts))
+                                           template_data(entry.fields, facts),
+                                           url=page_url(self.settings, claim.id))
         if result.ok:
             # A template shows a few facts: the whole text waits for `更多`.
             self._update_follower(SQL.more, claim.openid, b_text=claim.body)
@@ -311,6 +453,8 @@ class Deliverer:
                 status = "undeliverable"
                 self._mark_unsubscribed(conn, claim.openid, now)
                 self._finish(conn, claim, status, channel, error=note + result.reason)
+            elif outcome is Outcome.RETRY_LATER and result.code == QUOTA_SPENT_TODAY:
+                status = self._wait_for_quota(conn, claim, channel, note + result.reason, now)
             elif outcome is Outcome.RETRY_LATER:
                 status = self._retry(conn, claim, channel, note + result.reason, now)
             else:
@@ -330,6 +474,16 @@ class Deliverer:
         when = held_until(claim.kind, when, self.settings) or when
         conn.execute(SQL.retry, {"b_id": claim.id, "b_until": when, "b_channel": channel,
                                  "b_error": f"attempt {claim.attempts}: {reason}"})
+        return "retry"
+
+    def _wait_for_quota(self, conn, claim: Claim, channel: str, reason: str,
+                        now: datetime) -> str:
+        """45009: the account's daily quota is spent. Not a failure: the delivery waits for
+        the quota to come back (and, if scheduled or bulk, for quiet hours to end)."""
+        when = quota_back_at(claim.kind, now, self.settings)
+        conn.execute(SQL.wait_quota, {"b_id": claim.id, "b_until": when, "b_channel": channel,
+                                      "b_error": f"daily quota spent, waits until "
+                                                 f"{when.isoformat()}: {reason}"})
         return "retry"
 
     def _finish(self, conn, claim: Claim, status: str, channel: str | None,
@@ -357,25 +511,55 @@ class Deliverer:
 
 
 # ---- finding work again ------------------------------------------------------------------
-def sweep(db, settings, now: datetime | None = None, limit: int = 5000) -> list[int]:
-    """Deliveries to enqueue again: sends whose worker died (lease over) and pending ones due."""
+def sweep(db, settings, now: datetime | None = None, limit: int = 5000, *,
+          judge: bool = False, queued=None) -> list[int]:
+    """Deliveries to enqueue again; each is left to its new queue message for a short grace.
+
+    - 'sending' rows whose worker stopped beating (`judge`: this process may tell, see
+      Heartbeat.steady) or whose lease from the claim ran out: pending again, or failed after
+      too many attempts (WeChat may have had them: at most the ones in flight go twice);
+    - pending rows a worker took from the queue and no longer holds (the same test): free;
+    - free pending rows that are due, past their grace and not among `queued()`, the ids the
+      queue still carries (a backlog is not queued twice): never queued because Redis was
+      unreachable, their queue message lost, or the pusher died before queueing them.
+    """
     now = now or utcnow()
-    lease = now + timedelta(seconds=settings.delivery_lease_seconds)
-    abandoned = (Delivery.status == "sending", Delivery.lease_until < now)
+    silent = now - timedelta(seconds=SILENT_SECONDS)
+    live = select(DeliveryWorker.id).where(DeliveryWorker.beat_at >= silent)
+    gone = (and_(Delivery.worker.is_not(None), Delivery.worker.not_in(live)) if judge
+            else false())
+    let_go = or_(Delivery.lease_until < now, gone)
+    abandoned = (Delivery.status == "sending", let_go)
+    free = (Delivery.status == "pending", Delivery.worker.is_(None),
+            or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
     with db.engine.begin() as conn:
         conn.execute(update(Delivery).where(
             *abandoned, Delivery.attempts >= settings.delivery_max_attempts).values(
-            status="failed", lease_until=None,
+            status="failed", lease_until=None, worker=None,
             last_error="the worker stopped while sending, too many times"))
         lost = conn.execute(update(Delivery).where(*abandoned).values(
-            status="pending", lease_until=None,
+            status="pending", lease_until=None, worker=None,
             last_error="the worker stopped while sending; sent again")).rowcount
-        free = (Delivery.status == "pending",
-                or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
-        due = select(Delivery.id).where(*free).order_by(Delivery.id).limit(limit)
-        ids = conn.execute(update(Delivery).where(Delivery.id.in_(due.scalar_subquery()), *free)
-                           .values(lease_until=lease).returning(Delivery.id)).scalars().all()
+        dropped = conn.execute(update(Delivery).where(
+            Delivery.status == "pending", Delivery.worker.is_not(None), let_go).values(
+            worker=None, lease_until=None)).rowcount
+        conn.execute(delete(DeliveryWorker).where(
+            DeliveryWorker.beat_at < now - FORGET_WORKERS_AFTER))
+        candidates = conn.execute(select(Delivery.id).where(*free).order_by(Delivery.id)
+                                  .limit(limit)).scalars().all()
     if lost:
         logger.warning("sweep: %d deliveries were left sending by a stopped worker", lost)
+    if dropped:
+        logger.warning("sweep: %d deliveries taken by a stopped worker are queued again",
+                       dropped)
+    if candidates and queued is not None:
+        waiting = queued()
+        candidates = [i for i in candidates if i not in waiting]
+    if not candidates:
+        return []
+    grace = now + timedelta(seconds=ENQUEUE_GRACE_SECONDS)
+    with db.engine.begin() as conn:
+        ids = conn.execute(update(Delivery).where(Delivery.id.in_(candidates), *free)
+                           .values(lease_until=grace).returning(Delivery.id)).scalars().all()
     return sorted(ids)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.channel import held_until
+from bot.delivery import ENQUEUE_GRACE_SECONDS
 from bot.notices import facts_of
 from models import Delivery, utcnow
 
@@ -89,9 +90,11 @@ class Outbox:
         return max(candidates) if candidates else None
 
     def _lease(self) -> datetime:
-        # Until the lease ends only the dispatcher's own hand-off delivers this row; after it
-        # the sweeper takes over (the process died between commit and hand-off).
-        return utcnow() + timedelta(seconds=self.settings.delivery_lease_seconds)
+        # For a few seconds only the dispatcher's own hand-off delivers this row; after them
+        # the sweeper queues it again unless the queue still carries it or a worker holds it
+        # (Redis was unreachable, or the process died between commit and hand-off). The lease
+        # that bounds a worker's hold starts when it takes the row, not here.
+        return utcnow() + timedelta(seconds=ENQUEUE_GRACE_SECONDS)
 
     def after_commit(self, deliveries) -> None:
         """Hand committed deliveries that are due now to the dispatcher (the rest wait)."""

@@ -32,6 +32,8 @@ class Settings:
     wechat_aes_key_previous: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com/"
     wechat_template_notice: str = ""
+    # WeChat's web login (snsapi_base) for the pages a push links to: under this root.
+    wechat_oauth_base: str = "https://open.weixin.qq.com/"
     # Template ids named in config/templates.yaml: WECHAT_TEMPLATE_<NAME> -> id (environment).
     wechat_templates: dict = field(default_factory=dict)
     database_url: str = f"sqlite:///{ROOT / 'var' / 'yinling.db'}"
@@ -62,6 +64,10 @@ class Settings:
     delivery_lease_seconds: float = 120.0
     delivery_sweep_seconds: float = 5.0
     delivery_batch_size: int = 100
+    # Messages per second for the whole account, shared by every worker (0: no limit), and the
+    # local hour WeChat's daily API quota (45009) comes back.
+    send_rate: float = 50.0
+    quota_reset_hour: int = 0
     # The scheduler's leader lock: held for this long, renewed every third of it.
     scheduler_lock_seconds: float = 30.0
     # The local durable spool for messages the database cannot take (one per host).
@@ -73,6 +79,10 @@ class Settings:
     trusted_proxies: int = 0
     # The bureau's 24-hour duty phone, given with the 120/119 advice in an emergency.
     duty_phone: str = ""
+    # Where phones reach this server (pages a push links to, PRODUCT.md 7.6); unset: pushes
+    # carry no link. Such a link works this many days.
+    public_url: str = ""
+    page_days: int = 30
     # Signs the staff console's session cookie.
     secret_key: str = DEV_SECRET_KEY
     extra: dict = field(default_factory=dict)
@@ -105,6 +115,9 @@ ENV_MAP = {
     "WECHAT_AES_KEY_PREVIOUS": "wechat_aes_key_previous",
     "WECHAT_API_BASE": "wechat_api_base",
     "WECHAT_TEMPLATE_NOTICE": "wechat_template_notice",
+    "WECHAT_OAUTH_BASE": "wechat_oauth_base",
+    "YINLING_PUBLIC_URL": "public_url",
+    "YINLING_PAGE_DAYS": "page_days",
     "DATABASE_URL": "database_url",
     "REDIS_URL": "redis_url",
     "YINLING_TZ": "tz",
@@ -130,13 +143,15 @@ ENV_MAP = {
     "YINLING_SPOOL_MAX_FILES": "spool_max_files",
     "YINLING_SPOOL_MAX_BYTES": "spool_max_bytes",
     "YINLING_RECORD_LIMIT": "record_limit_seconds",
+    "YINLING_SEND_RATE": "send_rate",
+    "YINLING_QUOTA_RESET_HOUR": "quota_reset_hour",
 }
 
 POSITIVE = ("cs_window_hours", "cs_event_window_seconds", "wechat_timeout_seconds",
             "delivery_concurrency", "delivery_max_attempts", "delivery_backoff_seconds",
             "delivery_backoff_max_seconds", "delivery_lease_seconds", "delivery_sweep_seconds",
             "delivery_batch_size", "scheduler_lock_seconds", "spool_max_files",
-            "spool_max_bytes", "record_limit_seconds")
+            "spool_max_bytes", "record_limit_seconds", "page_days")
 
 
 @lru_cache(maxsize=16)
@@ -212,8 +227,13 @@ def validate(s: Settings) -> None:
         raise SettingsError("set both WECHAT_APPID and WECHAT_SECRET, or neither (sandbox mode)")
     if not s.wechat_token or not re.fullmatch(r"[A-Za-z0-9]{3,32}|[\w-]{3,64}", s.wechat_token):
         raise SettingsError("WECHAT_TOKEN must be 3-32 letters or digits")
-    if not s.wechat_api_base.startswith(("http://", "https://")):
-        raise SettingsError(f"WECHAT_API_BASE must be an http(s) URL, got {s.wechat_api_base!r}")
+    for name, url in (("WECHAT_API_BASE", s.wechat_api_base),
+                      ("WECHAT_OAUTH_BASE", s.wechat_oauth_base)):
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must be an http(s) URL, got {url!r}")
+    if s.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", s.public_url):
+        raise SettingsError("YINLING_PUBLIC_URL must be the http(s) address phones reach this "
+                            f"server at (no query), got {s.public_url!r}")
     try:
         ZoneInfo(s.tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -234,9 +254,11 @@ def _check_numbers(s: Settings) -> None:
     for name in POSITIVE:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than 0, got {getattr(s, name)!r}")
-    for name in ("cs_quota_message", "cs_quota_event"):
+    for name in ("cs_quota_message", "cs_quota_event", "send_rate"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{name} must be 0 or more, got {getattr(s, name)!r}")
+    if not 0 <= s.quota_reset_hour <= 23:
+        raise SettingsError(f"YINLING_QUOTA_RESET_HOUR must be 0-23, got {s.quota_reset_hour}")
     # One send can take a token refresh and a retry: three calls, each up to the timeout.
     if s.delivery_lease_seconds <= 3 * s.wechat_timeout_seconds:
         raise SettingsError("delivery_lease_seconds must be more than 3 x wechat_timeout_seconds "

@@ -366,9 +366,11 @@ class WeChatClient:
         """A customer-service text message (only inside the chat window)."""
         return self._result(lambda: self._message.send_text(openid, text))
 
-    def send_template(self, openid: str, template_id: str, data: dict) -> Result:
-        """A template message; the Result carries WeChat's msgid for TEMPLATESENDJOBFINISH."""
-        return self._result(lambda: self._message.send_template(openid, template_id, data))
+    def send_template(self, openid: str, template_id: str, data: dict,
+                      url: str | None = None) -> Result:
+        """A template message opening `url` when tapped; the Result carries WeChat's msgid."""
+        return self._result(lambda: self._message.send_template(openid, template_id, data,
+                                                                url=url))
 
     def create_menu(self, menu: dict) -> Result:
         """Replace the custom menu."""
@@ -405,9 +407,11 @@ class SandboxClient:
         logger.info("sandbox: chat message to %s (%d chars)", openid, len(text))
         return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
 
-    def send_template(self, openid: str, template_id: str, data: dict) -> Result:
+    def send_template(self, openid: str, template_id: str, data: dict,
+                      url: str | None = None) -> Result:
         """Record a template message."""
-        logger.info("sandbox: template %s to %s", template_id, openid)
+        logger.info("sandbox: template %s to %s%s", template_id, openid,
+                    " with a page link" if url else "")
         return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
 
     def create_menu(self, menu: dict) -> Result:

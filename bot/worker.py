@@ -6,7 +6,8 @@ carry batches of delivery ids; a job hands its ids to this process's DeliveryPoo
 once every id has a thread, so the next job's deliveries start while the last ones of this job
 are still in flight and `delivery_concurrency` messages stay in flight over one pooled HTTP
 client. RQ's SimpleWorker runs jobs in this process (no fork per job), which keeps the pool and
-its connections alive between jobs. In both modes a sweeper re-enqueues what is due again.
+its connections alive between jobs. In both modes a sweeper re-enqueues what is due again, what
+a stopped worker held (by its heartbeat, within seconds) and what no queue message carries.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.delivery import Deliverer, Ready, sweep
 from bot.kv import Breaker, RedisDown
+from bot.rate import SendRate
 from bot.wechat import make_client
 from models import utcnow
 
@@ -28,12 +30,24 @@ logger = logging.getLogger(__name__)
 POOL_KEY = "yinling.delivery_pool"
 
 
-class Sweeper:
-    """A thread that hands due and abandoned deliveries back to `enqueue` every few seconds."""
+class _Everything:
+    """The queue's contents when they cannot be read: requeue nothing for now."""
 
-    def __init__(self, db, settings, enqueue, redis=None, clock=utcnow):
+    def __contains__(self, _item) -> bool:
+        return True
+
+
+class Sweeper:
+    """A thread that hands due and abandoned deliveries back to `enqueue` every few seconds.
+
+    `heartbeat` (this process's) lets it judge other workers silent once its own beats go
+    through; `queued()` returns the delivery ids the queue still carries."""
+
+    def __init__(self, db, settings, enqueue, redis=None, clock=utcnow, heartbeat=None,
+                 queued=None):
         self.db, self.settings, self.enqueue = db, settings, enqueue
         self.redis, self.clock = redis, clock
+        self.heartbeat, self.queued = heartbeat, queued
         self.interval = settings.delivery_sweep_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,6 +56,8 @@ class Sweeper:
     def start(self) -> None:
         """Start sweeping (once)."""
         if self._thread is None:
+            if self.heartbeat is not None:
+                self.heartbeat.start()
             self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
             self._thread.start()
 
@@ -49,11 +65,20 @@ class Sweeper:
         """One sweep (skipped while another process holds this interval's turn)."""
         if not self._my_turn():
             return 0
-        ids = sweep(self.db, self.settings, self.clock())
+        judge = self.heartbeat is not None and self.heartbeat.steady()
+        ids = sweep(self.db, self.settings, self.clock(), judge=judge,
+                    queued=self._queued if self.queued is not None else None)
         if ids:
             logger.info("sweep: %d deliveries due again", len(ids))
             self.enqueue(ids)
         return len(ids)
+
+    def _queued(self):
+        try:
+            return self.queued()
+        except RedisDown:
+            logger.warning("sweep: the delivery queue cannot be read; requeueing later")
+            return _Everything()
 
     def _my_turn(self) -> bool:
         if self.redis is None:
@@ -99,6 +124,10 @@ class DeliveryPool:
             for delivery_id in ids:
                 self.executor.submit(self._run, self.deliverer.deliver, delivery_id, False)
             return
+        try:   # they name this worker from now on: if it dies they are queued again at once
+            self.deliverer.take(ids)
+        except SQLAlchemyError:
+            logger.exception("could not take deliveries %s", ids[:10])
         for start in range(0, len(ids), self.batch):
             group = ids[start:start + self.batch]
             for _ in group:
@@ -112,8 +141,12 @@ class DeliveryPool:
     def _prepare(self, group: list[int]) -> list[Ready]:
         try:
             return [r for r in self.deliverer.prepare(group) if not r.settled]
-        except SQLAlchemyError:   # the rows keep their lease: the sweeper retries them
+        except SQLAlchemyError:   # given back (or left to their lease): the sweeper retries
             logger.exception("could not claim deliveries %s", group)
+            try:
+                self.deliverer.release(group)
+            except SQLAlchemyError:
+                logger.warning("could not give back deliveries %s", group)
             return []
 
     def _run(self, step, item, holds_slot: bool) -> None:
@@ -141,13 +174,16 @@ class ThreadDispatcher:
     def __init__(self, deliverer: Deliverer, settings):
         self.deliverer, self.settings = deliverer, settings
         self.waiting: queue.Queue = queue.Queue()
+        self._queued: set[int] = set()   # ids in `waiting` (the sweeper leaves them there)
+        self._queued_lock = threading.Lock()
         self._started = threading.Lock()
         self._fresh()
 
     def _fresh(self) -> None:
         """New pool, sweeper and feeder: a dispatcher shut down can start again."""
         self.pool = DeliveryPool(self.deliverer, self.settings.delivery_concurrency)
-        self.sweeper = Sweeper(self.deliverer.db, self.settings, self.enqueue)
+        self.sweeper = Sweeper(self.deliverer.db, self.settings, self.enqueue,
+                               heartbeat=self.deliverer.heartbeat, queued=self.queued_ids)
         self.feeder = threading.Thread(target=self._feed, name="deliver-feed", daemon=True)
 
     def start(self) -> None:
@@ -160,10 +196,20 @@ class ThreadDispatcher:
     def enqueue(self, ids) -> None:
         """Deliver these committed deliveries soon (never blocks the caller)."""
         self.start()
-        self.waiting.put(list(ids))
+        ids = list(ids)
+        with self._queued_lock:
+            self._queued.update(ids)
+        self.waiting.put(ids)
+
+    def queued_ids(self) -> set[int]:
+        """The ids handed to this dispatcher that no delivery thread has taken yet."""
+        with self._queued_lock:
+            return set(self._queued)
 
     def _feed(self) -> None:
         while (ids := self.waiting.get()) is not None:
+            with self._queued_lock:
+                self._queued.difference_update(ids)
             try:
                 self.pool.submit(ids, wait=True)
             except Exception:  # noqa: BLE001 - keep feeding; the sweeper retries these ids
@@ -177,6 +223,7 @@ class ThreadDispatcher:
                 self.waiting.put(None)
                 self.feeder.join()
             self.pool.shutdown()
+            self.deliverer.heartbeat.stop()
             self._fresh()
 
 
@@ -210,6 +257,19 @@ class RQDispatcher:
             logger.warning("delivery queue unavailable: %d deliveries wait for the sweeper",
                            len(ids))
 
+    def queued_ids(self) -> set[int]:
+        """The delivery ids the queue's jobs still carry (no worker has started them)."""
+        from rq.job import Job
+
+        ids: set[int] = set()
+        for job in Job.fetch_many(self.queue.get_job_ids(), connection=self.redis):
+            try:
+                if job is not None and job.func_name == "bot.worker.deliver_batch":
+                    ids.update(job.args[0])
+            except Exception:  # noqa: BLE001 - unreadable: its ids are queued again, harmless
+                logger.warning("sweep: cannot read queued job %s", job.id)
+        return ids
+
     def shutdown(self) -> None:
         """Nothing to stop in this process."""
 
@@ -228,7 +288,10 @@ def pool_has_room(db, threads: int) -> bool:
 def make_dispatcher(settings, db, redis, render, hot=None):
     """RQ when REDIS_URL is set, else a thread pool in this process; sandbox or real client.
     `hot` = (client, breaker) for enqueueing from the webhook's path."""
-    deliverer = Deliverer(db, settings, make_client(settings, redis), render)
+    # Sandbox mode reaches no WeChat account: nothing to pace.
+    rate = 0 if settings.sandbox else settings.send_rate
+    pace = SendRate(rate, redis if settings.redis_url else None, db)
+    deliverer = Deliverer(db, settings, make_client(settings, redis), render, pace=pace)
     if settings.redis_url:
         client, breaker = hot or (redis, Breaker())
         return RQDispatcher(deliverer, settings, client, breaker)
@@ -258,7 +321,9 @@ def run_worker(app, *, burst: bool = False, concurrency: int | None = None) -> N
     deliverer.keep_connections = pool_has_room(yl.db, size)
     pool = DeliveryPool(deliverer, size)
     app.extensions[POOL_KEY] = pool
-    sweeper = Sweeper(yl.db, yl.settings, yl.dispatcher.enqueue, redis=yl.redis)
+    # Starting beats at once; once steady, the first sweeps take over what a dead worker held.
+    sweeper = Sweeper(yl.db, yl.settings, yl.dispatcher.enqueue, redis=yl.redis,
+                      heartbeat=deliverer.heartbeat, queued=yl.dispatcher.queued_ids)
     rq_queue = Queue(QUEUE_NAME, connection=yl.redis)
     worker = SimpleWorker([rq_queue], connection=yl.redis, log_job_description=False)
     logger.info("delivery worker %s: %d in flight, queue %s", worker.name, size, QUEUE_NAME)

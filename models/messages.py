@@ -70,13 +70,28 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None]
+    # pending: no sweep before this (the enqueue grace, or how long a worker may keep it
+    # unclaimed); sending: the longest its worker may take (from the claim).
     lease_until: Mapped[datetime | None]
+    # The worker holding the row: pending = taken from the queue, sending = claimed. When that
+    # worker's heartbeat (DeliveryWorker) stops, the sweeper takes the row over.
+    worker: Mapped[str | None] = mapped_column(String(64))
     wx_msg_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     # TEMPLATESENDJOBFINISH: WeChat's final word on a template message (success / failed:…).
     receipt: Mapped[str | None] = mapped_column(String(64))
     receipt_at: Mapped[datetime | None]
+
+
+class DeliveryWorker(Base):
+    """A process that delivers, beating every couple of seconds while it lives."""
+
+    __tablename__ = "delivery_worker"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)   # host:pid:random
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class JobRun(Base):

@@ -62,6 +62,7 @@ def app_env(args, base: str, db_url: str) -> dict:
             "WECHAT_APPID": "wxfakeappid", "WECHAT_SECRET": "fake-secret",
             "WECHAT_TEMPLATE_NOTICE": "TPL-NOTICE", "QUIET_HOURS": "off",
             "YINLING_ENV": "test",
+            "YINLING_SEND_RATE": os.environ.get("YINLING_SEND_RATE", "0"),  # the pipeline, unpaced
             "YINLING_DELIVERY_CONCURRENCY": str(args.concurrency // max(args.workers, 1))}
 
 

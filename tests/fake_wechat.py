@@ -5,6 +5,12 @@ It checks the access token on every call (unknown -> 40001, expired -> 42001), r
 accepted, and injects faults on demand: an errcode (45015, 45047, 43004, 45009, -1…), an HTTP
 status (500…) or a slow answer, for a number of calls, optionally for one openid.
 
+WeChat's web login (snsapi_base) for the pages a push links to: GET /connect/oauth2/authorize
+(the WECHAT_OAUTH_BASE side) sends the browser straight back to `redirect_uri` with a one-time
+code for the openid of whoever opens it — the `fake_openid` cookie when the browser has one,
+else `fake.visitor`; GET /sns/oauth2/access_token (under WECHAT_API_BASE) turns the code into
+that openid, once.
+
 Run alone (benchmark): `python -m tests.fake_wechat --latency 0.05` prints `READY <base url>`;
 GET /_fake/stats then returns the counts.
 
@@ -28,7 +34,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlencode, urlparse
 
 APIS = {"/cgi-bin/stable_token": "token", "/cgi-bin/message/custom/send": "custom",
         "/cgi-bin/message/template/send": "template", "/cgi-bin/menu/create": "menu",
@@ -37,7 +44,10 @@ ERRMSG = {0: "ok", -1: "system error", 40001: "invalid credential", 42001:
           "access_token expired", 45015: "response out of time limit or subscription is "
           "canceled", 45047: "out of response count limit", 43004: "require subscribe",
           45009: "reach max api daily quota limit", 40125: "invalid appsecret",
-          47001: "data format error", 40037: "invalid template_id", 47003: "argument invalid!"}
+          47001: "data format error", 40037: "invalid template_id", 47003: "argument invalid!",
+          40013: "invalid appid", 40029: "invalid code", 40163: "code been used"}
+OAUTH_AUTHORIZE, OAUTH_TOKEN = "/connect/oauth2/authorize", "/sns/oauth2/access_token"
+VISITOR_COOKIE = "fake_openid"   # a browser's own identity for the web login
 SHOWN = 20                 # characters a template message shows of one field
 NOT_SHOWN = ("first", "remark")
 
@@ -154,6 +164,9 @@ class FakeWeChat:
         self.unknown: list[str] = []       # paths called that the real API does not have here
         self.connections: set = set()      # client (host, port) pairs: pooling keeps this small
         self.inflight = self.peak_inflight = 0
+        self.visitor: str | None = None    # who opens a page (web login) unless a cookie says
+        self.codes: dict[str, str] = {}    # web-login code -> openid, each used once
+        self.logins: list[str] = []        # openids whose code was exchanged, in order
         self._msgids = itertools.count(1_000_001)
         self.server: ThreadingHTTPServer | None = None
 
@@ -216,6 +229,43 @@ class FakeWeChat:
                     "openids": len({s.openid for s in self.sent}),
                     "token_requests": len(self.token_requests),
                     "peak_inflight": self.peak_inflight, "connections": len(self.connections)}
+
+    # ---- the web login (snsapi_base) -----------------------------------------------------
+    def authorize(self, query: dict, cookie_openid: str | None) -> tuple[int, str]:
+        """(302, where to) with a code for the visitor; (400, why) for a call WeChat refuses."""
+        one = {k: v[0] for k, v in query.items()}
+        if one.get("appid") != self.appid:
+            return 400, "appid 错误"
+        if one.get("response_type") != "code" or one.get("scope") not in (
+                "snsapi_base", "snsapi_userinfo") or not one.get("redirect_uri"):
+            return 400, "参数错误"
+        openid = cookie_openid or self.visitor
+        if not openid:
+            return 400, "请在微信客户端打开链接"
+        code = "code-" + secrets.token_hex(8)
+        with self.lock:
+            self.codes[code] = openid
+        back = one["redirect_uri"]
+        sep = "&" if "?" in back else "?"
+        return 302, back + sep + urlencode({"code": code, "state": one.get("state", "")})
+
+    def oauth_token(self, query: dict) -> dict:
+        """sns/oauth2/access_token: the openid behind a code (once), or WeChat's error."""
+        one = {k: v[0] for k, v in query.items()}
+        if one.get("appid") != self.appid:
+            return _err(40013)
+        if one.get("secret") != self.secret:
+            return _err(40125)
+        if one.get("grant_type") != "authorization_code":
+            return _err(47001)
+        with self.lock:
+            openid = self.codes.pop(one.get("code", ""), None)
+            if openid is None:
+                return _err(40163 if one.get("code", "").startswith("code-") else 40029)
+            self.logins.append(openid)
+        return {"access_token": "web-" + secrets.token_hex(8), "expires_in": 7200,
+                "refresh_token": "refresh-" + secrets.token_hex(8), "openid": openid,
+                "scope": "snsapi_base"}
 
     # ---- behaviour -----------------------------------------------------------------------
     def handle(self, path: str, query: dict, body: dict) -> tuple[int, dict]:
@@ -303,7 +353,8 @@ class FakeWeChat:
 
 def live_settings(fake: FakeWeChat, **overrides) -> dict:
     """App settings that leave sandbox mode for this fake, with test-sized timings."""
-    settings = {"wechat_api_base": fake.base, "wechat_appid": fake.appid,
+    settings = {"wechat_api_base": fake.base, "wechat_oauth_base": fake.base,
+                "wechat_appid": fake.appid,
                 "wechat_secret": fake.secret, "wechat_template_notice": "TPL-NOTICE",
                 "quiet_hours": "off", "wechat_timeout_seconds": 0.5,
                 "delivery_lease_seconds": 2.0, "delivery_sweep_seconds": 0.05,
@@ -359,11 +410,38 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, answer)
 
     def do_GET(self):  # noqa: N802
-        """Counts for the benchmark."""
-        if urlparse(self.path).path == "/_fake/stats":
-            self._answer(200, self.server.fake.stats())
+        """The web login's two calls, and counts for the benchmark."""
+        url, fake = urlparse(self.path), self.server.fake
+        if url.path == OAUTH_AUTHORIZE:
+            status, where = fake.authorize(parse_qs(url.query), self._cookie(VISITOR_COOKIE))
+            self._redirect(where) if status == 302 else self._page(status, where)
+        elif url.path == OAUTH_TOKEN:
+            self._answer(200, fake.oauth_token(parse_qs(url.query)))
+        elif url.path == "/_fake/stats":
+            self._answer(200, fake.stats())
         else:
             self._answer(404, {"errcode": 404, "errmsg": "not found"})
+
+    def _cookie(self, name: str) -> str | None:
+        try:
+            jar = SimpleCookie(self.headers.get("Cookie") or "")
+        except CookieError:
+            return None
+        return jar[name].value if name in jar else None
+
+    def _redirect(self, where: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", where)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _page(self, status: int, text: str) -> None:
+        data = f"<!doctype html><meta charset=utf-8><p>{text}</p>".encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, status: int, answer: dict) -> None:
         data = json.dumps(answer, ensure_ascii=False).encode("utf-8")

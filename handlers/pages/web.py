@@ -1,0 +1,183 @@
+"""/m/<token>: the page a push links to (PRODUCT.md 7.6).
+
+GET learns who opens the page through WeChat's silent web login, then shows the whole message
+in large type: with the answers the chat offers as big buttons to the recipient and the
+cadre's bound family, masked and read-only to anyone else. POST records an answer through the
+feature's service, inside one unit of work, and comes back to the page (303), which shows
+what is recorded.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from flask import Blueprint, redirect, render_template, request, session
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from bot import pages, yinling
+from bot.errors import Refusal
+from bot.privacy import mask_names_in, remember_name
+from bot.text import mask_phones_in
+from bot.work import work_for
+from handlers.pages import kinds
+from models import Cadre, Delivery, Staff
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("pages", __name__)
+NOTE_KEY = "page_note"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",   # the link itself is the key to the page
+    "Cache-Control": "no-store",        # pages carry personal data
+}
+# Mainland mobiles and numbers with an area code (0415-1234567): tapped to call.
+PHONE = re.compile(r"(?<![\d*])(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?![\d*])")
+
+
+@blueprint.after_request
+def _headers(response):
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@blueprint.app_template_filter("phones")
+def phones(text: str, extra: str = "") -> Markup:
+    """Escape text and make every phone number in it (and `extra`, the duty phone) a tel: link."""
+    numbers = PHONE.pattern + (f"|{re.escape(extra)}" if extra else "")
+    parts, last = [], 0
+    for m in re.finditer(numbers, text):
+        parts += [escape(text[last:m.start()]), _tel(m.group())]
+        last = m.end()
+    return Markup("").join(parts + [escape(text[last:])])
+
+
+def _tel(number: str) -> Markup:
+    return Markup('<a class="tel" href="tel:%s">%s</a>') % (re.sub(r"[^\d+]", "", number),
+                                                            number)
+
+
+def _delivery_id(token: str) -> int | None:
+    """The delivery a page link names, or None when the link is altered or expired."""
+    try:
+        return pages.delivery_of(yinling().settings, token)
+    except pages.BadLink:
+        return None
+
+
+def _expired(token: str) -> bool:
+    """Whether a link that does not open was good once (expired) rather than altered."""
+    try:
+        pages.delivery_of(yinling().settings, token)
+    except pages.BadLink as bad:
+        return bad.expired
+    return False
+
+
+# ---- the routes ------------------------------------------------------------------------------
+@blueprint.get("/m/<token>")
+def show(token: str):
+    """The page: log the viewer in silently first, then show it."""
+    yl, delivery_id = yinling(), _delivery_id(token)
+    if delivery_id is None:
+        return _bad_link(_expired(token))
+    here = _address(token)
+    if pages.viewer() is None and not yl.settings.sandbox:
+        if "code" in request.args:
+            pages.finish_login(yl.settings, here, request.args["code"],
+                               request.args.get("state", ""))
+            if pages.viewer() is not None:
+                return redirect(pages.without_login(request.path, request.args))
+        else:
+            return redirect(pages.login_url(yl.settings, here))
+    with yl.db.session() as db:
+        delivery = db.get(Delivery, delivery_id)
+        if delivery is None:
+            return _bad_link(expired=False)
+        return _render(db, yl, delivery, token)
+
+
+@blueprint.post("/m/<token>")
+def answer(token: str):
+    """Record the answer tapped, then show the page again (what is recorded now)."""
+    yl, delivery_id = yinling(), _delivery_id(token)
+    if delivery_id is None:
+        return _bad_link(_expired(token))
+    if not pages.csrf_ok(request.form.get("csrf_token")):
+        logger.warning("page of delivery %s: answer refused, CSRF token missing or wrong",
+                       delivery_id)
+        return _refused("csrf", 400)
+    viewer = pages.viewer()
+    with work_for(yl) as work:
+        delivery = work.db.get(Delivery, delivery_id)
+        if delivery is None:
+            return _bad_link(expired=False)
+        subject = kinds.subject_of(work.db, yl.settings, delivery)
+        binding = kinds.binding_of(work.db, viewer, subject.cadre_id)
+        if binding is None:
+            logger.warning("page of delivery %s: %s may not answer", delivery_id, viewer)
+            return _refused("not_yours", 403)
+        _record(work, subject, viewer, binding)
+    return redirect(request.path, code=303)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _address(token: str) -> str:
+    """The page's own address as phones reach it (the web login comes back here)."""
+    base = yinling().settings.public_url.rstrip("/") or request.host_url.rstrip("/")
+    return base + pages.PAGE_PATH + token
+
+
+def _bad_link(expired: bool):
+    return render_template("pages/bad_link.html", expired=expired,
+                           duty_phone=yinling().settings.duty_phone), 410
+
+
+def _refused(reason: str, status: int):
+    return render_template("pages/refused.html", reason=reason,
+                           duty_phone=yinling().settings.duty_phone), status
+
+
+def _record(work, subject, viewer: str, binding) -> None:
+    """Record through the feature's service; a refusal is told on the page that follows."""
+    render = yinling().render
+    try:
+        kinds.act(work, subject, viewer, binding, request.form,
+                  lambda day, half: render("pages/visit_time", day=day, half=half))
+    except Refusal as refusal:
+        session[NOTE_KEY] = render("issues/refused", code=refusal.code, **refusal.values)
+    except kinds.NotOffered:
+        session[NOTE_KEY] = render("pages/not_offered")
+
+
+def _render(db, yl, delivery: Delivery, token: str):
+    """The page as this viewer may see it."""
+    viewer = pages.viewer()
+    subject = kinds.subject_of(db, yl.settings, delivery)
+    cadres = [subject.cadre_id] if subject.cadre_id else kinds.recipient_cadres(
+        db, delivery.openid)
+    binding = kinds.binding_of(db, viewer, subject.cadre_id)
+    full = viewer is not None and (viewer == delivery.openid or binding is not None or any(
+        kinds.binding_of(db, viewer, c) for c in cadres))
+    today = datetime.now(yl.settings.zone).date()
+    offered = kinds.offer(db, subject, today) if binding is not None else {}
+    body = delivery.body if full else _masked(db, delivery.body, cadres)
+    return render_template(
+        "pages/message.html", body=body, full=full, can_act=bool(offered), offered=offered,
+        subject=subject, kind=subject.kind, row=subject.row, viewer=viewer,
+        note=session.pop(NOTE_KEY, None), csrf_token=pages.csrf_token(),
+        duty_phone=yl.settings.duty_phone, choice_key=kinds.choice_key, token=token)
+
+
+def _masked(db, text: str, cadres: list[int]) -> str:
+    """The text with the names of the cadres concerned and of staff, and phones, masked."""
+    names = list(db.scalars(select(Cadre.name).where(Cadre.id.in_(cadres)))) + \
+        list(db.scalars(select(Staff.name)))
+    for name in names:
+        remember_name(name)
+    return mask_names_in(mask_phones_in(text))
