@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wechatpy import parse_message
 
 from bot.kv import Breaker, RedisDown
+from bot.spool import user_of
 from models import InboundMessage, utcnow
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Inbox:
         self.recorder = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record")
         self._replayer: threading.Thread | None = None
         self._spool_looked = float("-inf")
+        self._spool_users: set[str] = set()  # whose messages the last look saw spooled
         self._replayer_lock = threading.Lock()
 
     # ---- entry point ---------------------------------------------------------------------
@@ -89,6 +91,9 @@ class Inbox:
         cached = self._cached(key)
         if cached is not None:
             return cached or None
+        if self._waits_in_spool(data):  # in order per user: after the ones spooled before
+            return self._spooled(key, message, data, raw, arrived,
+                                 DatabaseUnavailable("earlier messages of this user are spooled"))
         try:
             row_id = self._record_in_time(key, message, data, raw, arrived)
         except DatabaseUnavailable as exc:
@@ -173,6 +178,7 @@ class Inbox:
         if not spooled and now - self._spool_looked < SPOOL_LOOK:
             return
         self._spool_looked = now
+        self._spool_users = self.spool.users()
         if not self.spool.pending():
             return
         with self._replayer_lock:
@@ -181,6 +187,17 @@ class Inbox:
             self._replayer = threading.Thread(target=self._replay_until_empty, daemon=True,
                                               name="spool-replay")
             self._replayer.start()
+
+    def _waits_in_spool(self, data: dict) -> bool:
+        """Whether earlier messages of this sender wait in the spool (looked up on disk only
+        when the last look at the folder saw some of theirs)."""
+        if self.spool is None or not self._spool_users:
+            return False
+        user = user_of(str(data.get("FromUserName") or ""))
+        if user not in self._spool_users:
+            return False
+        self._spool_users = self.spool.users()
+        return user in self._spool_users
 
     def _replay_until_empty(self, pause: float = 1.0) -> None:
         while self.spool.pending():
@@ -285,23 +302,28 @@ class Inbox:
             row = session.get(InboundMessage, row_id, with_for_update=True)
             if row.status != "processing":  # a retry took it over while this copy queued
                 session.rollback()
-                return row.reply if row.reply_mode == "inline" else None
+                return _stored(row)
             reply, pushed, ok = self._run_handler(session, message, row, key)
-            # After a failed handler's rollback the lock is gone: take it again and make sure
-            # no retry has taken the message over in between.
-            row = session.get(InboundMessage, row_id, with_for_update=True,
-                              populate_existing=True)
-            if row.status != "processing":
-                session.rollback()
-                return row.reply if row.reply_mode == "inline" else None
-            with race.lock:
-                late = race.late
-                race.inline = not late
-            if late and reply:
-                pushed.append(self.handle.push_late(session, row, reply))
-            row.status, row.reply, row.handled_at = ("done" if ok else "failed"), reply, utcnow()
-            row.reply_mode = "late" if late else "inline"
-            session.commit()
+            if ok:  # the handler's writes and the answer: one flush, one commit
+                late = _decide(race)
+                try:
+                    self._answer(session, row, reply, pushed, late, "done")
+                    session.commit()
+                except Exception:  # noqa: BLE001 - the error boundary: its writes failed
+                    session.rollback()
+                    logger.exception("handler failed for %s: its changes could not be saved", key)
+                    reply, pushed, ok = self.handle.error_reply(), [], False
+            if not ok:
+                # After the rollback the lock is gone: take it again and make sure no retry
+                # has taken the message over in between.
+                row = session.get(InboundMessage, row_id, with_for_update=True,
+                                  populate_existing=True)
+                if row.status != "processing":
+                    session.rollback()
+                    return _stored(row)
+                late = _decide(race)
+                self._answer(session, row, reply, pushed, late, "failed")
+                session.commit()
         finally:
             session.close()
         self._cache(key, reply if not late else "")
@@ -310,14 +332,22 @@ class Inbox:
         self.handle.after_commit(pushed)
         return reply
 
+    def _answer(self, session, row, reply: str | None, pushed: list, late: bool,
+                status: str) -> None:
+        """Settle the row with its answer (a late answer also goes out as a push)."""
+        if late and reply:
+            pushed.append(self.handle.push_late(session, row, reply))
+        row.status, row.reply, row.handled_at = status, reply, utcnow()
+        row.reply_mode = "late" if late else "inline"
+
     def _run_handler(self, session, message, row, key: str):
         """Run the handler; on any error roll back its changes and answer kindly.
 
         Nothing of the failed transaction is touched before the rollback (after a failed
-        flush any attribute read would raise again and leave the message unanswered)."""
+        flush any attribute read would raise again and leave the message unanswered). Its
+        writes are flushed with the answer, at the commit (one UPDATE of the row)."""
         try:
             reply, pushed = self.handle(session, message, row)
-            session.flush()
             return reply, pushed, True
         except Exception:  # noqa: BLE001 - the one error boundary around feature code
             session.rollback()
@@ -341,6 +371,19 @@ class Inbox:
                               (reply or "").encode("utf-8"), ex=CACHE_TTL)
         except RedisDown:
             logger.warning("reply cache unavailable (Redis down); the database still dedupes")
+
+
+def _decide(race: _Race) -> bool:
+    """Whether the answer is late (the request already answered `success`); once decided
+    inline, the request waits for it."""
+    with race.lock:
+        race.inline = not race.late
+        return race.late
+
+
+def _stored(row) -> str | None:
+    """The answer stored for a message handled before (None when it went as a push)."""
+    return row.reply if row.reply_mode == "inline" else None
 
 
 def abandoned(session, older_than) -> list[InboundMessage]:

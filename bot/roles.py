@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 CADRE = "cadre"            # bound as the cadre or as a family member acting for one
@@ -13,28 +13,31 @@ STAFF = "staff"
 SUPERVISOR = "supervisor"  # also holds STAFF
 ON_DUTY = "on_duty"        # staff currently on duty (shapes the menu, grants nothing)
 
-RoleResolver = Callable[[Session, str], set]
+# A resolver gives, for an openid, the roles it may hold, each as a SQL condition: the router
+# asks every condition of every resolver in one statement (one round trip per message).
+RoleResolver = Callable[[str], dict]
 
 
-def base_roles(session: Session, openid: str) -> set[str]:
-    """Roles that come from bindings and the staff table."""
+def base_roles(openid: str) -> dict:
+    """Roles that come from bindings and the staff table, as conditions."""
     from models import Binding, Staff
 
-    roles: set[str] = set()
-    relations = session.scalars(select(Binding.relation).where(Binding.openid == openid)).all()
-    if relations:
-        roles.add(CADRE)
-    if "family" in relations:
-        roles.add(FAMILY)
-    staff = session.execute(select(Staff.role, Staff.on_duty).where(
-        Staff.openid == openid, Staff.active.is_(True))).first()
-    if staff:
-        roles.add(STAFF)
-        if staff.on_duty:
-            roles.add(ON_DUTY)
-        if staff.role == SUPERVISOR:
-            roles.add(SUPERVISOR)
-    return roles
+    staff = (Staff.openid == openid, Staff.active.is_(True))
+    return {CADRE: exists().where(Binding.openid == openid),
+            FAMILY: exists().where(Binding.openid == openid, Binding.relation == "family"),
+            STAFF: exists().where(*staff),
+            ON_DUTY: exists().where(*staff, Staff.on_duty.is_(True)),
+            SUPERVISOR: exists().where(*staff, Staff.role == SUPERVISOR)}
+
+
+def roles_in(session: Session, resolvers, openid: str) -> set[str]:
+    """Every role the openid holds, from every resolver, in one statement."""
+    conditions = {}
+    for resolver in resolvers:
+        conditions.update(resolver(openid))
+    names = list(conditions)
+    held = session.execute(select(*(conditions[n] for n in names))).one()
+    return {name for name, yes in zip(names, held) if yes}
 
 
 def has_role(roles: set[str], required: str | None) -> bool:

@@ -121,7 +121,7 @@ class Handlers:
         return fn
 
     def roles(self, fn):
-        """Register `fn(session, openid) -> set[str]` that contributes roles."""
+        """Register `fn(openid) -> {role: SQL condition}` that contributes roles."""
         self.resolvers.append(fn)
         return fn
 
@@ -177,11 +177,8 @@ class Router:
         return str(label)
 
     def roles_of(self, session, openid: str) -> set[str]:
-        """Every role the openid holds, from every resolver."""
-        found: set[str] = set()
-        for resolver in self.resolvers:
-            found |= resolver(session, openid)
-        return found
+        """Every role the openid holds, from every resolver (one statement)."""
+        return R.roles_in(session, self.resolvers, openid)
 
     # ---- matching ------------------------------------------------------------------------
     def match(self, text: str) -> tuple[Rule, str] | None:

@@ -40,6 +40,11 @@ def _name_of(key: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
+def user_of(openid: str) -> str:
+    """The part of a spool file's name that says whose message it is."""
+    return hashlib.sha1(openid.encode("utf-8")).hexdigest()[:16]
+
+
 class Spool:
     """A directory of spooled messages, oldest first."""
 
@@ -67,7 +72,8 @@ class Spool:
         if len(entries) >= self.max_files or \
                 sum(p.stat().st_size for p in entries) + len(body) > self.max_bytes:
             raise SpoolFull(f"spool at its bound ({len(entries)} files)")
-        final = self.folder / f"{time.time_ns():020d}-{_name_of(key)}{SUFFIX}"
+        user = user_of(str(data.get("FromUserName") or ""))
+        final = self.folder / f"{time.time_ns():020d}-{_name_of(key)}-{user}{SUFFIX}"
         temp = final.with_suffix(".tmp")
         with open(temp, "wb") as fh:
             fh.write(body)
@@ -90,6 +96,13 @@ class Spool:
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.iterdir() if p.name.endswith(SUFFIX))
+
+    def users(self) -> set[str]:
+        """Whose messages wait in the spool (pending or being replayed), as user_of(openid)."""
+        if not self.folder.is_dir():
+            return set()
+        return {parts[2].split(".", 1)[0] for p in self.folder.iterdir()
+                if len(parts := p.name.split("-")) >= 3}
 
     def claim(self, path: Path) -> Spooled | None:
         """Take one message for handling (an atomic rename: one process gets it)."""

@@ -440,6 +440,6 @@ def _recent_texts(ctx) -> list[str]:
 
 # ---- roles ---------------------------------------------------------------------------------
 @handlers.roles
-def group_admin_role(session, openid):
+def group_admin_role(openid):
     """GROUP_ADMIN for openids bound (self) to a cadre who administers any group."""
-    return {roles.GROUP_ADMIN} if service.is_group_admin(session, openid) else set()
+    return {roles.GROUP_ADMIN: service.group_admin_clause(openid)}

@@ -398,8 +398,9 @@ def add_members(session: Session, group: BroadcastGroup, cadres, admin: bool) ->
     return added
 
 
-def is_group_admin(session: Session, openid: str) -> bool:
-    """Whether openid is bound (as self) to a cadre who administers any group."""
-    return bool(session.scalar(select(exists().where(
-        Binding.openid == openid, Binding.relation == "self",
-        GroupMember.cadre_id == Binding.cadre_id, GroupMember.is_admin.is_(True)))))
+def group_admin_clause(openid: str):
+    """The condition: openid is bound (as self) to a cadre who administers any group."""
+    return exists().where(Binding.openid == openid, Binding.relation == "self",
+                          GroupMember.cadre_id == Binding.cadre_id,
+                          GroupMember.is_admin.is_(True))
+
