@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, TimestampMixin, utcnow
@@ -75,8 +75,16 @@ class Cadre(TimestampMixin, Base):
     address: Mapped[str | None] = mapped_column(String(256))
     community: Mapped[str | None] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(default=True)
+    # Marked 已故 (roster column or `roster deceased`): no greeting, reminder, visit notice or
+    # broadcast goes to them or to their family about them; bindings and history are kept.
+    deceased_on: Mapped[date | None]
 
     bindings: Mapped[list["Binding"]] = relationship(back_populates="cadre")
+
+    @classmethod
+    def to_be_pushed(cls):
+        """The clause for cadres scheduled pushes may concern: on the roster, not deceased."""
+        return and_(cls.active.is_(True), cls.deceased_on.is_(None))
 
 
 class Binding(Base):

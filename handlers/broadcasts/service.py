@@ -80,7 +80,7 @@ def recipients(session: Session, group_id: int) -> list[str]:
         .join(GroupMember, GroupMember.cadre_id == Binding.cadre_id)
         .join(Cadre, Cadre.id == Binding.cadre_id)
         .outerjoin(Follower, Follower.openid == Binding.openid)
-        .where(GroupMember.group_id == group_id, Cadre.active.is_(True),
+        .where(GroupMember.group_id == group_id, Cadre.to_be_pushed(),
                or_(Follower.subscribed.is_(None), Follower.subscribed.is_(True)))
         .order_by(Binding.relation.desc(), Binding.id)).scalars()
     return list(dict.fromkeys(rows))

@@ -394,7 +394,7 @@ def _remind_session(session, meeting: CourseSession, now: datetime, push: Push) 
               "starts": meeting.starts_at.astimezone(now.tzinfo)}
     cadres = session.scalars(select(Cadre).join(Enrollment).where(
         Enrollment.course_id == course.id, Enrollment.state == ENROLLED,
-        Cadre.active.is_(True)).order_by(Cadre.id)).all()
+        Cadre.to_be_pushed()).order_by(Cadre.id)).all()
     for cadre in cadres:
         self_openid = _self_openid(session, cadre.id)
         campaign = f"course-session:{meeting.id}:remind:{cadre.id}"

@@ -118,7 +118,7 @@ def unpaid_by_cadre(session, upto: str) -> list[tuple[Cadre, list[FeeItem]]]:
     """Active cadres with unpaid items up to a period, each with those items (oldest first)."""
     rows = session.execute(
         select(Cadre, FeeItem).join(FeeItem, FeeItem.cadre_id == Cadre.id)
-        .where(Cadre.active.is_(True), FeeItem.paid.is_(False), FeeItem.period <= upto)
+        .where(Cadre.to_be_pushed(), FeeItem.paid.is_(False), FeeItem.period <= upto)
         .order_by(Cadre.id, FeeItem.period, FeeItem.fee_type, FeeItem.id)).all()
     grouped: dict[int, tuple[Cadre, list[FeeItem]]] = {}
     for cadre, item in rows:

@@ -28,7 +28,7 @@ RECENT_DAYS = 30  # `走访安排 中秋` shortly after 中秋 still shows that 
 def audience(session, military_only: bool = False) -> list[Cadre]:
     """Active cadres bound to WeChat (as themselves or through family), oldest row first."""
     bound = exists(select(Binding.id).where(Binding.cadre_id == Cadre.id))
-    query = select(Cadre).where(Cadre.active.is_(True), bound).order_by(Cadre.id)
+    query = select(Cadre).where(Cadre.to_be_pushed(), bound).order_by(Cadre.id)
     if military_only:
         query = query.where(Cadre.is_military.is_(True))
     return list(session.scalars(query))
@@ -130,7 +130,7 @@ def birthdays_on(session, day: date, cadres: list[Cadre] | None = None) -> list[
     """Cadres whose birthday is kept on `day` (29 February on the 28th in common years)."""
     if cadres is None:
         cadres = list(session.scalars(select(Cadre).where(
-            Cadre.active.is_(True), Cadre.birth_date.is_not(None)).order_by(Cadre.id)))
+            Cadre.to_be_pushed(), Cadre.birth_date.is_not(None)).order_by(Cadre.id)))
     return [c for c in cadres if c.birth_date is not None and c.birth_date < day
             and birthday_in(day.year, c.birth_date) == day]
 

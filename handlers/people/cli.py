@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from bot import yinling
 from handlers.people import service
-from handlers.people.importer import RosterFileError, import_roster
+from handlers.people.importer import RosterFileError, import_roster, mark_deceased
 from models import utcnow
 from models.groups import BroadcastGroup
 from models.people import Binding, Cadre, Staff
@@ -53,6 +54,24 @@ def roster_unlock(phone: str):
         lifted = service.lift_pause(session, cadre.id)
         cadre_id = cadre.id
     click.echo(f"cadre {cadre_id}: binding " + ("pause lifted" if lifted else "was not paused"))
+
+
+@roster_cli.command("deceased")
+@click.argument("phone")
+@click.option("--undo", is_flag=True, help="a mistake: the cadre is not deceased")
+def roster_deceased(phone: str, undo: bool):
+    """Mark a cadre deceased: no greeting, reminder, visit notice or broadcast goes to them or
+    their family about them any more; bindings and history are kept."""
+    with _db().session() as session:
+        cadre = session.scalar(select(Cadre).where(Cadre.phone == phone.strip()))
+        if cadre is None:
+            raise click.ClickException(f"no cadre with phone {phone}")
+        changed = mark_deceased(cadre, not undo,
+                                datetime.now(yinling().settings.zone).date())
+        cadre_id = cadre.id
+    state = "not deceased" if undo else "deceased"
+    click.echo(f"cadre {cadre_id}: marked {state}" if changed else
+               f"cadre {cadre_id}: already {state}")
 
 
 @roster_cli.command("unbind")

@@ -14,10 +14,11 @@ from models.people import Cadre
 
 COLUMNS = {"姓名": "name", "手机号": "phone", "单位": "unit", "党支部": "branch",
            "出生日期": "birth_date", "是否军休": "is_military", "住址": "address",
-           "社区": "community"}
+           "社区": "community", "已故": "deceased"}
 REQUIRED = ("姓名", "手机号")
 LIMITS = {"name": 64, "unit": 128, "branch": 128, "address": 256, "community": 128}
 YES = {"是", "y", "yes", "true", "1", "军休", "√"}
+DECEASED = {"已故", "去世", "逝世"}  # what an operator may write in the 已故 column
 NO = {"否", "n", "no", "false", "0", "", "×"}
 EARLIEST_BIRTH = date(1900, 1, 1)
 RosterFileError = TableFileError  # the roster file itself cannot be read
@@ -40,6 +41,8 @@ def parse_row(record: dict) -> dict:
         values["birth_date"] = _birth_date(record["出生日期"])
     if "是否军休" in record:
         values["is_military"] = yes_no(record["是否军休"], YES, NO, "bad_military")
+    if cell(record.get("已故")):  # blank leaves what staff recorded alone
+        values["deceased"] = yes_no(record["已故"], YES | DECEASED, NO, "bad_deceased")
     for header in ("单位", "党支部", "住址", "社区"):
         if header in record:  # a column missing from the file leaves stored values alone
             values[COLUMNS[header]] = cell(record[header]) or None
@@ -88,12 +91,24 @@ def import_roster(session: Session, path: Path) -> ImportResult:
 
 
 def _upsert(session: Session, values: dict, result: ImportResult) -> None:
+    deceased = values.pop("deceased", None)
     cadre = session.scalar(select(Cadre).where(Cadre.phone == values["phone"]))
     if cadre is None:
-        session.add(Cadre(**values, active=True))
+        cadre = Cadre(**values, active=True)
+        session.add(cadre)
         result.added += 1
-        return
-    for key, value in values.items():
-        setattr(cadre, key, value)
-    cadre.active = True
-    result.updated += 1
+    else:
+        for key, value in values.items():
+            setattr(cadre, key, value)
+        cadre.active = True
+        result.updated += 1
+    if deceased is not None:
+        mark_deceased(cadre, deceased, date.today())
+
+
+def mark_deceased(cadre: Cadre, deceased: bool, on: date) -> bool:
+    """Mark (or, corrected, unmark) a cadre as deceased; whether anything changed."""
+    if deceased == (cadre.deceased_on is not None):
+        return False
+    cadre.deceased_on = on if deceased else None
+    return True
