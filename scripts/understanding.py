@@ -39,6 +39,7 @@ CORPUS = ROOT / "config" / "utterances.jsonl"
 TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # Sets written later by someone who had not seen the phrasings, to measure how the matcher
 # generalises: holdout was used to improve it afterwards; holdout2 was only measured.
+SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
         "holdout2": ROOT / "tests" / "corpus" / "holdout2.jsonl",
@@ -98,7 +99,9 @@ class World:
     """An app on a scratch SQLite database with the demo people, and helpers to set scenes."""
 
     def __init__(self, database_url: str | None = None):
-        self.tmp = tempfile.TemporaryDirectory()
+        # Scratch data in memory when the machine has a tmpfs: every message commits, and
+        # the corpus measures understanding, not the disk's fsync.
+        self.tmp = tempfile.TemporaryDirectory(dir=SCRATCH if SCRATCH.is_dir() else None)
         url = database_url or f"sqlite:///{self.tmp.name}/corpus.db"
         engine_app = create_app({"database_url": url, "env": "test", "quiet_hours": "off",
                                  "wechat_api_base": "http://127.0.0.1:9/",
