@@ -120,11 +120,12 @@ class Inbox:
         try:
             return future.result(timeout=seconds)
         except FutureTimeout as exc:
-            raise DatabaseUnavailable(f"took over {seconds:.1f}s") from exc
+            raise DatabaseUnavailable(f"the database took over {seconds:.1f}s") from exc
         except (DBAPIError, PoolTimeout) as exc:
             if not unavailable(exc):
                 raise
-            raise DatabaseUnavailable(type(exc).__name__) from exc
+            raise DatabaseUnavailable(f"the database is unavailable: {type(exc).__name__}") \
+                from exc
 
     def _run(self, row_id: int, key: str, message, arrived: float) -> str | None:
         """Handle within the budget; past it answer None and let the reply follow as a push."""
@@ -162,7 +163,7 @@ class Inbox:
                          "so that WeChat retries", key, why, exc)
             time.sleep(max(0.0, WECHAT_GIVES_UP - (time.monotonic() - arrived)))
             return None
-        logger.warning("%s spooled: the database is unavailable (%s)%s", key, why,
+        logger.warning("%s spooled (%s)%s", key, why,
                        "" if fresh else " (a retry of a spooled message)")
         self.replay_later(spooled=True)
         return self.handle.spooled_reply(message)

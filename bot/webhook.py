@@ -189,7 +189,7 @@ def _check_freshness(settings, timestamp: str, nonce: str, body: bytes,
                         settings, timestamp, nonce, hashlib.sha256(body).hexdigest())
     except DatabaseUnavailable as exc:
         # The signature and the window were checked; the message must reach the spool.
-        logger.warning("nonce not checked: the database is unavailable or slow (%s)", exc)
+        logger.warning("nonce not checked (%s)", exc)
 
 
 def _remember_nonce(db, settings, timestamp: str, nonce: str, digest: str) -> None:
