@@ -109,6 +109,9 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     for module in features:
         if hasattr(module, "blueprint"):  # a feature's web pages (e.g. the staff console)
             app.register_blueprint(module.blueprint)
+    from bot.console import guard
+
+    guard.install(app, features)
     app.before_request(dispatcher.start)  # serving: pick up deliveries a crash left behind
     from bot.cli import register_cli
 

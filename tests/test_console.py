@@ -16,9 +16,10 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from bot.jobs import run_job
-from handlers.console import ConsolePage, user
-from handlers.console.auth import PasswordError, Throttle, set_password, verify_login
-from handlers.console.sla import sla_timer
+from bot.console.guard import user
+from bot.console.pages import ConsolePage
+from bot.console.auth import PasswordError, Throttle, set_password, verify_login
+from handlers.issues.sla import sla_timer
 from handlers.console.web import safe_next
 from handlers.issues.jobs import jobs as issue_jobs
 from handlers.issues.policy import parse_policy

@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 
 from handlers.broadcasts.web import first_words
-from handlers.console.auth import set_password
+from bot.console.auth import set_password
 from handlers.courses.service import CourseView
 from handlers.courses.web import disposition, download_name, split_courses
 from handlers.fees.web import branch_key, chosen_period

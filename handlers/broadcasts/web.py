@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from bot import yinling
 from handlers.broadcasts import service
-from handlers.console.pages import ConsolePage
+from bot.console.pages import ConsolePage
 from models import Binding, Cadre
 from models.broadcasts import Broadcast
 

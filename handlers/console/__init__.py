@@ -1,11 +1,7 @@
-"""The staff web console (/console): login, open tickets with SLA timers, ticket history.
+"""The staff web console (/console): login, logout, the start page and the staff overview.
 
-Other features add pages with `console_pages` (see handlers/console/pages.py).
+The plumbing lives in bot/console/; features add pages with `console_pages` (see
+bot/console/pages.py); the ticket pages are handlers/issues/web.py.
 """
-from handlers.console import tickets
-from handlers.console.guard import csrf_field, supervisor_required, user  # noqa: F401
-from handlers.console.pages import ConsolePage  # noqa: F401
-from handlers.console.web import PAGES as _WEB_PAGES
+from handlers.console.web import PAGES as console_pages  # noqa: F401
 from handlers.console.web import blueprint  # noqa: F401
-
-console_pages = tickets.PAGES + _WEB_PAGES

@@ -9,16 +9,15 @@ from sqlalchemy import func, select
 
 from bot import yinling
 from bot.roles import SUPERVISOR
-from handlers.console import guard
-from handlers.console.auth import Throttle, fingerprint, verify_login
-from handlers.console.pages import ConsolePage
+from bot.console import guard
+from bot.console.auth import Throttle, fingerprint, verify_login
+from bot.console.pages import ConsolePage
 from models.issues import ACTIVE_STATES, Ticket
 from models.people import Staff
 
 logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("console", __name__, url_prefix="/console")
-blueprint.record_once(guard.install)
 
 PAGES = [ConsolePage("console.staff", "console/nav/staff.txt", order=90, role=SUPERVISOR)]
 

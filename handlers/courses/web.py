@@ -10,8 +10,8 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, render_template
 
 from bot import yinling
-from handlers.console import guard
-from handlers.console.pages import ConsolePage
+from bot.console import guard
+from bot.console.pages import ConsolePage
 from handlers.courses import export, service
 from models.courses import Course
 

@@ -9,8 +9,8 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
 from bot import yinling
-from handlers.console import guard
-from handlers.console.pages import ConsolePage
+from bot.console import guard
+from bot.console.pages import ConsolePage
 from handlers.fees import service
 from handlers.fees.config import load_config
 from models.fees import FeeItem

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from flask import Blueprint, abort, render_template, request
 
 from bot import yinling
-from handlers.console.pages import ConsolePage
+from bot.console.pages import ConsolePage
 from handlers.festivals import service
 from handlers.festivals.calendar import load_calendar
 

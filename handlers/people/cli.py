@@ -186,7 +186,7 @@ def staff_remove(name: str):
               help="Read the password from the first line of standard input (scripts).")
 def staff_password(name: str, password_stdin: bool):
     """Set a staff member's web console password (asked twice, not shown)."""
-    from handlers.console.auth import PasswordError, set_password
+    from bot.console.auth import PasswordError, set_password
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

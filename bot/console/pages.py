@@ -4,7 +4,7 @@ A feature adds a console page by exposing, next to its `blueprint`, a module-lev
 `console_pages = [ConsolePage("fees.console_branches", "fees/console_nav.txt", order=20)]`.
 Its blueprint should use a url_prefix under `/console/` (e.g. `/console/fees`): every
 route there is then behind the console login, CSRF check and security headers, with no
-code of its own (see handlers/console/guard.py). Page templates extend
+code of its own (see bot/console/guard.py). Page templates extend
 `console/base.html`; forms add `{{ csrf_field() }}`.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bot.roles import STAFF, SUPERVISOR
 class ConsolePage:
     """One entry of the console navigation."""
 
-    endpoint: str            # Flask endpoint of the page, e.g. "console.tickets"
+    endpoint: str            # Flask endpoint of the page, e.g. "issues.tickets"
     label_template: str      # template (under templates/) whose text is the nav label
     order: int = 50          # position in the nav, lowest first
     role: str = STAFF        # STAFF (everyone who can log in) or SUPERVISOR

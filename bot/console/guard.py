@@ -16,8 +16,8 @@ from markupsafe import Markup, escape
 
 from bot import yinling
 from bot.kv import RedisDown
-from handlers.console.auth import StaffUser, current_user
-from handlers.console.pages import ConsolePage
+from bot.console.auth import StaffUser, current_user
+from bot.console.pages import ConsolePage
 from models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -205,13 +205,11 @@ def not_found(_error=None):
     return render_template("console/error.html", code=404), 404
 
 
-def install(state) -> None:
-    """Blueprint record_once callback: hook the guard into the whole app."""
-    from bot import feature_modules
-    from handlers.console.pages import collect_pages
+def install(app, modules) -> None:
+    """Hook the guard into the whole app, with the nav built from the feature modules."""
+    from bot.console.pages import collect_pages
 
-    app = state.app
-    app.extensions["console_pages"] = collect_pages(feature_modules())
+    app.extensions["console_pages"] = collect_pages(modules)
     app.before_request(before_console_request)
     app.after_request(after_console_request)
     app.context_processor(nav_context)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot import yinling
 from bot.work import work_for
-from handlers.console import guard
-from handlers.console.auth import normalise_name
-from handlers.console.pages import ConsolePage
-from handlers.console.sla import sla_timer
-from handlers.console.web import blueprint
+from bot.console import guard
+from bot.console.auth import normalise_name
+from bot.console.pages import ConsolePage
+from handlers.issues.sla import sla_timer
 from handlers.issues import service
 from handlers.issues.policy import load_policy
 from handlers.issues.service import Refusal
@@ -26,7 +25,9 @@ from models.people import Staff
 
 logger = logging.getLogger(__name__)
 
-PAGES = [ConsolePage("console.tickets", "console/nav/tickets.txt", order=10)]
+# Under /console: the guard (bot/console/guard.py) puts every route behind the staff login.
+blueprint = Blueprint("issues", __name__, url_prefix="/console")
+console_pages = [ConsolePage("issues.tickets", "console/nav/tickets.txt", order=10)]
 VIEWS = ("open", "mine", "resolved")
 RESOLVED_SHOWN = 50
 MAX_TEXT = service.MAX_TEXT
@@ -115,7 +116,7 @@ def ticket_action(number: int, action: str):
             return _detail(db, number, refusal=refusal, form={action: text}, status=409)
     logger.info("console: staff %s did %s on ticket %s", staff.id, action, number)
     flash(action, "done")
-    return redirect(url_for("console.ticket", number=number))
+    return redirect(url_for("issues.ticket", number=number))
 
 
 def _act(work, staff: Staff, action: str, number: int, text: str):
