@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,10 @@ logger = logging.getLogger(__name__)
 
 # Messages and events that open (or re-open) the 48-hour customer-service window.
 WINDOW_OPENERS = {"text", "voice", "image", "location", "link", "video", "shortvideo"}
+# A window opened less than this ago by the same kind, with nothing sent in it yet, is not
+# written again: the row stays unchanged for a user chatting away (the window then counts
+# from up to a minute earlier, which only shortens it).
+WINDOW_REFRESH = timedelta(seconds=60)
 WINDOW_EVENTS = {"click": "click", "subscribe": "follow", "subscribe_scan": "follow",
                  "scan": "scan"}
 
@@ -63,7 +67,7 @@ class Conversation:
         keeps_message_window = kind in EVENT_KINDS and \
             follower.last_inbound_kind not in EVENT_KINDS and \
             cs_window(follower, now, self.s.settings)[0]
-        if kind and not keeps_message_window:
+        if kind and not keeps_message_window and not _fresh_window(follower, kind, now):
             follower.last_inbound_at, follower.last_inbound_kind = now, kind
             follower.cs_sent_since_inbound = 0
         return follower
@@ -100,3 +104,11 @@ class Conversation:
     def error_reply(self) -> str:
         """What a user reads when something broke on our side."""
         return self.s.render("core/error")
+
+
+def _fresh_window(follower: Follower, kind: str, now: datetime) -> bool:
+    """Whether the follower's window was opened by this kind within WINDOW_REFRESH and
+    nothing has been sent in it since (writing it again would change nothing that counts)."""
+    opened = follower.last_inbound_at  # (events open a window of a minute: always written)
+    return kind in WINDOW_OPENERS and opened is not None and follower.last_inbound_kind == kind \
+        and not follower.cs_sent_since_inbound and timedelta(0) <= now - opened < WINDOW_REFRESH

@@ -115,6 +115,20 @@ def test_a_click_keeps_an_open_message_window(live, openid):
     assert (f.last_inbound_kind, f.cs_sent_since_inbound) == ("text", 1)
 
 
+def test_chatting_on_rewrites_the_window_only_when_it_counts(live, openid):
+    """A user's messages within a minute leave the follower row alone; once a chat message
+    used the window, the next message opens it afresh (its count starts again)."""
+    open_window(live, openid)
+    opened = follower(live, openid).last_inbound_at
+    open_window(live, openid)
+    assert follower(live, openid).last_inbound_at == opened   # no write: nothing changed
+    settle(live, [push(live, openid, "一")])
+    assert follower(live, openid).cs_sent_since_inbound == 1
+    open_window(live, openid)
+    f = follower(live, openid)
+    assert (f.cs_sent_since_inbound, f.last_inbound_at > opened) == (0, True)
+
+
 @pytest.mark.parametrize("code", [45015, 45047])
 def test_window_refusals_fall_back_to_the_template(live, fake, openid, code):
     open_window(live, openid)

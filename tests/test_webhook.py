@@ -4,10 +4,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import func, select
 
 from bot import wxcrypto
 from bot.wxmessage import sign_request
-from tests.conftest import inbound
+from tests.conftest import db, inbound
 from tests.wx import post
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -159,6 +160,24 @@ def test_safe_mode_round_trip_is_encrypted_both_ways(aes_app, openid):
     resp = wx.post_xml(wx.xml(openid, Content="菜单"))
     assert b"<Encrypt>" in resp.data and "请回复数字选择".encode() not in resp.data
     assert "请回复数字选择" in wx.reply_of(resp)
+
+
+def test_safe_mode_writes_no_nonce_and_a_replay_is_still_one_message(aes_app, openid):
+    """msg_signature covers the ciphertext: a replayed request is the same message, which
+    the inbox recognises by its MsgId, so the hot path keeps no nonce row for it."""
+    from models import InboundMessage, WebhookNonce
+    from tests.wx import WeChat
+
+    wx = WeChat(aes_app)
+    req = sign_request(wx.xml(openid, Content="菜单"), "yinling-dev-token",
+                       aes_key=AES_KEY, appid=APPID)
+    first, again = post(wx.client, req), post(wx.client, req)
+    assert "请回复数字选择" in wx.reply_of(first)
+    assert wx.reply_of(again) == wx.reply_of(first)
+    with db(aes_app) as session:
+        assert session.scalar(select(func.count()).select_from(WebhookNonce)) == 0
+        assert session.scalar(select(func.count()).select_from(InboundMessage).where(
+            InboundMessage.openid == openid)) == 1
 
 
 def test_previous_key_still_decrypts_after_rotation(aes_app, openid):
