@@ -43,7 +43,8 @@ SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
         "holdout2": ROOT / "tests" / "corpus" / "holdout2.jsonl",
-        "holdout3": ROOT / "tests" / "corpus" / "holdout3.jsonl"}
+        "holdout3": ROOT / "tests" / "corpus" / "holdout3.jsonl",
+        "holdout4": ROOT / "tests" / "corpus" / "holdout4.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.
