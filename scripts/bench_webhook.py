@@ -30,8 +30,8 @@ the moment a request was due) and the table shows p50 and p99 (target for this p
 
 Targets (issue 9): product req/s >= 0.5 x WeRoBot echo and >= 2 x WeRoBot with its session.
 The benchmark database's schema is DROPPED and migrated afresh, and the Redis db is flushed:
-point them at scratch ones. Not built yet: the flood run (20,000 callbacks at 170/s while 20
-users chat) and the growth run (after 1,000,000 inbound messages and 100,000 tickets).
+point them at scratch ones. The flood run (20,000 callbacks at 170/s while 20 users chat) and
+the growth run (after 1,000,000 inbound messages and 100,000 tickets) are scripts/bench_load.py.
 Server logs go to the temporary folder printed first (kept when a reply was wrong).
 """
 from __future__ import annotations
