@@ -293,6 +293,10 @@ def _refuse_dev_defaults(s: Settings) -> None:
         problems.append("DATABASE_URL is SQLite")
     if not s.duty_phone:
         problems.append("YINLING_DUTY_PHONE is unset (emergencies are told the 24-hour phone)")
+    if not s.public_url.startswith("https://"):
+        problems.append("YINLING_PUBLIC_URL is unset or not https (template and subscription "
+                        "notices link to their page there; WeChat's web login needs the "
+                        "account's https domain)")
     if not s.redis_url:
         problems.append("REDIS_URL is unset (each worker's in-process stand-in breaks locks, "
                         "the console's throttle and logout across processes)")

@@ -42,7 +42,8 @@ PRODUCTION = {"YINLING_ENV": "production", "WECHAT_TOKEN": "prodToken123XyzQ9",
               "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
               "DATABASE_URL": "postgresql://u@db/yinling", "REDIS_URL": "redis://cache:6379/0",
               "YINLING_SECRET_KEY": "a-long-random-secret-for-cookies",
-              "YINLING_DUTY_PHONE": "0415-2100000"}
+              "YINLING_DUTY_PHONE": "0415-2100000",
+              "YINLING_PUBLIC_URL": "https://ylt.example.gov.cn"}
 
 
 def test_production_refuses_dev_defaults_and_names_them():
@@ -70,6 +71,8 @@ def test_production_accepts_real_settings_or_an_explicit_allowance():
     ({"YINLING_SECRET_KEY": "ab" * 40}, "YINLING_SECRET_KEY is weak"),
     ({"WECHAT_TOKEN": "tok123"}, "WECHAT_TOKEN is weak"),
     ({"WECHAT_AES_KEY": ""}, "WECHAT_AES_KEY is unset"),
+    ({"YINLING_PUBLIC_URL": ""}, "YINLING_PUBLIC_URL is unset"),
+    ({"YINLING_PUBLIC_URL": "http://ylt.example.gov.cn"}, "not https"),
 ])
 def test_production_refuses_what_breaks_it_in_production(change, fragment):
     with pytest.raises(SettingsError, match=fragment):
