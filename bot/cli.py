@@ -77,6 +77,30 @@ def scheduler():
     serve(current_app._get_current_object())
 
 
+spool_cli = AppGroup("spool", help="Messages this host kept while the database was away.")
+
+
+@spool_cli.command("replay")
+@with_appcontext
+def spool_replay():
+    """Replay this host's spool now, in order, each message once (before retiring a host)."""
+    inbox = yinling().inbox
+    if inbox.spool is None:
+        raise click.ClickException("no spool configured (YINLING_SPOOL_DIR)")
+    handled = 0
+    while inbox.spool.pending():
+        done = inbox.replay_spool()
+        if done == 0:
+            break
+        handled += done
+    left = len(inbox.spool.pending())
+    click.echo(f"spool {inbox.spool.folder}: {handled} replayed, {left} waiting"
+               + (" (the database is not taking them yet, or another process is on them)"
+                  if left else ""))
+    if left:
+        raise SystemExit(1)
+
+
 jobs_cli = AppGroup("jobs", help="Scheduled jobs.")
 
 
@@ -156,7 +180,7 @@ def register_cli(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(chat)
     app.cli.add_command(demo_cli)
-    for command in (worker, scheduler, jobs_cli, menu_cli):
+    for command in (worker, scheduler, jobs_cli, menu_cli, spool_cli):
         app.cli.add_command(command)
     for module in feature_modules():
         for command in getattr(module, "cli_commands", ()):

@@ -82,3 +82,11 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+
+
+def post_worker_init(worker):
+    """Each web process looks at this host's spool as it starts, so that messages spooled
+    before a restart are replayed even when no new message reaches this host."""
+    yl = getattr(worker.wsgi, "extensions", {}).get("yinling")
+    if yl is not None:
+        yl.inbox.replay_later(spooled=True)
