@@ -327,8 +327,8 @@ class Router:
                 ctx.follower.open_thread(ctx.now) is not None:
             return None
         tied = [m for m in matches if m.score == matches[0].score]
-        if len(tied) > 1:
-            return [m.word for m in tied[:3]]
+        if len(tied) > 1 or self.phrasings.telling_only(ctx.plain, ctx.text):
+            return [m.word for m in tied[:3]]  # asked about in one question, never guessed
         return self.rule_for(matches[0].word), matches[0].args
 
     def _phrased(self, ctx, allowed) -> list:

@@ -59,6 +59,8 @@ class Phrasings:
     not_slips: frozenset = frozenset()
     nearest: Nearest | None = None
     limits: tuple = ()
+    telling: list = field(default_factory=list)
+    asking: list = field(default_factory=list)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -128,6 +130,14 @@ class Phrasings:
         """Someone is in danger now (and the words do not say it was long ago)."""
         return any(p.search(plain) for p in self.emergency) and \
             not any(w in plain for w in self.not_now)
+
+    def telling_only(self, plain: str, text: str) -> bool:
+        """The message tells something (long ago, someone else's doings, a plan, praise) and
+        asks nothing: a command word in it is a guess, to be asked about, not run. Asking is
+        looked for in the words as typed too (`我想`, `呀` are gone from `plain`)."""
+        typed = unicodedata.normalize("NFKC", text or "")
+        return any(p.search(plain) for p in self.telling) and \
+            not any(p.search(plain) or p.search(typed) for p in self.asking)
 
     def problem_in(self, plain: str) -> bool:
         """A problem told straight out: long enough, and says what is wrong."""
@@ -300,6 +310,9 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
         not_problem=_words(problem.get("not_problem", []), f"{where} problem.not_problem"),
         answers=answers, ratings=ratings, vague=vague, thread_takes=takes,
         sound_alike=sound_alike, not_slips=not_slips)
+    telling = data.get("telling") or {}
+    phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
+    phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
     return _with_examples(phrasings, data.get("nearest"), where)
 
 
