@@ -70,7 +70,7 @@ class Spool:
         body = json.dumps({"key": key, "data": data, "raw": raw}, ensure_ascii=False).encode()
         entries = list(self.folder.iterdir())
         if len(entries) >= self.max_files or \
-                sum(p.stat().st_size for p in entries) + len(body) > self.max_bytes:
+                sum(_size(p) for p in entries) + len(body) > self.max_bytes:
             raise SpoolFull(f"spool at its bound ({len(entries)} files)")
         user = user_of(str(data.get("FromUserName") or ""))
         final = self.folder / f"{time.time_ns():020d}-{_name_of(key)}-{user}{SUFFIX}"
@@ -129,7 +129,22 @@ class Spool:
             return 0
         back = 0
         for p in self.folder.iterdir():
-            if p.name.endswith(CLAIMED) and time.time() - p.stat().st_mtime > older_than:
-                os.replace(p, p.with_name(p.name[:-len(CLAIMED)]))
-                back += 1
+            if not p.name.endswith(CLAIMED):
+                continue
+            try:
+                if time.time() - p.stat().st_mtime > older_than:
+                    os.replace(p, p.with_name(p.name[:-len(CLAIMED)]))
+                    back += 1
+            except FileNotFoundError:
+                continue  # finished (or reclaimed) by another process meanwhile
         return back
+
+
+def _size(path: Path) -> int:
+    """A spool file's size; 0 when it is gone already. Other processes of this host rename
+    and delete files in the folder all the time (a temporary file becomes a message, a
+    replayed one is removed): one vanishing between listing and looking is no error."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

@@ -1,4 +1,4 @@
-"""`flask --app bot spool replay`: an operator drains a host's spool on demand (before
+"""The spool on one host: `flask --app bot spool replay` drains it on demand (before
 retiring the host), each message handled once and in order, its answer sent as a push."""
 from __future__ import annotations
 
@@ -46,3 +46,23 @@ def test_a_web_process_replays_the_spool_as_it_starts(app):
     spool = app.extensions["yinling"].inbox.spool
     assert wait_for(lambda: not spool.pending() and len(sent(app, user)) == 1, 10)
     assert "请回复数字选择" in sent(app, user)[0]
+
+
+def test_files_vanishing_while_another_process_writes_are_no_error(tmp_path, monkeypatch):
+    """Two gunicorn workers share the host's spool: a temporary file listed by one may be
+    renamed by the other before it is looked at. It once failed the write (and held the
+    answer past WeChat's 5 s: tests/test_faults_gunicorn.py caught it)."""
+    from pathlib import Path
+
+    from bot.spool import CLAIMED, SUFFIX, Spool
+
+    spool = Spool(tmp_path / "spool", 100, 10 ** 6)
+    assert spool.write("msg:1", {"FromUserName": "a"}, "<xml>1</xml>")
+    gone = [spool.folder / "00000000000000000001-0000-0000.tmp",   # renamed meanwhile
+            spool.folder / f"00000000000000000002-0000-0000{SUFFIX}{CLAIMED}"]   # replayed
+    listed = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: [*listed(self), *gone])
+    assert spool.write("msg:2", {"FromUserName": "a"}, "<xml>2</xml>")
+    assert spool.reclaim_stale(0) == 0
+    monkeypatch.undo()
+    assert len(spool.pending()) == 2
