@@ -3,8 +3,11 @@
 A push goes as a customer-service (chat) message while the user's window is open and its count
 lasts: `cs_quota_message` (5) messages within `cs_window_hours` (48) of a user's message, or
 `cs_quota_event` (3) within `cs_event_window_seconds` (60) of a menu click, follow or scan.
-Otherwise it goes as the template config/templates.yaml gives for its kind of push (bot/notices.py),
-else WECHAT_TEMPLATE_NOTICE.
+Otherwise it goes by the channel config/templates.yaml gives for its kind of push
+(bot/notices.py): a subscription notice (bizsend) where the kind's channel is `subscribe` and the
+user accepted it (a long-term acceptance, or a one-time one not yet used: bot/subscriptions.py),
+else the kind's template message, else WECHAT_TEMPLATE_NOTICE, else undeliverable with the
+reason (bot/delivery.py, `Deliverer._closed_window`).
 """
 from __future__ import annotations
 

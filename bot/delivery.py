@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, delete, false, insert, or_, select, upda
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot import subscriptions
 from bot.channel import cs_window, held_until, window_rule
 from bot.inbox import unavailable
 from bot.notices import fallback_facts, load_notices, template_data
@@ -379,7 +380,20 @@ class Deliverer:
                 return self._record(claim, "cs", result, now)
             self._update_follower(SQL.spend, claim.openid)
             note, channel = f"chat window: {result.reason}; ", "template"
-        notice = load_notices(self.settings).choose(claim.push_kind, self.settings)
+        return self._closed_window(claim, now, note)
+
+    def _closed_window(self, claim: Claim, now: datetime, note: str) -> str:
+        """The chat window is closed: a subscription notice where the user accepted one for
+        this kind, else the template message, else undeliverable with the reason."""
+        notices = load_notices(self.settings)
+        facts = claim.facts or fallback_facts(claim.body, now.astimezone(self.settings.zone))
+        url = page_url(self.settings, claim.id)
+        subscription = notices.subscription(claim.push_kind, self.settings)
+        if subscription is not None:
+            status, note = self._try_subscription(claim, subscription, facts, url, now, note)
+            if status is not None:
+                return status
+        notice = notices.choose(claim.push_kind, self.settings)
         if notice is None:
             with self._tx() as conn:
                 self._finish(conn, claim, "undeliverable", "template", error=note +
@@ -389,15 +403,43 @@ class Deliverer:
                            claim.id, claim.openid)
             return "undeliverable"
         template_id, entry = notice
-        facts = claim.facts or fallback_facts(claim.body, now.astimezone(self.settings.zone))
         self.pace.wait()
         result = self.client.send_template(claim.openid, template_id,
-                                           template_data(entry.fields, facts),
-                                           url=page_url(self.settings, claim.id))
+                                           template_data(entry.fields, facts), url=url)
         if result.ok:
             # A template shows a few facts: the whole text waits for `更多`.
             self._update_follower(SQL.more, claim.openid, b_text=claim.body)
         return self._record(claim, "template", result, now, note)
+
+    def _try_subscription(self, claim: Claim, subscription, facts: dict, url: str | None,
+                          now: datetime, note: str) -> tuple[str | None, str]:
+        """(status, note): the status when the subscription notice settled the delivery
+        (sent, retry, failed…), None with a note saying why when the template should go."""
+        template_id, sub = subscription
+        with self._tx() as conn:
+            taken = subscriptions.take(conn, claim.openid, template_id, sub.term)
+        if not taken:
+            return None, note + f"no subscription notice accepted ({sub.term}); "
+        self.pace.wait()
+        result = self.client.send_subscribe(claim.openid, template_id,
+                                            template_data(sub.fields, facts, "subscribe"),
+                                            url=url)
+        if result.ok:
+            self._update_follower(SQL.more, claim.openid, b_text=claim.body)
+            return self._record(claim, "subscribe", result, now, note), note
+        with self._tx() as conn:
+            if result.code == subscriptions.USER_REFUSED:
+                subscriptions.refused(conn, claim.openid, template_id, now)
+            else:
+                subscriptions.give_back(conn, claim.openid, template_id, sub.term)
+        if result.outcome in (Outcome.REFUSED, Outcome.FATAL):
+            # 43101, a value or template id WeChat would not take, or an account without the
+            # subscription API: the template may still reach the user.
+            log = logger.error if result.outcome is Outcome.FATAL else logger.warning
+            log("delivery %s to %s: subscription notice refused (%s), the template goes "
+                "instead", claim.id, claim.openid, result.reason)
+            return None, note + f"subscription notice: {result.reason}; "
+        return self._record(claim, "subscribe", result, now, note), note
 
     def _fit(self, body: str) -> tuple[str, str]:
         """A chat message within WeChat's 2048 bytes; the rest waits for `更多`, as in replies."""

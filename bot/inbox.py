@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wechatpy import parse_message
 
+from bot import wxevents
 from bot.kv import Breaker, RedisDown
 from bot.spool import user_of
 from models import InboundMessage, utcnow
@@ -36,16 +37,23 @@ def unavailable(exc: BaseException) -> bool:
                                             and not isinstance(exc, IntegrityError))
 
 
+SUBSCRIBE_EVENTS = {e.upper() for e in (wxevents.POPUP, wxevents.CHANGE, wxevents.SENT)}
+
+
 def dedupe_key(data: dict) -> str:
-    """MsgId for messages; sender+time+event+key for events (+MsgID for template callbacks)."""
+    """MsgId for messages; sender+time+event+key for events (+MsgID for template callbacks,
+    + a digest of the items for subscription-notice events)."""
     if data.get("MsgType") != "event":
         if data.get("MsgId"):
             return f"msg:{data['MsgId']}"
         return f"nomsgid:{data.get('FromUserName')}:{data.get('CreateTime')}"
     key = ":".join(str(data.get(k) or "") for k in
                    ("FromUserName", "CreateTime", "Event", "EventKey"))
-    if str(data.get("Event", "")).upper() == "TEMPLATESENDJOBFINISH":
+    event = str(data.get("Event", "")).upper()
+    if event == "TEMPLATESENDJOBFINISH":
         key += f":{data.get('MsgID')}"
+    elif event in SUBSCRIBE_EVENTS:   # two of one second differ by their <List> items
+        key += f":{wxevents.content_key(data)}"
     return f"evt:{key}"
 
 

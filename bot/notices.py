@@ -5,6 +5,10 @@ The outbox stores each delivery's kind and named facts (`facts_of`); the deliver
 template's `data` from them (`Notices.choose` + `template_data`), every value shaped to its
 field's type (bot/fields.py). Kinds without an entry, and kinds whose own template is not
 configured, use WECHAT_TEMPLATE_NOTICE with the generic what/when fields.
+
+A kind whose channel is `subscribe` also names a subscription-notice template (`subscribe:`:
+its id, `term` long or once, and its fields, by default the template's): the chooser sends it
+(`message/subscribe/bizsend`) to users who accepted it, and the template message otherwise.
 """
 from __future__ import annotations
 
@@ -27,10 +31,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_PATH = ROOT / "config" / "templates.yaml"
 SETTINGS_KEY = "templates_config"   # settings.extra[...] may point at another file (tests)
 NOTICE_SETTING = "WECHAT_TEMPLATE_NOTICE"
-SETTING_NAME = re.compile(r"WECHAT_TEMPLATE_[A-Z0-9_]+")
+SETTING_NAME = re.compile(r"WECHAT_(?:TEMPLATE|SUBSCRIBE)_[A-Z0-9_]+")
 FACT_LIMIT = 200       # characters of a fact kept with the delivery
 NOT_SHOWN = ("first", "remark")
-ENTRY_KEYS = {"channel", "template_id", "fields"}
+ENTRY_KEYS = {"channel", "template_id", "fields", "subscribe"}
+SUBSCRIBE_KEYS = {"template_id", "term", "fields"}
+TERMS = ("long", "once")
 
 
 class TemplateConfigError(ValueError):
@@ -47,6 +53,15 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Subscribe:
+    """A kind's subscription-notice template: its id (or setting), term and fields."""
+
+    template_id: str          # an id from the WeChat console, or a setting's name
+    term: str                 # long | once, as chosen in the WeChat console
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
 class Entry:
     """What templates.yaml says of one kind of push."""
 
@@ -54,6 +69,7 @@ class Entry:
     channel: str
     template_id: str          # an id from the WeChat console, or a setting's name
     fields: tuple[Field, ...]
+    subscribe: Subscribe | None = None
 
 
 GENERIC_ENTRY = Entry(GENERIC, "template", NOTICE_SETTING,
@@ -128,7 +144,7 @@ def fallback_facts(body: str, now: datetime) -> dict:
 
 
 # ---- templates.yaml ------------------------------------------------------------------------
-def template_id_of(entry: Entry, settings) -> str:
+def template_id_of(entry: Entry | Subscribe, settings) -> str:
     """The entry's template id: literal, or read from the setting it names ('' when unset)."""
     if not SETTING_NAME.fullmatch(entry.template_id):
         return entry.template_id
@@ -151,10 +167,11 @@ class Notices:
     def choose(self, kind: str | None, settings) -> tuple[str, Entry] | None:
         """(template id, entry) for a closed chat window; None when no template is configured.
 
-        A `subscribe` kind goes by the generic notice until subscription notices are sent.
+        A `subscribe` kind's template message is what its users who accepted no subscription
+        notice get (see `subscription`).
         """
         entry = self.entries.get(kind or GENERIC)
-        if entry is not None and entry.channel == "template":
+        if entry is not None:
             own = template_id_of(entry, settings)
             if own:
                 return own, entry
@@ -162,6 +179,20 @@ class Notices:
         found = template_id_of(generic, settings) or (SANDBOX_TEMPLATE if settings.sandbox
                                                       else "")
         return (found, generic) if found else None
+
+    def subscription(self, kind: str | None, settings) -> tuple[str, Subscribe] | None:
+        """(template id, subscription) when this kind goes by subscription notice and its
+        template id is set; None otherwise."""
+        entry = self.entries.get(kind or GENERIC)
+        if entry is None or entry.channel != "subscribe" or entry.subscribe is None:
+            return None
+        found = template_id_of(entry.subscribe, settings)
+        return (found, entry.subscribe) if found else None
+
+    def subscribable(self, settings) -> list[tuple[str, str, str]]:
+        """(kind, template id, term) of every kind users can subscribe to now."""
+        found = ((kind, self.subscription(kind, settings)) for kind in self.entries)
+        return [(kind, sub[0], sub[1].term) for kind, sub in found if sub is not None]
 
 
 def _field(where: str, key, spec, facts: tuple[str, ...]) -> Field:
@@ -184,6 +215,30 @@ def _field(where: str, key, spec, facts: tuple[str, ...]) -> Field:
     return Field(key, spec["fact"], spec["type"])
 
 
+def _subscribe(where: str, spec, fields: tuple[Field, ...], facts) -> Subscribe:
+    """The `subscribe:` block: a subscription template takes typed field keys only."""
+    if not isinstance(spec, dict) or set(spec) - SUBSCRIBE_KEYS:
+        raise TemplateConfigError(f"{where}: expected template_id, term and optionally "
+                                  f"fields, got {spec!r}")
+    template_id = spec.get("template_id")
+    if not isinstance(template_id, str) or not template_id.strip():
+        raise TemplateConfigError(f"{where}.template_id is missing: the subscription template "
+                                  "id from the WeChat console, or a setting such as "
+                                  "WECHAT_SUBSCRIBE_VISIT")
+    if spec.get("term") not in TERMS:
+        raise TemplateConfigError(f"{where}.term: {spec.get('term')!r} is not long or once "
+                                  "(as the template is in the WeChat console)")
+    if "fields" in spec:
+        if not isinstance(spec["fields"], dict) or not spec["fields"]:
+            raise TemplateConfigError(f"{where}.fields: expected at least one field")
+        fields = tuple(_field(f"{where}.fields", k, v, facts) for k, v in spec["fields"].items())
+    untyped = [f.key for f in fields if type_of_key(f.key) != f.type]
+    if untyped:
+        raise TemplateConfigError(f"{where}: a subscription notice needs typed field keys "
+                                  f"(thing1, time2, …), not {', '.join(untyped)}")
+    return Subscribe(template_id.strip(), spec["term"], fields)
+
+
 def _entry(kind: str, spec) -> Entry:
     where = f"kinds.{kind}"
     if kind not in KINDS:
@@ -204,8 +259,14 @@ def _entry(kind: str, spec) -> Entry:
     if not isinstance(fields, dict) or not fields:
         raise TemplateConfigError(f"{where}.fields: expected at least one field")
     facts = KINDS[kind].facts + COMMON_FACTS if kind != GENERIC else COMMON_FACTS
-    return Entry(kind, channel, template_id.strip(),
-                 tuple(_field(f"{where}.fields", k, v, facts) for k, v in fields.items()))
+    fields = tuple(_field(f"{where}.fields", k, v, facts) for k, v in fields.items())
+    subscribe = spec.get("subscribe")
+    if channel == "subscribe" and subscribe is None:
+        raise TemplateConfigError(f"{where}.subscribe is missing: channel subscribe needs the "
+                                  "subscription template (template_id, term long or once)")
+    if subscribe is not None:
+        subscribe = _subscribe(f"{where}.subscribe", subscribe, fields, facts)
+    return Entry(kind, channel, template_id.strip(), fields, subscribe)
 
 
 def parse(raw) -> Notices:
@@ -246,6 +307,11 @@ def check(settings) -> None:
     if unset:
         logger.warning("%s: no template id set for %s: these pushes use %s (generic what/when)",
                        path, ", ".join(unset), NOTICE_SETTING)
+    unsubscribable = [e.kind for e in notices.entries.values() if e.channel == "subscribe"
+                      and not notices.subscription(e.kind, settings)]
+    if unsubscribable:
+        logger.warning("%s: no subscription template id set for %s: these pushes go as "
+                       "template messages", path, ", ".join(unsubscribable))
 
 
 NOTICES_FILE = ConfigFile(SETTINGS_KEY, DEFAULT_PATH, lambda raw, zone: parse(raw))

@@ -34,7 +34,8 @@ class Settings:
     wechat_template_notice: str = ""
     # WeChat's web login (snsapi_base) for the pages a push links to: under this root.
     wechat_oauth_base: str = "https://open.weixin.qq.com/"
-    # Template ids named in config/templates.yaml: WECHAT_TEMPLATE_<NAME> -> id (environment).
+    # Template ids named in config/templates.yaml: WECHAT_TEMPLATE_<NAME> (template messages)
+    # and WECHAT_SUBSCRIBE_<NAME> (subscription notices) -> id, from the environment.
     wechat_templates: dict = field(default_factory=dict)
     database_url: str = f"sqlite:///{ROOT / 'var' / 'yinling.db'}"
     redis_url: str = ""
@@ -203,11 +204,12 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
     return settings
 
 
-TEMPLATE_SETTING = re.compile(r"WECHAT_TEMPLATE_[A-Z0-9_]+")
+TEMPLATE_SETTING = re.compile(r"WECHAT_(?:TEMPLATE|SUBSCRIBE)_[A-Z0-9_]+")
 
 
 def template_ids(source: dict) -> dict:
-    """Every WECHAT_TEMPLATE_<NAME> set in the environment (templates.yaml may name them)."""
+    """Every WECHAT_TEMPLATE_<NAME> and WECHAT_SUBSCRIBE_<NAME> set in the environment
+    (templates.yaml may name them)."""
     return {name: str(value).strip() for name, value in source.items()
             if TEMPLATE_SETTING.fullmatch(name) and name not in ENV_MAP and str(value).strip()}
 

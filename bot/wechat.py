@@ -1,8 +1,9 @@
 """The one WeChat API client: every call under WECHAT_API_BASE, one shared access token.
 
-wechatpy builds the request bodies (`WeChatMessage`, `WeChatMenu`); this module replaces the
-parts of wechatpy's client we must not inherit: its hard-coded token URL, its calls without a
-timeout, its token refresh without a lock, and its 40001 retry that can recurse without end.
+wechatpy builds the request bodies (`WeChatMessage`, `WeChatMenu`) and the JS-SDK's signature
+(`WeChatJSAPI`); this module replaces the parts of wechatpy's client we must not inherit: its
+hard-coded token URL, its calls without a timeout, its token refresh without a lock, its 40001
+retry that can recurse without end, and its per-process jsapi_ticket cache.
 Every API answer becomes a `Result` with one of seven outcomes; API errors are never raised.
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ from urllib.request import getproxies, proxy_bypass
 import urllib3
 from redis.exceptions import LockError
 from requests import certs
-from wechatpy.client.api import WeChatMenu, WeChatMessage
+from wechatpy.client.api import WeChatJSAPI, WeChatMenu, WeChatMessage
+from wechatpy.utils import random_string
 
 from bot.kv import RedisDown
 
@@ -111,10 +113,17 @@ class Http:
     def post(self, path: str, payload: dict, params: dict | None = None) -> dict:
         """POST JSON (UTF-8, not escaped: WeChat shows \\u escapes literally); return the answer."""
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return self._request("POST", path, params, body=body, headers=JSON_HEADERS)
+
+    def get(self, path: str, params: dict | None = None) -> dict:
+        """GET with query parameters; return the answer."""
+        return self._request("GET", path, params)
+
+    def _request(self, method: str, path: str, params: dict | None, **kwargs) -> dict:
         url = self.base + path + (f"?{urlencode(params)}" if params else "")
         try:
-            resp = self.pool.request("POST", url, body=body, headers=JSON_HEADERS,
-                                     timeout=self.timeout, retries=False)
+            resp = self.pool.request(method, url, timeout=self.timeout, retries=False,
+                                     **kwargs)
         except urllib3.exceptions.TimeoutError:
             raise _fail(Outcome.RETRY_LATER, f"no answer within {self.limit:g}s") from None
         except urllib3.exceptions.HTTPError as exc:
@@ -333,6 +342,91 @@ class TokenService:
         self._local = (token, time.monotonic() + min(seconds, self.LOCAL_MAX))
 
 
+class JsapiTickets:
+    """The JS-SDK's jsapi_ticket: one per account, shared by every process through Redis.
+
+    A ticket lives 7200 s and `ticket/getticket` may be called only so often a day, so pages
+    sign with the shared ticket; one process fetches a new one under a lock while the others
+    wait for it (as TokenService does for the access token).
+    """
+
+    EARLY = 300        # stop using a ticket this many seconds before it expires
+    LOCAL_MAX = 60.0   # re-read the shared ticket at least this often
+
+    def __init__(self, redis, fetch, appid: str, timeout: float):
+        self.redis, self.fetch = redis, fetch   # fetch() -> (ticket, expires_in)
+        self.key = f"yinling:wechat:jsapi-ticket:{appid}"
+        self.lock_key = f"yinling:wechat:jsapi-ticket-lock:{appid}"
+        self.lock_seconds = 3 * timeout + 1
+        self._local: tuple[str | None, float] = (None, 0.0)
+        self._mutex = threading.Lock()
+
+    def get(self) -> str:
+        """A ticket believed valid; raises ApiError when WeChat gives none now."""
+        ticket, until = self._local
+        if ticket and time.monotonic() < until:
+            return ticket
+        return self._read_shared() or self._fetch_once()
+
+    def _fetch_once(self) -> str:
+        try:
+            lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=0.05,
+                                   blocking_timeout=self.lock_seconds, thread_local=False)
+            if not lock.acquire():
+                return self._read_shared() or self._busy()
+        except RedisDown:
+            with self._mutex:
+                return self._fetch_and_store()
+        try:
+            return self._read_shared() or self._fetch_and_store()
+        finally:
+            try:
+                lock.release()
+            except (LockError, *RedisDown):
+                logger.warning("jsapi_ticket lock expired before release (slow fetch?)")
+
+    @staticmethod
+    def _busy() -> str:
+        raise _fail(Outcome.RETRY_LATER, "jsapi_ticket fetch by another process timed out")
+
+    def _read_shared(self) -> str | None:
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                raw, ttl_ms = pipe.get(self.key).pttl(self.key).execute()
+        except RedisDown:
+            return None
+        if not raw:
+            return None
+        ticket = raw.decode() if isinstance(raw, bytes) else str(raw)
+        self._local = (ticket, time.monotonic() + min((ttl_ms or 0) / 1000, self.LOCAL_MAX))
+        return ticket
+
+    def _fetch_and_store(self) -> str:
+        ticket, expires_in = self.fetch()
+        life = max(expires_in - self.EARLY, 30)
+        try:
+            self.redis.set(self.key, ticket.encode(), ex=int(life))
+        except RedisDown:
+            logger.warning("Redis down: jsapi_ticket kept in this process only")
+        self._local = (ticket, time.monotonic() + min(life, self.LOCAL_MAX))
+        return ticket
+
+
+def jsapi_signature(ticket: str, noncestr: str, timestamp, url: str) -> str:
+    """WeChat's JS-SDK signature: sha1 of jsapi_ticket, noncestr, timestamp and url, sorted
+    and joined with & (wechatpy's implementation)."""
+    return WeChatJSAPI().get_jsapi_signature(noncestr, ticket, timestamp, url)
+
+
+def jsapi_config(appid: str, ticket: str, url: str, *, timestamp: int | None = None,
+                 noncestr: str | None = None) -> dict:
+    """What wx.config needs for a page at `url` (signed without its #fragment)."""
+    timestamp = int(time.time()) if timestamp is None else int(timestamp)
+    noncestr = noncestr or random_string(16)
+    return {"appId": appid, "timestamp": timestamp, "nonceStr": noncestr,
+            "signature": jsapi_signature(ticket, noncestr, timestamp, url.split("#", 1)[0])}
+
+
 class WeChatClient:
     """Calls the WeChat API; public methods return a Result and never raise for API errors."""
 
@@ -345,17 +439,30 @@ class WeChatClient:
                                    settings.wechat_secret, settings.wechat_timeout_seconds)
         self._message = WeChatMessage(self)   # wechatpy's request builders, on our transport
         self._menu = WeChatMenu(self)
+        self._jsapi = WeChatJSAPI(self)
+        self.appid = settings.wechat_appid
+        self.tickets = JsapiTickets(redis, self._fetch_ticket, settings.wechat_appid,
+                                    settings.wechat_timeout_seconds)
 
     # ---- the transport wechatpy's builders call ------------------------------------------
     def post(self, url: str, data: dict | None = None, **_ignored) -> dict:
         """POST cgi-bin/<url> with the token; a token error replaces it once and retries once."""
+        return self._call(lambda path, token: self.http.post(
+            path, data or {}, params={"access_token": token}), url)
+
+    def get(self, url: str, params: dict | None = None, **_ignored) -> dict:
+        """GET cgi-bin/<url> with the token (and `params`); the same single token retry."""
+        return self._call(lambda path, token: self.http.get(
+            path, {**(params or {}), "access_token": token}), url)
+
+    def _call(self, send, url: str) -> dict:
         path = url if url.startswith("cgi-bin/") else f"cgi-bin/{url}"
         token = self.tokens.get()
-        answer = self.http.post(path, data or {}, params={"access_token": token})
+        answer = send(path, token)
         if errcode_of(answer) in TOKEN_ERRORS:
             logger.info("%s: token rejected (%s), replacing it once", path, errcode_of(answer))
             token = self.tokens.refresh(stale=token)
-            answer = self.http.post(path, data or {}, params={"access_token": token})
+            answer = send(path, token)
         code = errcode_of(answer)
         if code != 0:
             raise _fail(outcome_of(code), f"{code} {answer.get('errmsg', '')}".strip(), code)
@@ -371,6 +478,31 @@ class WeChatClient:
         """A template message opening `url` when tapped; the Result carries WeChat's msgid."""
         return self._result(lambda: self._message.send_template(openid, template_id, data,
                                                                 url=url))
+
+    def send_subscribe(self, openid: str, template_id: str, data: dict,
+                       url: str | None = None) -> Result:
+        """A subscription notice (message/subscribe/bizsend) opening `url` when tapped;
+        43101 means the user has no acceptance (left) for this template."""
+        body = {"touser": openid, "template_id": template_id, "data": data}
+        if url:
+            body["page"] = url   # for a web page; `miniprogram` would open a mini program
+        return self._result(lambda: self.post("message/subscribe/bizsend", body))
+
+    def jsapi_config(self, url: str) -> dict | None:
+        """wx.config's appId, timestamp, nonceStr and signature for a page at `url`; None
+        (logged) when WeChat gives no jsapi_ticket now."""
+        try:
+            ticket = self.tickets.get()
+        except ApiError as err:
+            logger.warning("no jsapi_ticket: %s (pages show no subscribe button)", err)
+            return None
+        return jsapi_config(self.appid, ticket, url)
+
+    def _fetch_ticket(self) -> tuple[str, int]:
+        answer = self._jsapi.get_ticket("jsapi")
+        if not answer.get("ticket"):
+            raise _fail(Outcome.RETRY_LATER, "ticket/getticket answered without a ticket")
+        return str(answer["ticket"]), int(answer.get("expires_in") or 7200)
 
     def create_menu(self, menu: dict) -> Result:
         """Replace the custom menu."""
@@ -413,6 +545,16 @@ class SandboxClient:
         logger.info("sandbox: template %s to %s%s", template_id, openid,
                     " with a page link" if url else "")
         return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
+
+    def send_subscribe(self, openid: str, template_id: str, data: dict,
+                       url: str | None = None) -> Result:
+        """Record a subscription notice."""
+        logger.info("sandbox: subscription notice %s to %s", template_id, openid)
+        return Result(Outcome.SENT, 0, "sandbox", sandbox=True)
+
+    def jsapi_config(self, url: str) -> dict | None:
+        """Sandbox: no account, so no JS-SDK (pages offer no subscribe button)."""
+        return None
 
     def create_menu(self, menu: dict) -> Result:
         """Record a menu."""

@@ -66,7 +66,7 @@ class Delivery(Base):
     # (sending -> pending again for a retry, a quiet-hours hold, or a worker that died)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     kind: Mapped[str] = mapped_column(String(16), default="reply")  # reply | scheduled | bulk
-    channel: Mapped[str | None] = mapped_column(String(16))  # cs | template
+    channel: Mapped[str | None] = mapped_column(String(16))  # cs | template | subscribe
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None]
@@ -79,7 +79,8 @@ class Delivery(Base):
     wx_msg_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
-    # TEMPLATESENDJOBFINISH: WeChat's final word on a template message (success / failed:…).
+    # TEMPLATESENDJOBFINISH / subscribe_msg_sent_event: WeChat's final word on a template
+    # message or subscription notice (success / failed:…).
     receipt: Mapped[str | None] = mapped_column(String(64))
     receipt_at: Mapped[datetime | None]
 

@@ -21,6 +21,13 @@ characters its type does not allow is refused with 47003; a subscription notice
 (`message/subscribe/bizsend`) is also refused when a field is over its type's limit, empty, or
 has a line break. The rules are written out here again, apart from bot/fields.py, so that the
 fake checks the service instead of agreeing with it.
+
+Subscription notices reach only users who accepted them: `fake.accept(openid, template_id,
+once=…)` plays the user tapping 允许 on WeChat's pop-up (the test posts the matching
+subscribe_msg_popup_event to the webhook). A long-term acceptance lasts; a one-time one is
+used by one notice. Without one, bizsend answers 43101 ("user refuse to accept the msg").
+The JS-SDK's `ticket/getticket?type=jsapi` hands out one ticket at a time (`jsapi_ticket`),
+counting the calls (`ticket_requests`).
 """
 from __future__ import annotations
 
@@ -39,13 +46,15 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 APIS = {"/cgi-bin/stable_token": "token", "/cgi-bin/message/custom/send": "custom",
         "/cgi-bin/message/template/send": "template", "/cgi-bin/menu/create": "menu",
-        "/cgi-bin/message/subscribe/bizsend": "subscribe"}
+        "/cgi-bin/message/subscribe/bizsend": "subscribe",
+        "/cgi-bin/ticket/getticket": "ticket"}
 ERRMSG = {0: "ok", -1: "system error", 40001: "invalid credential", 42001:
           "access_token expired", 45015: "response out of time limit or subscription is "
           "canceled", 45047: "out of response count limit", 43004: "require subscribe",
           45009: "reach max api daily quota limit", 40125: "invalid appsecret",
           47001: "data format error", 40037: "invalid template_id", 47003: "argument invalid!",
-          40013: "invalid appid", 40029: "invalid code", 40163: "code been used"}
+          40013: "invalid appid", 40029: "invalid code", 40163: "code been used",
+          43101: "user refuse to accept the msg", 40097: "invalid args"}
 OAUTH_AUTHORIZE, OAUTH_TOKEN = "/connect/oauth2/authorize", "/sns/oauth2/access_token"
 VISITOR_COOKIE = "fake_openid"   # a browser's own identity for the web login
 SHOWN = 20                 # characters a template message shows of one field
@@ -199,9 +208,25 @@ class FakeWeChat:
     # ---- control -------------------------------------------------------------------------
     def inject(self, api: str, *, errcode: int | None = None, status: int | None = None,
                delay: float = 0.0, times: int | None = 1, openid: str | None = None) -> None:
-        """Misbehave on the next `times` calls to `api` (custom, template, token, menu or *)."""
+        """Misbehave on the next `times` calls to `api` (custom, template, subscribe, ticket,
+        token, menu or *)."""
         with self.lock:
             self.faults.append(Fault(api, errcode, status, delay, times, openid))
+
+    def accept(self, openid: str, template_id: str, once: bool = False) -> None:
+        """The user tapped 允许 on a subscription pop-up: a long-term or one more one-time
+        acceptance."""
+        with self.lock:
+            if not once:
+                self.acceptances[(openid, template_id)] = None
+            else:
+                left = self.acceptances.get((openid, template_id)) or 0
+                self.acceptances[(openid, template_id)] = left + 1
+
+    def refuse(self, openid: str, template_id: str) -> None:
+        """The user turned the notice off (or never accepted it): bizsend answers 43101."""
+        with self.lock:
+            self.acceptances.pop((openid, template_id), None)
 
     def expire_tokens(self) -> None:
         """Every token issued so far expires now (calls answer 42001)."""
@@ -334,6 +359,8 @@ class FakeWeChat:
             return 42001 if self.tokens[token] <= time.monotonic() else None
 
     def _accept(self, api: str, openid: str | None, body: dict) -> dict:
+        if api == "ticket":
+            return self._ticket(body)
         if api == "custom" and not (body.get("msgtype") == "text" and openid
                                     and (body.get("text") or {}).get("content")):
             return _err(47001)
@@ -343,12 +370,38 @@ class FakeWeChat:
         problem = _data_problem(api, body)
         if problem:
             return {"errcode": 47003, "errmsg": f"argument invalid! {problem}"}
+        if api == "subscribe" and not self._use_acceptance(openid, body["template_id"]):
+            return _err(43101)
         with self.lock:
             msgid = next(self._msgids) if api in ("template", "subscribe") else None
             if api == "menu":
                 self.menu = body
             self.sent.append(Sent(api, openid, body, msgid))
         return {**_err(0), **({"msgid": msgid} if msgid else {})}
+
+
+    def _use_acceptance(self, openid: str, template_id: str) -> bool:
+        """Whether the user accepted this notice; a one-time acceptance is used up."""
+        key = (openid, template_id)
+        with self.lock:
+            if key not in self.acceptances:
+                return False
+            left = self.acceptances[key]
+            if left is None:
+                return True
+            if left <= 1:
+                del self.acceptances[key]
+            else:
+                self.acceptances[key] = left - 1
+            return True
+
+    def _ticket(self, query: dict) -> dict:
+        """ticket/getticket: the JS-SDK's jsapi_ticket (type=jsapi only)."""
+        if query.get("type") != "jsapi":
+            return _err(40097)
+        with self.lock:
+            self.ticket_requests += 1
+            return {**_err(0), "ticket": self.jsapi_ticket, "expires_in": 7200}
 
 
 def live_settings(fake: FakeWeChat, **overrides) -> dict:
@@ -410,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, answer)
 
     def do_GET(self):  # noqa: N802
-        """The web login's two calls, and counts for the benchmark."""
+        """The web login's two calls, the JS-SDK ticket, and counts for the benchmark."""
         url, fake = urlparse(self.path), self.server.fake
         if url.path == OAUTH_AUTHORIZE:
             status, where = fake.authorize(parse_qs(url.query), self._cookie(VISITOR_COOKIE))

@@ -162,6 +162,7 @@ def test_the_fake_refuses_subscription_notices_over_their_limits(fake):
                                           method="POST")).read())
 
     long_thing = "组织将于9月19日至9月24日期间上门走访慰问各位老同志"
+    fake.accept("o-x", "T")   # the user accepted template T for good (43101 otherwise)
     assert send("subscribe/bizsend", {"thing1": long_thing})["errcode"] == 47003
     assert send("subscribe/bizsend", {"phrase2": "已经办结了"})["errcode"] == 0
     assert send("subscribe/bizsend", {"phrase2": "已经办结了吧"})["errcode"] == 47003
@@ -184,8 +185,10 @@ def test_shipped_config_has_an_entry_for_every_kind_that_fits():
     notices = load_notices()
     assert set(notices.entries) == set(KINDS)
     for entry in notices.entries.values():
-        assert entry.channel == "template" and entry.template_id.startswith("WECHAT_TEMPLATE_")
+        assert entry.template_id.startswith("WECHAT_TEMPLATE_")   # the template fallback
         assert all(f.key not in ("first", "remark") for f in entry.fields)
+        if entry.channel == "subscribe":
+            assert entry.subscribe.template_id.startswith("WECHAT_SUBSCRIBE_")
 
 
 BROKEN = [

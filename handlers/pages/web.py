@@ -5,6 +5,13 @@ in large type: with the answers the chat offers as big buttons to the recipient 
 cadre's bound family, masked and read-only to anyone else. POST records an answer through the
 feature's service, inside one unit of work, and comes back to the page (303), which shows
 what is recorded.
+
+/m/subscribe lists the subscription notices (订阅通知) a user can accept, with what they
+accepted so far. Inside WeChat's browser both pages offer WeChat's own button
+(`wx-open-subscribe`, JS-SDK 1.6.0) for the kinds config/templates.yaml sends that way: the
+page carries wx.config signed by this server for its own address, and a small script loads
+the JS-SDK once the page has loaded. Elsewhere (or when the JS-SDK cannot load) the pages
+carry no script, or a hint in words, and work as before.
 """
 from __future__ import annotations
 
@@ -16,8 +23,9 @@ from flask import Blueprint, redirect, render_template, request, session
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from bot import pages, yinling
+from bot import pages, subscriptions, yinling
 from bot.errors import Refusal
+from bot.notices import load_notices
 from bot.privacy import mask_names_in, remember_name
 from bot.text import mask_phones_in
 from bot.work import work_for
@@ -80,6 +88,23 @@ def _expired(token: str) -> bool:
 
 
 # ---- the routes ------------------------------------------------------------------------------
+@blueprint.get(SUBSCRIBE_PATH)
+def subscribe():
+    """The subscription notices this user can accept, and what they accepted so far."""
+    yl = yinling()
+    waiting = _silent_login(_public(SUBSCRIBE_PATH))
+    if waiting is not None:
+        return waiting
+    with yl.db.session() as db:
+        offers = _offers(db, yl, pages.viewer())
+    jssdk = _jssdk(yl) if any(o["button"] for o in offers) else None
+    nonce = secrets.token_urlsafe(16)
+    html = render_template("pages/subscribe.html", offers=offers, jssdk=jssdk, nonce=nonce,
+                           sdk_url=SDK_URL, in_wechat=_in_wechat(), viewer=pages.viewer(),
+                           duty_phone=yl.settings.duty_phone)
+    return _with_sdk(html, jssdk, nonce)
+
+
 @blueprint.get("/m/<token>")
 def show(token: str):
     """The page: log the viewer in silently first, then show it."""
@@ -167,11 +192,19 @@ def _render(db, yl, delivery: Delivery, token: str):
     today = datetime.now(yl.settings.zone).date()
     offered = kinds.offer(db, subject, today) if binding is not None else {}
     body = delivery.body if full else _masked(db, delivery.body, cadres)
-    return render_template(
+    # WeChat's subscribe button for this kind of push, to those who read the whole page.
+    offers = [o for o in _offers(db, yl, viewer, delivery.push_kind or "notice")
+              if o["button"]] if full and _in_wechat() else []
+    jssdk = _jssdk(yl) if offers else None
+    nonce = secrets.token_urlsafe(16)
+    html = render_template(
         "pages/message.html", body=body, full=full, can_act=bool(offered), offered=offered,
         subject=subject, kind=subject.kind, row=subject.row, viewer=viewer,
         note=session.pop(NOTE_KEY, None), csrf_token=pages.csrf_token(),
-        duty_phone=yl.settings.duty_phone, choice_key=kinds.choice_key, token=token)
+        duty_phone=yl.settings.duty_phone, choice_key=kinds.choice_key, token=token,
+        offers=offers if jssdk else [], jssdk=jssdk, nonce=nonce, sdk_url=SDK_URL,
+        subscribe_path=SUBSCRIBE_PATH)
+    return _with_sdk(html, jssdk, nonce)
 
 
 def _masked(db, text: str, cadres: list[int]) -> str:
