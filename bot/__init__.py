@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from bot import notices, understand
+from bot import media, notices, understand
 from bot.context import Services
 from bot.conversation import Conversation
 from bot.db import Database
@@ -85,6 +85,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     router = Router()
     features = feature_modules()
     notices.check(settings)  # config/templates.yaml, validated at start like features' files
+    media.check(settings)    # YINLING_MEDIA_DIR: a folder this user can write
     for module in features:
         if hasattr(module, "check"):  # a feature's own config files, validated at start
             module.check(settings)
@@ -96,8 +97,9 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     dispatcher = make_dispatcher(settings, db, redis_client, render, hot=(hot, breaker))
     outbox = Outbox(render, dispatcher, settings)
     dialogs = DialogStore(settings.dialog_timeout_seconds)
+    keeper = media.MediaKeeper(settings, db, redis_client, hot=(hot, breaker))
     services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
-                        router=router)
+                        router=router, media=keeper)
     spool = Spool(Path(settings.spool_dir), settings.spool_max_files, settings.spool_max_bytes)
     inbox = Inbox(db, hot, Conversation(services), settings.reply_budget_seconds,
                   spool=spool, record_limit=settings.record_limit_seconds, breaker=breaker)

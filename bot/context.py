@@ -29,6 +29,7 @@ class Services:
     outbox: Any
     router: Any
     role_resolvers: list = field(default_factory=list)
+    media: Any = None   # bot.media.MediaKeeper: tickets' photos and voice, downloaded and kept
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ class Settings:
     spool_max_files: int = 20000
     spool_max_bytes: int = 256 * 1024 * 1024
     record_limit_seconds: float = 2.0   # recording slower than this goes to the spool
+    # Photos and voice of tickets, downloaded from WeChat (which deletes them after 3 days).
+    media_dir: str = str(ROOT / "var" / "media")
     # Reverse proxies in front of the app whose X-Forwarded-For is believed (0: none).
     trusted_proxies: int = 0
     # The bureau's 24-hour duty phone, given with the 120/119 advice in an emergency.
@@ -144,6 +146,7 @@ ENV_MAP = {
     "YINLING_SPOOL_MAX_FILES": "spool_max_files",
     "YINLING_SPOOL_MAX_BYTES": "spool_max_bytes",
     "YINLING_RECORD_LIMIT": "record_limit_seconds",
+    "YINLING_MEDIA_DIR": "media_dir",
     "YINLING_SEND_RATE": "send_rate",
     "YINLING_QUOTA_RESET_HOUR": "quota_reset_hour",
 }
@@ -243,6 +246,8 @@ def validate(s: Settings) -> None:
     if s.quiet_hours.strip().lower() not in QUIET_OFF:
         parse_window(s.quiet_hours)
     _check_numbers(s)
+    if not s.media_dir.strip():
+        raise SettingsError("YINLING_MEDIA_DIR must name the folder for tickets' photos and voice")
     if len(s.secret_key) < 16:
         raise SettingsError("YINLING_SECRET_KEY must be at least 16 characters")
     if s.env not in {"development", "production", "test"}:

@@ -608,3 +608,69 @@ def _check_button(button: dict, limit: int, leaf: bool) -> list[str]:
     if leaf and button.get("type") not in ("click", "view", "scancode_push", "location_select"):
         problems.append(f"{name!r}: unsupported or missing type {button.get('type')!r}")
     return problems
+
+
+# ---- temporary media (media/get): photos and voice kept (issue 10, item 5) ----------------
+MEDIA_GONE = 40007   # invalid media_id: never existed, or WeChat deleted it (after 3 days)
+JSON_TYPES = ("application/json", "text/json", "text/plain")
+
+
+@dataclass(frozen=True)
+class Media:
+    """What media/get handed back: the call's Result, and the file with its Content-Type."""
+
+    result: Result
+    content: bytes = b""
+    content_type: str = ""
+    too_large: bool = False
+
+
+def download_media(client, media_id: str, limit: int) -> Media:
+    """Fetch a message's photo or voice (cgi-bin/media/get, GET) of at most `limit` bytes with
+    the shared token (replaced once when rejected); never raises for API errors."""
+    if getattr(client, "sandbox", False):
+        return Media(Result(Outcome.REFUSED, None, "sandbox: no account to download from",
+                            sandbox=True))
+    try:
+        token = client.tokens.get()
+        try:
+            return _media_get(client.http, media_id, token, limit)
+        except ApiError as err:
+            if err.result.code not in TOKEN_ERRORS:
+                raise
+            logger.info("media/get: token rejected (%s), replacing it once", err.result.code)
+        return _media_get(client.http, media_id, client.tokens.refresh(stale=token), limit)
+    except ApiError as err:
+        return Media(err.result)
+
+
+def _media_get(http: Http, media_id: str, token: str, limit: int) -> Media:
+    """One GET of media/get: the bytes (read up to `limit` + 1), or WeChat's JSON error."""
+    url = http.base + "cgi-bin/media/get?" + urlencode({"access_token": token,
+                                                       "media_id": media_id})
+    try:
+        resp = http.pool.request("GET", url, timeout=http.timeout, retries=False,
+                                 preload_content=False)
+    except urllib3.exceptions.TimeoutError:
+        raise _fail(Outcome.RETRY_LATER, f"no answer within {http.limit:g}s") from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise _fail(Outcome.RETRY_LATER, f"connection failed: {type(exc).__name__}") from None
+    try:
+        kind = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        data = resp.read(limit + 1) if resp.status < 400 else b""
+    except urllib3.exceptions.HTTPError as exc:   # a read timeout or a cut connection
+        raise _fail(Outcome.RETRY_LATER, f"download cut: {type(exc).__name__}") from None
+    finally:
+        if not resp.isclosed():
+            resp.close()   # not read to the end (too large): the connection cannot be reused
+        resp.release_conn()
+    if resp.status >= 400 or kind in JSON_TYPES or data[:1] == b"{":
+        answer = http._json(resp.status, data)
+        code = errcode_of(answer)
+        if code == 0:   # e.g. a video's download link: not a photo or a recording
+            raise _fail(Outcome.REFUSED, "media/get answered JSON, not a file")
+        raise _fail(outcome_of(code), f"{code} {answer.get('errmsg', '')}".strip(), code)
+    if len(data) > limit:
+        return Media(Result(Outcome.REFUSED, None, f"over {limit} bytes"), b"", kind,
+                     too_large=True)
+    return Media(Result(Outcome.SENT, 0, "ok"), data, kind)

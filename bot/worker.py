@@ -312,6 +312,8 @@ def run_worker(app, *, burst: bool = False, concurrency: int | None = None) -> N
     """Serve the delivery queue until stopped (or until it is empty, with burst)."""
     from rq import Queue, SimpleWorker
 
+    from bot.media import MEDIA_QUEUE
+
     yl = app.extensions["yinling"]
     if not yl.settings.redis_url:
         raise WorkerUnavailable("REDIS_URL is not set: without it the web process delivers "
@@ -325,7 +327,10 @@ def run_worker(app, *, burst: bool = False, concurrency: int | None = None) -> N
     sweeper = Sweeper(yl.db, yl.settings, yl.dispatcher.enqueue, redis=yl.redis,
                       heartbeat=deliverer.heartbeat, queued=yl.dispatcher.queued_ids)
     rq_queue = Queue(QUEUE_NAME, connection=yl.redis)
-    worker = SimpleWorker([rq_queue], connection=yl.redis, log_job_description=False)
+    # Tickets' photos and voice (bot/media.py) too, after the deliveries waiting.
+    media_queue = Queue(MEDIA_QUEUE, connection=yl.redis)
+    worker = SimpleWorker([rq_queue, media_queue], connection=yl.redis,
+                          log_job_description=False)
     logger.info("delivery worker %s: %d in flight, queue %s", worker.name, size, QUEUE_NAME)
     sweeper.start()
     try:

@@ -74,6 +74,13 @@ class TicketEvent(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
+# A photo's or voice recording's copy (bot/media.py): WeChat deletes its media after 3 days.
+# pending (to be downloaded) -> saved (a file under YINLING_MEDIA_DIR), or failed (refused or
+# never downloadable), or expired (WeChat no longer has it). Locations have no media status.
+MEDIA_PENDING, MEDIA_SAVED, MEDIA_FAILED, MEDIA_EXPIRED = "pending", "saved", "failed", "expired"
+MEDIA_KINDS = ("image", "voice")
+
+
 class TicketAttachment(Base):
     """A photo, voice recording or location sent with (or added to) a ticket."""
 
@@ -88,6 +95,15 @@ class TicketAttachment(Base):
     longitude: Mapped[str | None] = mapped_column(String(32))
     label: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The kept copy (photos and voice only): see MEDIA_* above.
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[datetime | None]  # a retry's time, or the end of a running attempt
+    file_name: Mapped[str | None] = mapped_column(String(160))  # under YINLING_MEDIA_DIR
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    saved_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(32))  # why failed/expired, a short code
 
     ticket: Mapped[Ticket] = relationship(back_populates="attachments")
 

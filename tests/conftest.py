@@ -168,7 +168,7 @@ def make_app(backend, tmp_path):
         # Quiet hours depend on the wall clock: off unless a test sets them. The API base is a
         # closed loopback port, so no test can ever reach the real WeChat by accident.
         settings = {"database_url": url, "env": "test", "reply_budget_seconds": 4.0,
-                    "spool_dir": str(tmp_path / "spool"),
+                    "spool_dir": str(tmp_path / "spool"), "media_dir": str(tmp_path / "media"),
                     "quiet_hours": "off", "wechat_api_base": "http://127.0.0.1:9/"}
         client = overrides.pop("redis_client", redis_client)
         settings.update(overrides)
@@ -181,6 +181,7 @@ def make_app(backend, tmp_path):
     for app in apps:
         yl = app.extensions["yinling"]
         yl.dispatcher.shutdown()
+        yl.services.media.shutdown()   # downloads in hand finish before the database goes
         yl.db.dispose()
 
 

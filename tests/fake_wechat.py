@@ -156,7 +156,59 @@ class Sent:
         return shown_fields(self.payload.get("data") or {})
 
 
-class FakeWeChat:
+MEDIA_GET = "/cgi-bin/media/get"
+MEDIA_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "audio/amr": "amr"}
+
+
+class _MediaApi:
+    """media/get (GET): a message's photo or recording, kept by WeChat for three days.
+
+    `fake.add_media(id, content, type)` puts one there; `fake.delete_media(id)` plays the three
+    days passing; an unknown or deleted id answers 40007 "invalid media_id". Faults injected
+    for the api "media" (an errcode, an HTTP status, a delay) make it fail for that many calls.
+    Every call is in `fake.calls` as ("media", media_id).
+    """
+
+    def add_media(self, media_id: str, content: bytes, content_type: str) -> None:
+        """WeChat holds this file under `media_id`."""
+        with self.lock:
+            self.media[media_id] = (content, content_type)
+
+    def delete_media(self, media_id: str) -> None:
+        """WeChat deleted the file (three days after the message): 40007 from now on."""
+        with self.lock:
+            self.media.pop(media_id, None)
+
+    def media_calls(self, media_id: str | None = None) -> int:
+        """How many media/get calls were answered (for one media id, or all)."""
+        with self.lock:
+            return sum(1 for api, key in self.calls
+                       if api == "media" and media_id in (None, key))
+
+    def media_get(self, query: dict) -> tuple[int, dict | tuple[bytes, str, str]]:
+        """(status, JSON error) or (200, (file, Content-Type, file name))."""
+        media_id = (query.get("media_id") or [""])[0]
+        fault = self._take_fault("media", None)
+        with self.lock:
+            self.calls.append(("media", media_id))
+        if self.latency or (fault and fault.delay):
+            time.sleep(self.latency + (fault.delay if fault else 0.0))
+        if fault and fault.status:
+            return fault.status, {"errcode": -1, "errmsg": "injected HTTP error"}
+        if fault and fault.errcode is not None:
+            return 200, _err(fault.errcode)
+        problem = self._check_token((query.get("access_token") or [""])[0])
+        if problem:
+            return 200, _err(problem)
+        with self.lock:
+            found = self.media.get(media_id)
+        if found is None:
+            return 200, {"errcode": 40007, "errmsg": "invalid media_id"}
+        content, kind = found
+        return 200, (content, kind, f"{media_id}.{MEDIA_EXTENSIONS.get(kind, 'bin')}")
+
+
+class FakeWeChat(_MediaApi):
     """The fake API's state and server; use as a context manager or start()/stop()."""
 
     def __init__(self, appid: str = "wxfakeappid", secret: str = "fake-secret",
@@ -178,6 +230,11 @@ class FakeWeChat:
         self.logins: list[str] = []        # openids whose code was exchanged, in order
         self._msgids = itertools.count(1_000_001)
         self.server: ThreadingHTTPServer | None = None
+        self.media: dict[str, tuple[bytes, str]] = {}   # media/get: id -> (file, type)
+        # (openid, template id) -> one-time acceptances left, or None for a long-term one
+        self.acceptances: dict[tuple[str, str], int | None] = {}
+        self.jsapi_ticket = "jsapi-" + secrets.token_hex(12)
+        self.ticket_requests = 0
 
     # ---- life ----------------------------------------------------------------------------
     def start(self, port: int = 0) -> "FakeWeChat":
@@ -470,10 +527,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._redirect(where) if status == 302 else self._page(status, where)
         elif url.path == OAUTH_TOKEN:
             self._answer(200, fake.oauth_token(parse_qs(url.query)))
+        elif APIS.get(url.path) == "ticket":
+            query = parse_qs(url.query)
+            status, answer = fake.handle(url.path, query, {k: v[0] for k, v in query.items()
+                                                           if k != "access_token"})
+            self._answer(status, answer)
+        elif url.path == MEDIA_GET:
+            status, answer = fake.media_get(parse_qs(url.query))
+            self._file(*answer) if isinstance(answer, tuple) else self._answer(status, answer)
         elif url.path == "/_fake/stats":
             self._answer(200, fake.stats())
         else:
             self._answer(404, {"errcode": 404, "errmsg": "not found"})
+
+    def _file(self, content: bytes, content_type: str, filename: str) -> None:
+        """A media/get answer: the file itself, as WeChat sends it."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-disposition", f'attachment; filename="{filename}"')
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
 
     def _cookie(self, name: str) -> str | None:
         try:

@@ -564,7 +564,8 @@ def test_staff_digest_each_staff_gets_their_tickets_once(app, people):
 def test_jobs_are_exposed_with_their_triggers():
     triggers = {j.name: j.trigger for j in issue_jobs}
     assert triggers == {"sla_escalation": {"trigger": "interval", "minutes": 5},
-                        "staff_digest": {"trigger": "cron", "hour": 8, "minute": 30}}
+                        "staff_digest": {"trigger": "cron", "hour": 8, "minute": 30},
+                        "media_sweep": {"trigger": "interval", "minutes": 1}}
 
 
 # ---- nothing is deleted --------------------------------------------------------------------

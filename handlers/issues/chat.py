@@ -11,7 +11,8 @@ from bot.text import parse_number
 from handlers.issues import service
 from handlers.issues.policy import load_policy
 from handlers.issues.service import Refusal, Reporter
-from handlers.issues.views import chat_reach, event_views, ticket_view
+from handlers.issues.views import (attachment_views, chat_reach, event_views, media_groups,
+                                   ticket_view)
 
 handlers = Handlers("issues")
 # The report dialog's states (and `补充 N`'s question), declared in one table below.
@@ -76,10 +77,17 @@ def report(ctx, args):
 def _described(ctx, data: dict, words: str) -> dict:
     """The dialog data with the description (and, when spoken, the voice recording) added."""
     data = {**data, "description": words[:MAX_TEXT], "via": ctx.msg_type}
-    if ctx.msg_type == "voice" and ctx.message.media_id:
-        data["attachments"] = data.get("attachments", []) + [
-            {"kind": "voice", "media_id": ctx.message.media_id}]
+    recording = _recording(ctx)
+    if recording is not None:
+        data["attachments"] = data.get("attachments", []) + [recording]
     return data
+
+
+def _recording(ctx) -> dict | None:
+    """The voice recording of this message as an attachment (kept, PRODUCT.md 7.2), or None."""
+    if ctx.msg_type == "voice" and ctx.message.media_id:
+        return {"kind": "voice", "media_id": ctx.message.media_id[:128]}
+    return None
 
 
 def _command_word(ctx) -> str:
@@ -264,7 +272,7 @@ def add_note(ctx, args):
     service.reporters_ticket(ctx.db, _reporter(ctx), number)
     if not text:
         return ctx.ask(APPEND, "issues/ask_note", data={"ticket": number}, n=number)
-    return _note(ctx, number, text, None)
+    return _note(ctx, number, text, _recording(ctx))
 
 
 def _only_active(ctx) -> int:
@@ -293,7 +301,7 @@ def append_step(ctx):
     if item is None and not ctx.text:
         return ctx.reask()
     ctx.understood("content")
-    return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item)
+    return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item or _recording(ctx))
 
 
 # The report dialog, and `补充 N`'s question (a Refusal ends either with issues/refused).
@@ -453,6 +461,6 @@ def detail(ctx, staff, number, rest):
     service.set_focus(ctx.db, staff.id, ticket.id, ctx.now)
     return ctx.reply("issues/detail", t=ticket_view(policy, ticket, ctx.now, staff.id),
                      events=event_views(ctx.db, policy, ticket),
-                     attachments=ticket.attachments,
+                     attachments=attachment_views(ticket), media=media_groups(ticket),
                      reach=chat_reach(ctx.db, ctx.services.settings, ticket.reporter_openid,
                                       ctx.now))

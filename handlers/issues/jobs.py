@@ -1,4 +1,5 @@
-"""Scheduled jobs: SLA escalation (every 5 minutes) and the staff morning digest (08:30)."""
+"""Scheduled jobs: SLA escalation (every 5 minutes), the staff morning digest (08:30) and the
+media sweep (every minute: photos and voice still to be downloaded from WeChat)."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from bot import media
 from bot.jobs import JobSpec
 from handlers.issues import service
 from handlers.issues.views import ticket_view
@@ -123,6 +125,12 @@ def staff_digest(job) -> int:
     return sent
 
 
+# ---- photos and voice kept -----------------------------------------------------------------
+def media_sweep(job) -> int:
+    """Job: photos and voice WeChat no longer keeps are marked expired; those due (a retry's
+    time come, or a queue message lost) are queued for download; returns how many of both."""
+    return media.sweep(job)
+
 
 jobs = [
     JobSpec("sla_escalation", sla_escalation, {"trigger": "interval", "minutes": 5},
@@ -130,4 +138,7 @@ jobs = [
             "assignees"),
     JobSpec("staff_digest", staff_digest, {"trigger": "cron", "hour": 8, "minute": 30},
             "Morning digest of open tickets for every staff member"),
+    JobSpec("media_sweep", media_sweep, {"trigger": "interval", "minutes": 1},
+            "Photos and voice of tickets: retry downloads that are due, pick up lost ones, "
+            "give up on what WeChat deleted"),
 ]

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from bot import errors
+from bot import errors, media
 from bot.context import Actor
 from bot.roles import SUPERVISOR
 from handlers.issues.policy import load_policy
@@ -191,6 +191,7 @@ def create_ticket(work, reporter: Reporter, draft: dict) -> Ticket:
     for item in draft.get("attachments", []):
         ticket.attachments.append(TicketAttachment(created_at=now, **item))
     session.flush()
+    media.keep(work, ticket.attachments)  # photos and voice: downloaded after the commit
     staff = route(session, policy, ticket.category)
     add_event(session, ticket, "created", now, reporter=reporter, text=ticket.description,
               data={"category": ticket.category, "urgent": ticket.urgent,
@@ -213,6 +214,8 @@ def add_note(work, reporter: Reporter, number: int, text: str | None,
     ticket = reporters_ticket(session, reporter, number)
     if attachment:
         ticket.attachments.append(TicketAttachment(created_at=now, **attachment))
+        session.flush()
+        media.keep(work, ticket.attachments[-1:])
     event = add_event(session, ticket, "note", now, reporter=reporter, text=text,
                       data={"attachment": attachment["kind"]} if attachment else None)
     names = tell_staff(work, handlers_of(session, policy, ticket), ticket.id,

@@ -69,6 +69,62 @@ def ticket_view(policy, ticket: Ticket, now: datetime, viewer_staff_id: int | No
         mine=viewer_staff_id is not None and ticket.assignee_id == viewer_staff_id)
 
 
+@dataclass
+class AttachmentView:
+    """One attachment as templates show it, with what became of its kept copy (bot/media.py)."""
+
+    id: int
+    kind: str              # image | voice | location
+    status: str | None     # pending | saved | failed | expired (None for a location)
+    error: str | None      # why not saved (or, when saved, `not_converted`: AMR only)
+    attempts: int
+    url: str | None        # a photo's address on WeChat's servers
+    place: str | None      # a location's label or coordinates
+
+    @property
+    def playable(self) -> bool:
+        """Saved in a form browsers show: any saved photo, a recording converted to MP3."""
+        return self.status == "saved" and self.error != "not_converted"
+
+
+@dataclass
+class MediaGroup:
+    """Photos and recordings in one state, for a sentence like 照片2张、语音1段已保存."""
+
+    status: str
+    photos: int = 0
+    voices: int = 0
+    errors: list = field(default_factory=list)   # the distinct reasons, in order
+
+
+MEDIA_ORDER = ("saved", "pending", "failed", "expired")
+
+
+def attachment_views(ticket: Ticket) -> list[AttachmentView]:
+    """The ticket's attachments, oldest first."""
+    return [AttachmentView(
+        id=a.id, kind=a.kind, status=a.status, error=a.error, attempts=a.attempts or 0,
+        url=a.url if a.url and a.url.startswith(("http://", "https://")) else None,
+        place=(a.label or f"{a.latitude},{a.longitude}") if a.kind == "location" else None)
+        for a in ticket.attachments]
+
+
+def media_groups(ticket: Ticket) -> list[MediaGroup]:
+    """The ticket's photos and recordings counted by the state of their kept copy."""
+    groups = {status: MediaGroup(status) for status in MEDIA_ORDER}
+    for a in ticket.attachments:
+        group = groups.get(a.status or "")
+        if a.kind not in ("image", "voice") or group is None:
+            continue
+        if a.kind == "image":
+            group.photos += 1
+        else:
+            group.voices += 1
+        if a.error and a.error not in group.errors and a.status != "saved":
+            group.errors.append(a.error)
+    return [g for g in groups.values() if g.photos or g.voices]
+
+
 def event_views(session, policy, ticket: Ticket) -> list[EventView]:
     """The ticket's history, oldest first, with who did what (and for whom)."""
     staff_ids = {e.actor_staff_id for e in ticket.events if e.actor_staff_id}

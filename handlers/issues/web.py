@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -18,9 +18,10 @@ from handlers.issues.sla import sla_timer
 from handlers.issues import service
 from handlers.issues.policy import load_policy
 from handlers.issues.service import Refusal
-from handlers.issues.views import chat_reach, event_views, ticket_view
+from handlers.issues.views import (attachment_views, chat_reach, event_views, media_groups,
+                                   ticket_view)
 from handlers.people.service import open_help_requests
-from models.issues import RESOLVED, Ticket
+from models.issues import MEDIA_SAVED, RESOLVED, Ticket, TicketAttachment
 from models.people import Staff
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | Non
         Staff.active.is_(True), Staff.openid.is_not(None)).order_by(Staff.name)))
     return render_template(
         "console/ticket.html", t=view, sla=sla_timer(policy, ticket, now),
-        events=event_views(db, policy, ticket), attachments=ticket.attachments,
+        events=event_views(db, policy, ticket), attachments=attachment_views(ticket),
+        media=media_groups(ticket),
         reach=chat_reach(db, yinling().settings, ticket.reporter_openid, now),
         may_act=may_act, colleagues=colleagues, refusal=refusal, form=form or {},
         now=now), status
@@ -98,6 +100,27 @@ def ticket(number: int):
     """One ticket with its full event history."""
     with yinling().db.session() as db:
         return _detail(db, number)
+
+
+@blueprint.get("/tickets/<int:number>/media/<int:attachment_id>")
+def media(number: int, attachment_id: int):
+    """A ticket's saved photo or recording, found by its id (never by a name from the request);
+    staff only, like every /console page."""
+    with yinling().db.session() as db:
+        item = db.get(TicketAttachment, attachment_id)
+        if item is None or item.ticket_id != number or item.status != MEDIA_SAVED:
+            return render_template("console/error.html", code=404), 404
+        name, mimetype = item.file_name, item.content_type
+    path = yinling().services.media.store.path(name)
+    if path is None or not mimetype:
+        logger.warning("console: the file of attachment %s is missing", attachment_id)
+        return render_template("console/error.html", code=404), 404
+    playable = mimetype.startswith("image/") or mimetype == "audio/mpeg"
+    response = send_file(path, mimetype=mimetype, conditional=True, etag=True,
+                         as_attachment=not playable,
+                         download_name=f"{number}-{attachment_id}{path.suffix}")
+    response.headers["Cache-Control"] = "private, max-age=3600"  # personal: never shared
+    return response
 
 
 @blueprint.post("/tickets/<int:number>/<action>")
