@@ -78,7 +78,7 @@ class CourseEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("course.id"), index=True)
     cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(24))  # enrolled | waitlisted | cancelled | promoted
+    kind: Mapped[str] = mapped_column(String(24))  # enrolled|waitlisted|cancelled|promoted|leave
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_role: Mapped[str] = mapped_column(String(16))  # cadre | family | staff | system
     actor_openid: Mapped[str | None] = mapped_column(String(64))

@@ -328,6 +328,116 @@ def test_family_rates_through_a_forwarded_page(page_app, fake, people):
         assert s.get(Ticket, number).rating == 5
 
 
+# ---- other news of a ticket: add a note ----------------------------------------------------------
+def claimed_url(app, people) -> tuple[int, str]:
+    """王建国 reports; 李房管 takes it: (number, the page link of the 'taken' news to him)."""
+    wx = WeChat(app)
+    for answer in ("反映问题", "2", "楼道灯坏了一个月", "1"):
+        wx.text(people.cadre, answer)
+    number = int(re.search(r"问题编号是 (\d+) 号", wx.text(people.cadre, "1")).group(1))
+    wx.text(people.staff, f"接单 {number}")
+    with db(app) as s:
+        delivery_id = s.scalar(select(Delivery.id).where(
+            Delivery.openid == people.cadre, Delivery.template == "issues/reporter_claimed"))
+    return number, pages.page_url(app.extensions["yinling"].settings, delivery_id)
+
+
+def test_the_reporter_writes_to_the_staff_from_a_tickets_news(page_app, fake, people):
+    from models.issues import TicketEvent
+
+    number, url = claimed_url(page_app, people)
+    client = page_app.test_client()
+    page = open_as(client, fake, url, people.cadre)
+    assert 'id="note-text"' in text_of(page) and "问题办理进展" in text_of(page)
+    after = tap(client, url, page, note="  灯还是不亮，\n晚上下楼看不见  ")
+    assert "已经转给工作人员" in text_of(after)
+    with db(page_app) as s:
+        notes = s.scalars(select(TicketEvent.text).where(
+            TicketEvent.ticket_id == number, TicketEvent.kind == "note")).all()
+        told = s.scalars(select(Delivery.template).where(Delivery.openid == people.staff)).all()
+    assert notes == ["灯还是不亮， 晚上下楼看不见"]
+    assert "issues/staff_note" in told          # the same service as the chat's 补充
+    empty = tap(client, url, after, note="   ")
+    assert "不能选" in text_of(empty)            # nothing written: nothing sent
+
+
+def test_a_stranger_cannot_write_on_a_forwarded_tickets_news(page_app, fake, people):
+    _, url = claimed_url(page_app, people)
+    client = page_app.test_client()
+    page = open_as(client, fake, url, people.stranger)
+    assert 'id="note-text"' not in text_of(page) and "只能查看" in text_of(page)
+    with client.session_transaction() as session:   # with this session's own token
+        session[pages.CSRF_KEY] = "t" * 40
+    refused = client.post(urlsplit(url).path, data={"csrf_token": "t" * 40, "note": "我是别人"})
+    assert refused.status_code == 403
+
+
+def test_a_staff_alert_leads_to_the_tickets_console_page_behind_the_login(page_app, fake,
+                                                                           people):
+    from bot.console.auth import set_password
+    from tests.conftest import PASSWORD, logged_in
+
+    number, _ = claimed_url(page_app, people)
+    with db(page_app) as s:
+        delivery_id = s.scalar(select(Delivery.id).where(
+            Delivery.openid == people.staff, Delivery.template == "issues/staff_new"))
+        set_password(s, "李房管", PASSWORD)
+    url = pages.page_url(page_app.extensions["yinling"].settings, delivery_id)
+    client = page_app.test_client()
+    first = client.get(urlsplit(url).path)
+    assert first.status_code == 302 and first.location == f"/console/tickets/{number}"
+    gate = client.get(first.location)
+    assert gate.status_code == 302 and "/console/login" in gate.location   # staff only
+    logged_in(client)
+    page = client.get(f"/console/tickets/{number}")
+    assert page.status_code == 200 and "楼道灯坏了一个月" in text_of(page)
+
+
+# ---- a class reminder: leave for one session, or give the course up ----------------------------
+def class_reminder_url(app, people) -> tuple[int, str]:
+    """A course meeting tomorrow at 09:00 with 王建国 enrolled; the evening reminder's link."""
+    tomorrow = today() + timedelta(days=1)
+    later = tomorrow + timedelta(days=7)
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["course", "create", "书法班", "--venue", "活动中心三楼",
+                               "--capacity", "5", "--deadline", str(today()),
+                               "--session", f"{tomorrow} 09:00", "--session", f"{later} 09:00"])
+    assert made.exit_code == 0, made.output
+    number = int(re.search(r"course (\d+) created", made.output).group(1))
+    assert "报名成功" in WeChat(app).text(people.cadre, f"报名 {number}")
+    ran = runner.invoke(args=["jobs", "run", "class_reminders", "--now", f"{today()}T18:00"])
+    assert ran.exit_code == 0, ran.output
+    with db(app) as s:
+        delivery_id = s.scalar(select(Delivery.id).where(
+            Delivery.openid == people.cadre, Delivery.template == "courses/reminder"))
+    return number, pages.page_url(app.extensions["yinling"].settings, delivery_id)
+
+
+def test_a_class_reminder_page_takes_leave_and_the_roster_shows_it(page_app, fake, people):
+    from handlers.courses import service as courses
+
+    number, url = class_reminder_url(page_app, people)
+    client = page_app.test_client()
+    page = open_as(client, fake, url, people.family)      # the daughter, for her father
+    assert 'id="leave"' in text_of(page) and 'id="cancel"' in text_of(page)
+    after = tap(client, url, page, answer="leave")
+    assert "已记录：这次课请假" in text_of(after) and 'id="leave"' not in text_of(after)
+    with db(page_app) as s:
+        [row] = courses.roster(s, number, TZ)
+    assert row.state == "enrolled" and row.leave is not None   # the seat is kept
+    assert row.leave.date() == today() + timedelta(days=1)
+
+
+def test_a_class_reminder_page_cancels_after_a_second_tap(page_app, fake, people):
+    number, url = class_reminder_url(page_app, people)
+    client = page_app.test_client()
+    page = open_as(client, fake, url, people.cadre)
+    assert "<details" in text_of(page)                     # two taps, no pop-up
+    after = tap(client, url, page, answer="cancel")
+    assert "已取消报名" in text_of(after) and 'id="cancel"' not in text_of(after)
+    assert "没有报名" in WeChat(page_app).text(people.cadre, f"取消报名 {number}")
+
+
 # ---- settings ----------------------------------------------------------------------------------
 def test_page_settings_defaults_and_checks():
     s = load_settings(environ={})

@@ -29,10 +29,12 @@ from models.courses import (
     CourseSession,
     Enrollment,
 )
+from models.base import utcnow
 from models.people import ActionLog, Binding, Cadre, recipients_of
 
 logger = logging.getLogger(__name__)
 Push = Callable[..., object]
+LEAVE = "leave"   # a course event: away from one session, the seat kept
 
 
 class Refusal(errors.Refusal):
@@ -351,6 +353,7 @@ class RosterRow:
     position: int | None
     signed_up_at: datetime
     on_behalf: bool
+    leave: datetime | None = None   # the start of the next session they asked leave for
 
 
 def roster(session, number: int, zone) -> list[RosterRow]:
@@ -361,13 +364,50 @@ def roster(session, number: int, zone) -> list[RosterRow]:
     rows = session.execute(select(Enrollment, Cadre).join(Cadre).where(
         Enrollment.course_id == number, Enrollment.state.in_(ACTIVE_STATES))
         .order_by((Enrollment.state == WAITLISTED), Enrollment.queue_no)).all()
+    upcoming = next((m for m in sorted(course.sessions, key=lambda m: m.starts_at)
+                     if m.starts_at > utcnow()), None)
+    away = _on_leave(session, upcoming) if upcoming is not None else set()
     out, waiting = [], 0
     for e, cadre in rows:
         waiting += e.state == WAITLISTED
         out.append(RosterRow(cadre.name, cadre.phone, cadre.branch, e.state,
                              waiting if e.state == WAITLISTED else None,
-                             e.signed_up_at.astimezone(zone), e.on_behalf))
+                             e.signed_up_at.astimezone(zone), e.on_behalf,
+                             upcoming.starts_at.astimezone(zone) if cadre.id in away else None))
     return out
+
+
+# ---- leave for one session -----------------------------------------------------------------
+def leave_of(session, meeting: CourseSession, cadre_id: int) -> CourseEvent | None:
+    """The leave a cadre asked for this session, if any."""
+    return next((e for e in session.scalars(select(CourseEvent).where(
+        CourseEvent.course_id == meeting.course_id, CourseEvent.cadre_id == cadre_id,
+        CourseEvent.kind == LEAVE)) if (e.data or {}).get("session_id") == meeting.id), None)
+
+
+def _on_leave(session, meeting: CourseSession) -> set[int]:
+    """The cadres who asked leave for this session."""
+    return {e.cadre_id for e in session.scalars(select(CourseEvent).where(
+        CourseEvent.course_id == meeting.course_id, CourseEvent.kind == LEAVE))
+        if (e.data or {}).get("session_id") == meeting.id}
+
+
+def take_leave(session, meeting: CourseSession, actor: Actor, now: datetime) -> CourseEvent:
+    """`请假` for one session (a reminder's page): the seat stays, the roster shows it; once."""
+    course = meeting.course
+    enrollment = enrollment_of(session, course.id, actor.cadre_id)
+    if enrollment is None or enrollment.state != ENROLLED:
+        raise Refusal("not_signed_up", n=course.id, name=course.name)
+    if meeting.starts_at <= utcnow():
+        raise Refusal("finished", n=course.id, name=course.name)
+    earlier = leave_of(session, meeting, actor.cadre_id)
+    if earlier is not None:
+        return earlier
+    event = record(session, course, actor.cadre_id, LEAVE, now, actor, session_id=meeting.id)
+    session.flush()
+    logger.info("[%s] course %s: cadre %s on leave for session %s%s", actor.openid, course.id,
+                actor.cadre_id, meeting.id, " (family)" if actor.on_behalf else "")
+    return event
 
 
 # ---- reminders -----------------------------------------------------------------------------

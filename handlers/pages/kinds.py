@@ -13,14 +13,22 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.context import Actor
+from handlers.courses import service as courses
 from handlers.festivals import service as festivals
 from handlers.festivals.calendar import load_calendar
 from handlers.issues import service as issues
-from models import Binding, Delivery
+from models import Binding, Delivery, utcnow
+from models.courses import ENROLLED, CourseSession
 from models.festivals import FestivalVisit
 from models.issues import RESOLVED, Ticket
 
-VISIT, TICKET = "festivals/notice", "issues/reporter_resolved"
+VISIT, TICKET, CLASS = "festivals/notice", "issues/reporter_resolved", "courses/reminder"
+# Other news of a ticket to its reporter (and family): the page takes words for the staff.
+UPDATE = "issues/update"
+UPDATES = ("issues/relay", "issues/reporter_claimed", "issues/reporter_transfer",
+           "issues/reporter_reopened", "issues/family_new")
+NOTE_MAX = 500   # characters a note from a page keeps (the chat's 补充 has no more room)
+LEAVE, CANCEL = "leave", "cancel"
 AWAY = "away"
 HALVES = ("am", "pm")
 MAX_DAYS = 10   # the most days a visit page offers (one button each morning and afternoon)
@@ -92,7 +100,31 @@ def _ticket(db, settings, delivery: Delivery) -> Subject | None:
     return Subject(TICKET, ticket.cadre_id, ticket) if ticket else None
 
 
-FINDERS = {VISIT: _visit, TICKET: _ticket}
+def _update(db, settings, delivery: Delivery) -> Subject | None:
+    """issue:<number>:… -> the ticket the news is about."""
+    parts = delivery.campaign.split(":")
+    if len(parts) < 3 or parts[0] != "issue" or not parts[1].isdigit():
+        return None
+    ticket = db.get(Ticket, int(parts[1]))
+    return Subject(UPDATE, ticket.cadre_id, ticket) if ticket else None
+
+
+def _class(db, settings, delivery: Delivery) -> Subject | None:
+    """course-session:<session>:remind:<cadre> -> the session and the cadre's enrolment."""
+    parts = _campaign(delivery, "course-session", 4)
+    if not parts or not parts[1].isdigit() or not parts[3].isdigit():
+        return None
+    meeting = db.get(CourseSession, int(parts[1]))
+    if meeting is None:
+        return None
+    cadre_id = int(parts[3])
+    enrollment = courses.enrollment_of(db, meeting.course_id, cadre_id)
+    return Subject(CLASS, cadre_id, meeting, {"enrollment": enrollment,
+                                               "leave": courses.leave_of(db, meeting, cadre_id)})
+
+
+FINDERS = {VISIT: _visit, TICKET: _ticket, CLASS: _class,
+           **dict.fromkeys(UPDATES, _update)}
 
 
 # ---- what a page offers ----------------------------------------------------------------------
@@ -104,7 +136,20 @@ def offer(db, subject: Subject, today: date) -> dict:
         ticket = subject.row
         open_ = ticket.state == RESOLVED and ticket.rating is None
         return {"scores": SCORES} if open_ else {}
+    if subject.kind == UPDATE:
+        return {"note": True} if subject.row.state != RESOLVED else {}
+    if subject.kind == CLASS:
+        return _class_offer(subject)
     return {}
+
+
+def _class_offer(subject: Subject) -> dict:
+    """Leave for this session and giving up the course, while the seat is held and the
+    session is still ahead."""
+    enrollment = subject.extra["enrollment"]
+    if enrollment is None or enrollment.state != ENROLLED or subject.row.starts_at <= utcnow():
+        return {}
+    return {LEAVE: subject.extra["leave"] is None, CANCEL: True}
 
 
 def _visit_offer(db, subject: Subject, today: date) -> dict:
@@ -132,6 +177,10 @@ def act(work, subject: Subject, viewer: str, binding: Binding, form, words_of) -
         _answer_visit(work, subject, viewer, binding, form, offered, words_of)
     elif subject.kind == TICKET:
         _rate(work, subject, viewer, binding, form, offered)
+    elif subject.kind == UPDATE:
+        _note(work, subject, viewer, binding, form, offered)
+    elif subject.kind == CLASS:
+        _class_answer(work, subject, viewer, binding, form, offered)
     else:
         raise NotOffered()
 
@@ -158,3 +207,23 @@ def _rate(work, subject, viewer, binding, form, offered) -> None:
     actor = Actor(viewer, ticket.cadre_id, binding.relation == "family")
     rated = issues.rate(work, actor, ticket.id, int(score))
     issues.drop_rating_question(work.db, rated)   # answered here: the chat stops asking
+
+
+def _note(work, subject, viewer, binding, form, offered) -> None:
+    text = " ".join((form.get("note") or "").split())[:NOTE_MAX]
+    if not offered.get("note") or not text:
+        raise NotOffered()
+    actor = Actor(viewer, subject.cadre_id, binding.relation == "family")
+    issues.add_note(work, actor, subject.row.id, text, None)
+
+
+def _class_answer(work, subject, viewer, binding, form, offered) -> None:
+    choice = form.get("answer", "")
+    if choice not in (LEAVE, CANCEL) or not offered.get(choice):
+        raise NotOffered()
+    actor = Actor(viewer, subject.cadre_id, binding.relation == "family")
+    meeting = work.db.get(CourseSession, subject.row.id)
+    if choice == LEAVE:
+        courses.take_leave(work.db, meeting, actor, work.now)
+    else:
+        courses.cancel(work.db, meeting.course_id, actor, work.now, work.push)

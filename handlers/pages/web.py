@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from datetime import datetime
 
-from flask import Blueprint, redirect, render_template, request, session
+from flask import (Blueprint, make_response, redirect, render_template, request, session,
+                   url_for)
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
@@ -43,6 +45,16 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",   # the link itself is the key to the page
     "Cache-Control": "no-store",        # pages carry personal data
 }
+# Pages that load WeChat's JS-SDK allow its script (and this page's own, by nonce) and its
+# hosts; nothing else changes.
+SDK_URL = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
+SDK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
+           "script-src 'nonce-{nonce}' https://res.wx.qq.com https://res2.wx.qq.com; "
+           "img-src https://*.qq.com; frame-src https://*.qq.com; "
+           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+SUBSCRIBE_PATH = "/m/subscribe"
+REFUSED = {kinds.CLASS: "courses/refused"}   # what a refusal says, by kind of page
+STAFF_KINDS = ("staff_alert", "escalation")  # their page is the console's (staff login)
 # Mainland mobiles and numbers with an area code (0415-1234567): tapped to call.
 PHONE = re.compile(r"(?<![\d*])(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?![\d*])")
 
@@ -111,15 +123,12 @@ def show(token: str):
     yl, delivery_id = yinling(), _delivery_id(token)
     if delivery_id is None:
         return _bad_link(_expired(token))
-    here = _address(token)
-    if pages.viewer() is None and not yl.settings.sandbox:
-        if "code" in request.args:
-            pages.finish_login(yl.settings, here, request.args["code"],
-                               request.args.get("state", ""))
-            if pages.viewer() is not None:
-                return redirect(pages.without_login(request.path, request.args))
-        else:
-            return redirect(pages.login_url(yl.settings, here))
+    staff_page = _staff_page(yl, delivery_id)
+    if staff_page is not None:
+        return redirect(staff_page)
+    waiting = _silent_login(_address(token))
+    if waiting is not None:
+        return waiting
     with yl.db.session() as db:
         delivery = db.get(Delivery, delivery_id)
         if delivery is None:
@@ -152,10 +161,84 @@ def answer(token: str):
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+def _staff_page(yl, delivery_id: int) -> str | None:
+    """Where a staff alert or escalation leads: the ticket's console page (behind the staff
+    login), or the console's list for news without a ticket; None for everyone else's pushes."""
+    with yl.db.session() as db:
+        delivery = db.get(Delivery, delivery_id)
+        if delivery is None or delivery.push_kind not in STAFF_KINDS:
+            return None
+        parts = delivery.campaign.split(":")
+    if len(parts) >= 2 and parts[0] == "issue" and parts[1].isdigit():
+        return url_for("issues.ticket", number=int(parts[1]))
+    return url_for("issues.tickets")
+
+
+
+def _silent_login(here: str):
+    """A redirect while WeChat's silent web login is under way; None once the viewer is
+    known, or cannot be (sandbox, a failed login: the page is then read-only)."""
+    settings = yinling().settings
+    if pages.viewer() is not None or settings.sandbox:
+        return None
+    if "code" not in request.args:
+        return redirect(pages.login_url(settings, here))
+    pages.finish_login(settings, here, request.args["code"], request.args.get("state", ""))
+    if pages.viewer() is not None:
+        return redirect(pages.without_login(request.path, request.args))
+    return None
+
+
+def _public(path: str) -> str:
+    """`path` as phones reach this server (YINLING_PUBLIC_URL, else the request's host)."""
+    base = yinling().settings.public_url.rstrip("/") or request.host_url.rstrip("/")
+    return base + path
+
+
 def _address(token: str) -> str:
     """The page's own address as phones reach it (the web login comes back here)."""
-    base = yinling().settings.public_url.rstrip("/") or request.host_url.rstrip("/")
-    return base + pages.PAGE_PATH + token
+    return _public(pages.PAGE_PATH + token)
+
+
+# ---- subscription notices (wx-open-subscribe) --------------------------------------------------
+def _in_wechat() -> bool:
+    """Whether the page is open in WeChat's own browser (the only one with the open tags)."""
+    return "micromessenger" in (request.user_agent.string or "").lower()
+
+
+def _jssdk(yl) -> dict | None:
+    """wx.config for this very address (as the browser shows it, without #), inside WeChat's
+    browser only; None elsewhere, in sandbox mode, or when WeChat gives no ticket now."""
+    if not _in_wechat():
+        return None
+    client = yl.dispatcher.deliverer.client
+    config = client.jsapi_config(_public(request.full_path.rstrip("?")))
+    if config is not None:
+        config.update(jsApiList=["checkJsApi"], openTagList=["wx-open-subscribe"])
+    return config
+
+
+def _offers(db, yl, viewer: str | None, kind: str | None = None) -> list[dict]:
+    """The subscription notices on offer (of one kind, or all), with this viewer's answers."""
+    found = [(k, template, term) for k, template, term
+             in load_notices(yl.settings).subscribable(yl.settings) if kind in (None, k)]
+    rows = subscriptions.acceptances(db, viewer, [template for _, template, _ in found])
+    offers = [{"kind": k, "template": template, "term": term,
+               "status": getattr(rows.get(template), "status", None),
+               "remaining": getattr(rows.get(template), "remaining", 0) or 0,
+               "allowed": subscriptions.allows(rows.get(template), term)}
+              for k, template, term in found]
+    for offer in offers:   # a long-term acceptance needs no button; a one-time one adds more
+        offer["button"] = not (offer["allowed"] and offer["term"] == subscriptions.LONG)
+    return offers
+
+
+def _with_sdk(html: str, jssdk: dict | None, nonce: str):
+    """The response; a page that loads the JS-SDK allows its script and hosts."""
+    response = make_response(html)
+    if jssdk is not None:
+        response.headers["Content-Security-Policy"] = SDK_CSP.format(nonce=nonce)
+    return response
 
 
 def _bad_link(expired: bool):
@@ -175,9 +258,13 @@ def _record(work, subject, viewer: str, binding) -> None:
         kinds.act(work, subject, viewer, binding, request.form,
                   lambda day, half: render("pages/visit_time", day=day, half=half))
     except Refusal as refusal:
-        session[NOTE_KEY] = render("issues/refused", code=refusal.code, **refusal.values)
+        template = REFUSED.get(subject.kind, "issues/refused")
+        session[NOTE_KEY] = render(template, code=refusal.code, **refusal.values)
     except kinds.NotOffered:
         session[NOTE_KEY] = render("pages/not_offered")
+    else:
+        if subject.kind == kinds.UPDATE:   # nothing on the page shows a note was sent
+            session[NOTE_KEY] = render("pages/note_sent")
 
 
 def _render(db, yl, delivery: Delivery, token: str):
