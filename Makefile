@@ -32,7 +32,7 @@ run: demo
 	$(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - "bot:create_app()"
 
 test: setup
-	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs --timeout=600 $(PYTEST_ARGS)
 
 chat: setup
 	$(FLASK) chat --openid $${OPENID:-demo-cadre-1} --url http://$(HOST):$(PORT)/wechat
