@@ -229,6 +229,19 @@ class ForceRation:
         return datetime.fromtimestamp(self.clock(), self.DAY_ZONE).date().isoformat()
 
 
+def _shared(redis_client, key: str) -> tuple[str | None, float]:
+    """(value, seconds it still lives) of a token or ticket all processes share in Redis;
+    (None, 0) when there is none or Redis cannot be reached."""
+    try:
+        with redis_client.pipeline(transaction=False) as pipe:
+            raw, ttl_ms = pipe.get(key).pttl(key).execute()
+    except RedisDown:
+        return None, 0.0
+    if not raw:
+        return None, 0.0
+    return (raw.decode() if isinstance(raw, bytes) else str(raw)), (ttl_ms or 0) / 1000
+
+
 class TokenService:
     """The account's access token: cached in Redis for every process, refreshed under a lock.
 
@@ -295,15 +308,9 @@ class TokenService:
         raise _fail(Outcome.RETRY_LATER, "access token refresh by another process timed out")
 
     def _read_shared(self) -> str | None:
-        try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                raw, ttl_ms = pipe.get(self.key).pttl(self.key).execute()
-        except RedisDown:
-            return None
-        if not raw:
-            return None
-        token = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self._remember(token, (ttl_ms or 0) / 1000)
+        token, seconds = _shared(self.redis, self.key)
+        if token:
+            self._remember(token, seconds)
         return token
 
     def _fetch_and_store(self, stale: str | None) -> str:
@@ -390,15 +397,9 @@ class JsapiTickets:
         raise _fail(Outcome.RETRY_LATER, "jsapi_ticket fetch by another process timed out")
 
     def _read_shared(self) -> str | None:
-        try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                raw, ttl_ms = pipe.get(self.key).pttl(self.key).execute()
-        except RedisDown:
-            return None
-        if not raw:
-            return None
-        ticket = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self._local = (ticket, time.monotonic() + min((ttl_ms or 0) / 1000, self.LOCAL_MAX))
+        ticket, seconds = _shared(self.redis, self.key)
+        if ticket:
+            self._local = (ticket, time.monotonic() + min(seconds, self.LOCAL_MAX))
         return ticket
 
     def _fetch_and_store(self) -> str:

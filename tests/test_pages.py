@@ -280,11 +280,16 @@ def resolved_ticket(app, people) -> int:
     return number
 
 
-def resolved_url(app, openid: str) -> str:
+def page_of(app, openid: str, template: str) -> str:
+    """The page link of the push of this template to this openid."""
     with db(app) as s:
         delivery_id = s.scalar(select(Delivery.id).where(
-            Delivery.openid == openid, Delivery.template == "issues/reporter_resolved"))
+            Delivery.openid == openid, Delivery.template == template))
     return pages.page_url(app.extensions["yinling"].settings, delivery_id)
+
+
+def resolved_url(app, openid: str) -> str:
+    return page_of(app, openid, "issues/reporter_resolved")
 
 
 def test_the_reporter_rates_a_resolved_ticket_with_a_button(page_app, fake, people):
@@ -336,10 +341,7 @@ def claimed_url(app, people) -> tuple[int, str]:
         wx.text(people.cadre, answer)
     number = int(re.search(r"问题编号是 (\d+) 号", wx.text(people.cadre, "1")).group(1))
     wx.text(people.staff, f"接单 {number}")
-    with db(app) as s:
-        delivery_id = s.scalar(select(Delivery.id).where(
-            Delivery.openid == people.cadre, Delivery.template == "issues/reporter_claimed"))
-    return number, pages.page_url(app.extensions["yinling"].settings, delivery_id)
+    return number, page_of(app, people.cadre, "issues/reporter_claimed")
 
 
 def test_the_reporter_writes_to_the_staff_from_a_tickets_news(page_app, fake, people):
@@ -379,10 +381,8 @@ def test_a_staff_alert_leads_to_the_tickets_console_page_behind_the_login(page_a
 
     number, _ = claimed_url(page_app, people)
     with db(page_app) as s:
-        delivery_id = s.scalar(select(Delivery.id).where(
-            Delivery.openid == people.staff, Delivery.template == "issues/staff_new"))
         set_password(s, "李房管", PASSWORD)
-    url = pages.page_url(page_app.extensions["yinling"].settings, delivery_id)
+    url = page_of(page_app, people.staff, "issues/staff_new")
     client = page_app.test_client()
     first = client.get(urlsplit(url).path)
     assert first.status_code == 302 and first.location == f"/console/tickets/{number}"
@@ -407,10 +407,7 @@ def class_reminder_url(app, people) -> tuple[int, str]:
     assert "报名成功" in WeChat(app).text(people.cadre, f"报名 {number}")
     ran = runner.invoke(args=["jobs", "run", "class_reminders", "--now", f"{today()}T18:00"])
     assert ran.exit_code == 0, ran.output
-    with db(app) as s:
-        delivery_id = s.scalar(select(Delivery.id).where(
-            Delivery.openid == people.cadre, Delivery.template == "courses/reminder"))
-    return number, pages.page_url(app.extensions["yinling"].settings, delivery_id)
+    return number, page_of(app, people.cadre, "courses/reminder")
 
 
 def test_a_class_reminder_page_takes_leave_and_the_roster_shows_it(page_app, fake, people):
