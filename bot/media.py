@@ -1,5 +1,7 @@
-"""Photos and voice of tickets kept (PRODUCT.md 7.2): WeChat deletes a message's media three
-days after it arrives, so each one is downloaded through media/get within minutes.
+"""Photos and voice of tickets kept (PRODUCT.md 7.2), and the recordings of 人工 requests
+(voice WeChat could not recognise, §5): WeChat deletes a message's media three days after it
+arrives, so each one is downloaded through media/get within minutes. Both are rows of
+TicketAttachment (one parent each); nothing here depends on which parent.
 
 - A new photo or voice attachment is `pending`. Once the transaction that created it commits,
   its id is queued: on RQ's `yinling-media` queue when REDIS_URL is set (served by
@@ -166,8 +168,9 @@ def amr_to_mp3(amr: bytes, scratch: Path) -> bytes | None:
 
 # ---- creating attachments (services call this) ------------------------------------------------
 def keep(work, attachments) -> None:
-    """New photos and voice of a ticket: pending, downloaded once `work` commits (in sandbox
-    mode, with no account to download from, or without a media id: failed at once)."""
+    """New photos and voice of a ticket or a 人工 request: pending, downloaded once `work`
+    commits (in sandbox mode, with no account to download from, or without a media id:
+    failed at once)."""
     fresh = []
     for item in attachments:
         if item.kind not in MEDIA_KINDS or item.status is not None:

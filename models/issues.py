@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
-from models.people import Cadre, Staff
+from models.people import Cadre, HelpRequest, Staff
 
 # Ticket states: open (nobody has it) -> claimed (an assignee works on it) -> resolved.
 # A resolved ticket can be reopened (back to claimed, same assignee). Nothing is ever deleted.
@@ -82,12 +82,19 @@ MEDIA_KINDS = ("image", "voice")
 
 
 class TicketAttachment(Base):
-    """A photo, voice recording or location sent with (or added to) a ticket."""
+    """A photo, voice recording or location sent with (or added to) a ticket, or a voice
+    recording that joined a 人工 request (WeChat could not turn it into words): exactly one
+    of the two parents. The kept copy works the same for both (bot/media.py)."""
 
     __tablename__ = "ticket_attachment"
+    __table_args__ = (CheckConstraint(
+        "(ticket_id IS NULL AND help_request_id IS NOT NULL) OR "
+        "(ticket_id IS NOT NULL AND help_request_id IS NULL)", name="one_parent"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
+    help_request_id: Mapped[int | None] = mapped_column(ForeignKey("help_request.id"),
+                                                        index=True)
     kind: Mapped[str] = mapped_column(String(16))  # image | voice | location
     media_id: Mapped[str | None] = mapped_column(String(128))
     url: Mapped[str | None] = mapped_column(String(1024))
@@ -105,7 +112,8 @@ class TicketAttachment(Base):
     saved_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(32))  # why failed/expired, a short code
 
-    ticket: Mapped[Ticket] = relationship(back_populates="attachments")
+    ticket: Mapped[Ticket | None] = relationship(back_populates="attachments")
+    help_request: Mapped[HelpRequest | None] = relationship(back_populates="attachments")
 
 
 class StaffFocus(Base):

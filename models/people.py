@@ -221,6 +221,9 @@ class HelpRequest(Base):
     answers: Mapped[int] = mapped_column(default=0)
 
     cadre: Mapped[Cadre | None] = relationship()
+    # Recordings of the user's voice messages in this request (models/issues.py, bot/media.py).
+    attachments: Mapped[list["TicketAttachment"]] = relationship(  # noqa: F821
+        back_populates="help_request", order_by="TicketAttachment.id")
 
 
 def recipients_of(session, cadre_id: int) -> list[str]:

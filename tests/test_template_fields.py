@@ -285,7 +285,7 @@ def _values() -> dict:
         by="赵主任", to_you=True, reason="还没解决", score=2, mine=[ticket],
         unclaimed=[ticket], group="第一党支部", content="本周五上午九点在活动中心开支部大会，请准时参加。",
         sender="李书记", who="王**", phone="138****1001", tail="a1b2", recent=["头晕"],
-        said="我头晕得厉害", follow_up=False, joined=False, voice=False, ticket=12,
+        said="我头晕得厉害", follow_up=False, joined=False, voice=False, recording=False, ticket=12,
         at=starts, event=None, address="幸福路1号", user="o-user", attachment=None)
 
 

@@ -42,9 +42,9 @@ class WeChat:
         """Send a text message and return the reply text."""
         return self.reply_of(self.post_xml(self.xml(openid, "text", Content=content)))
 
-    def voice(self, openid: str, recognition: str | None) -> str | None:
+    def voice(self, openid: str, recognition: str | None, media_id: str = "m1") -> str | None:
         """Send a voice message (with or without speech recognition)."""
-        fields = {"MediaId": "m1", "Format": "amr"}
+        fields = {"MediaId": media_id, "Format": "amr"}
         if recognition is not None:
             fields["Recognition"] = recognition
         return self.reply_of(self.post_xml(self.xml(openid, "voice", **fields)))

@@ -461,6 +461,6 @@ def detail(ctx, staff, number, rest):
     service.set_focus(ctx.db, staff.id, ticket.id, ctx.now)
     return ctx.reply("issues/detail", t=ticket_view(policy, ticket, ctx.now, staff.id),
                      events=event_views(ctx.db, policy, ticket),
-                     attachments=attachment_views(ticket), media=media_groups(ticket),
+                     attachments=attachment_views(ticket.attachments), media=media_groups(ticket),
                      reach=chat_reach(ctx.db, ctx.services.settings, ticket.reporter_openid,
                                       ctx.now))

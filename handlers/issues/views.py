@@ -100,13 +100,13 @@ class MediaGroup:
 MEDIA_ORDER = ("saved", "pending", "failed", "expired")
 
 
-def attachment_views(ticket: Ticket) -> list[AttachmentView]:
-    """The ticket's attachments, oldest first."""
+def attachment_views(attachments) -> list[AttachmentView]:
+    """Attachments (a ticket's, or the recordings of a 人工 request) as templates show them."""
     return [AttachmentView(
         id=a.id, kind=a.kind, status=a.status, error=a.error, attempts=a.attempts or 0,
         url=a.url if a.url and a.url.startswith(("http://", "https://")) else None,
         place=(a.label or f"{a.latitude},{a.longitude}") if a.kind == "location" else None)
-        for a in ticket.attachments]
+        for a in attachments]
 
 
 def media_groups(ticket: Ticket) -> list[MediaGroup]:

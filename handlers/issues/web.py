@@ -20,7 +20,7 @@ from handlers.issues.policy import load_policy
 from handlers.issues.service import Refusal
 from handlers.issues.views import (attachment_views, chat_reach, event_views, media_groups,
                                    ticket_view)
-from handlers.people.service import open_help_requests
+from handlers.people.service import help_requests_to_hear
 from models.issues import MEDIA_SAVED, RESOLVED, Ticket, TicketAttachment
 from models.people import Staff
 
@@ -67,11 +67,12 @@ def tickets():
         if view == "mine":
             rows = [t for t in rows if t.assignee_id == me]
         lines = [_line(policy, t, now, me) for t in rows]
-        asks = open_help_requests(db) if view == "open" else []
+        asks = help_requests_to_hear(db, now) if view == "open" else []
+        recordings = {a.id: attachment_views(a.attachments) for a in asks}
         counts = {"open": sum(line["t"].state == "open" for line in lines),
                   "late": sum(line["sla"].level != "ok" for line in lines)}
         return render_template("console/tickets.html", lines=lines, view=view, now=now,
-                               counts=counts, asks=asks)
+                               counts=counts, asks=asks, recordings=recordings)
 
 
 def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | None = None,
@@ -88,7 +89,8 @@ def _detail(db, number: int, *, refusal: Refusal | None = None, form: dict | Non
         Staff.active.is_(True), Staff.openid.is_not(None)).order_by(Staff.name)))
     return render_template(
         "console/ticket.html", t=view, sla=sla_timer(policy, ticket, now),
-        events=event_views(db, policy, ticket), attachments=attachment_views(ticket),
+        events=event_views(db, policy, ticket),
+        attachments=attachment_views(ticket.attachments),
         media=media_groups(ticket),
         reach=chat_reach(db, yinling().settings, ticket.reporter_openid, now),
         may_act=may_act, colleagues=colleagues, refusal=refusal, form=form or {},
@@ -106,9 +108,22 @@ def ticket(number: int):
 def media(number: int, attachment_id: int):
     """A ticket's saved photo or recording, found by its id (never by a name from the request);
     staff only, like every /console page."""
+    return _kept_file(attachment_id, lambda item: item.ticket_id == number, f"{number}")
+
+
+@blueprint.get("/help/<int:number>/media/<int:attachment_id>")
+def help_media(number: int, attachment_id: int):
+    """The saved recording of 人工 request `number` (by attachment id, only that request's);
+    staff only, like every /console page."""
+    return _kept_file(attachment_id, lambda item: item.help_request_id == number,
+                      f"help{number}")
+
+
+def _kept_file(attachment_id: int, belongs, label: str):
+    """Send a saved attachment that `belongs` to the parent in the address, else 404."""
     with yinling().db.session() as db:
         item = db.get(TicketAttachment, attachment_id)
-        if item is None or item.ticket_id != number or item.status != MEDIA_SAVED:
+        if item is None or not belongs(item) or item.status != MEDIA_SAVED:
             return render_template("console/error.html", code=404), 404
         name, mimetype = item.file_name, item.content_type
     path = yinling().services.media.store.path(name)
@@ -118,7 +133,7 @@ def media(number: int, attachment_id: int):
     playable = mimetype.startswith("image/") or mimetype == "audio/mpeg"
     response = send_file(path, mimetype=mimetype, conditional=True, etag=True,
                          as_attachment=not playable,
-                         download_name=f"{number}-{attachment_id}{path.suffix}")
+                         download_name=f"{label}-{attachment_id}{path.suffix}")
     response.headers["Cache-Control"] = "private, max-age=3600"  # personal: never shared
     return response
 

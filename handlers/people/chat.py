@@ -327,6 +327,7 @@ def _ask_person(ctx, said: str, *, voice: bool = False) -> str:
     cadre = ctx.cadre
     request, owner, joined = service.open_help(ctx.db, ctx.openid, cadre.id if cadre else None,
                                                ctx.on_behalf, said[:500], ctx.now)
+    recording = _keep_recording(ctx, request)
     staff = [owner.openid] if owner else [o for o in on_duty_openids(ctx.db) if o != ctx.openid]
     who = {"name": mask_name(cadre.name) if cadre else None,
            "phone": mask_phone(cadre.phone) if cadre else None,
@@ -334,7 +335,8 @@ def _ask_person(ctx, said: str, *, voice: bool = False) -> str:
     recent = [] if joined else _recent_texts(ctx)
     for openid in staff:
         ctx.push(openid, "people/human_staff", who=who, recent=recent, said=said,
-                 number=request.id, follow_up=owner is not None, joined=joined, voice=voice)
+                 number=request.id, follow_up=owner is not None, joined=joined, voice=voice,
+                 recording=recording)
     ctx.follower.thread_kind, ctx.follower.thread_ref = "help", request.id
     ctx.follower.thread_staff_id = owner.id if owner else None
     ctx.follower.thread_until = ctx.now + service.HELP_LISTENS
@@ -364,24 +366,36 @@ def thread(ctx):
         ctx.follower.close_thread()
         return None
     service.join_help(request, words, ctx.now)
+    recording = _keep_recording(ctx, request)
     if ctx.says_only("quit"):  # `算了，不用了`: staff hear it, and the thread ends
         ctx.follower.close_thread()
         ctx.understood("quit")
     writer = ctx.db.get(Staff, staff_id) if staff_id else None
     for openid in service.help_staff(ctx.db, request, staff_id):
         ctx.push(openid, "people/thread_staff", number=request.id, said=words,
-                 who=mask_name(ctx.cadre.name) if ctx.cadre else ctx.openid)
+                 who=mask_name(ctx.cadre.name) if ctx.cadre else ctx.openid,
+                 recording=recording)
     ctx.log("words joined help request %s", request.id)
     return ctx.reply("people/thread_passed", staff_name=writer.name if writer else None,
-                     ticket=None, kind=thanks)
+                     ticket=None, kind=thanks, voice=recording)
+
+
+def _keep_recording(ctx, request: HelpRequest) -> bool:
+    """A voice message joining a 人工 request: its recording is kept for staff to hear."""
+    if ctx.msg_type != "voice":
+        return False
+    service.keep_recording(ctx, request, ctx.message.media_id)
+    return True
 
 
 def _to_ticket(ctx, number: int, staff_id: int | None, words: str, thanks) -> str:
     """The words become a note on the ticket the staff member wrote about."""
     from handlers.issues import service as issues
 
+    recording = ({"kind": "voice", "media_id": (ctx.message.media_id or "")[:128] or None}
+                 if ctx.msg_type == "voice" else None)   # kept with the ticket (bot/media.py)
     try:
-        ticket, _ = issues.add_note(ctx, ctx.actor, number, words, None)
+        ticket, _ = issues.add_note(ctx, ctx.actor, number, words, recording)
     except issues.Refusal:
         ctx.follower.close_thread()
         return None
@@ -390,10 +404,11 @@ def _to_ticket(ctx, number: int, staff_id: int | None, words: str, thanks) -> st
         for openid in on_duty_openids(ctx.db):
             if writer is None or openid != writer.openid:
                 ctx.push(openid, "people/thread_staff", number=None, ticket=ticket.id,
-                         said=words, who=mask_name(ctx.cadre.name))
+                         said=words, who=mask_name(ctx.cadre.name),
+                         recording=recording is not None)
     ctx.log("words passed on to ticket %s", ticket.id)
     return ctx.reply("people/thread_passed", staff_name=writer.name if writer else None,
-                     ticket=ticket.id, kind=thanks)
+                     ticket=ticket.id, kind=thanks, voice=recording is not None)
 
 
 @handlers.meaning("voice_unclear")

@@ -6,13 +6,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from bot import media
 from bot.text import mask_name
 from models import utcnow
 from models.groups import BroadcastGroup, GroupMember
+from models.issues import TicketAttachment
 from models.people import on_duty_openids, recipients_of
 from models.people import (ActionLog, BindAttempt, BindCode, BindGuard, Binding, BindingNotice,
                            Cadre, HelpRequest, Staff, StaffInvite)
@@ -333,10 +335,33 @@ def join_help(request: HelpRequest, text: str | None, now: datetime) -> None:
         request.text = request.text[-4000:]
 
 
+def keep_recording(work, request: HelpRequest, media_id: str | None) -> TicketAttachment:
+    """Keep the recording of a voice message that joined this request: downloaded after the
+    commit and shown to staff in the console, like a ticket's (bot/media.py)."""
+    item = TicketAttachment(help_request_id=request.id, kind="voice",
+                            media_id=(media_id or "")[:128] or None, created_at=work.now)
+    work.db.add(item)
+    media.keep(work, [item])
+    logger.info("help request %s: a recording to be kept", request.id)
+    return item
+
+
 def open_help_requests(session: Session) -> list[HelpRequest]:
     """人工 requests nobody has answered yet, oldest first (for 待办 and the console)."""
     return list(session.scalars(select(HelpRequest).where(HelpRequest.answers == 0)
+                                .options(selectinload(HelpRequest.attachments))
                                 .order_by(HelpRequest.id)))
+
+
+def help_requests_to_hear(session: Session, now: datetime) -> list[HelpRequest]:
+    """For the console: the open 人工 requests, and answered ones the user sent a recording
+    to after the last answer (recent), oldest first: staff were told it waits there."""
+    newer = exists().where(TicketAttachment.help_request_id == HelpRequest.id,
+                           TicketAttachment.created_at > HelpRequest.answered_at,
+                           TicketAttachment.created_at >= now - media.KEPT_BY_WECHAT)
+    return list(session.scalars(select(HelpRequest).where(
+        or_(HelpRequest.answers == 0, and_(HelpRequest.answers > 0, newer)))
+        .options(selectinload(HelpRequest.attachments)).order_by(HelpRequest.id)))
 
 
 def help_staff(session: Session, request: HelpRequest | None, staff_id: int | None) -> list[str]:
