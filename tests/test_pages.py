@@ -183,6 +183,19 @@ def test_the_recipient_opens_the_page_and_answers_with_a_button(page_app, fake, 
     assert (row.answer, row.preferred_time) == (TIME, f"{first.month}月{first.day}日下午")
 
 
+def test_a_time_in_their_own_words_when_no_button_fits(page_app, fake, people):
+    url = notice_urls(page_app, fake, people)[people.cadre]
+    client = page_app.test_client()
+    page = open_as(client, fake, url, people.cadre)
+    assert 'id="other-time"' in text_of(page)
+    after = tap(client, url, page, answer="other", other=" 周六下午\n三点以后 ")
+    assert "已记录：方便走访的时间是周六下午 三点以后" in text_of(after)
+    assert (visit(page_app).answer, visit(page_app).preferred_time) == (TIME, "周六下午 三点以后")
+    empty = tap(client, url, after, answer="other", other="   ")
+    assert "不能选" in text_of(empty)                   # nothing written: nothing changes
+    assert visit(page_app).preferred_time == "周六下午 三点以后"
+
+
 def test_a_forwarded_page_lets_the_family_answer_for_the_cadre(page_app, fake, people):
     url = notice_urls(page_app, fake, people)[people.cadre]   # the cadre's own link
     client = page_app.test_client()

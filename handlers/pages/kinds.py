@@ -29,7 +29,7 @@ UPDATES = ("issues/relay", "issues/reporter_claimed", "issues/reporter_transfer"
            "issues/reporter_reopened", "issues/family_new")
 NOTE_MAX = 500   # characters a note from a page keeps (the chat's 补充 has no more room)
 LEAVE, CANCEL = "leave", "cancel"
-AWAY = "away"
+AWAY, OTHER = "away", "other"
 HALVES = ("am", "pm")
 MAX_DAYS = 10   # the most days a visit page offers (one button each morning and afternoon)
 SCORES = (5, 4, 3, 2, 1)
@@ -188,10 +188,13 @@ def act(work, subject: Subject, viewer: str, binding: Binding, form, words_of) -
 def _answer_visit(work, subject, viewer, binding, form, offered, words_of) -> None:
     choice = form.get("answer", "")
     times = {choice_key(d, h): (d, h) for d, h in offered.get("times", [])}
+    own = " ".join((form.get("other") or "").split())[:festivals.MAX_TIME_TEXT]
     if choice == AWAY and offered.get("away"):
         words = None
     elif choice in times:
         words = words_of(*times[choice])
+    elif choice == OTHER and own and offered.get("times"):
+        words = own   # in their own words, as the chat takes them (`周六下午三点以后`)
     else:
         raise NotOffered()
     visit = work.db.get(FestivalVisit, subject.row.id)
