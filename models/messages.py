@@ -13,10 +13,13 @@ class InboundMessage(Base):
     """Every message and event WeChat delivered, recorded before it is handled."""
 
     __tablename__ = "inbound_message"
+    # A user's messages newest first (their last texts, on every message that reads them)
+    # straight from the index, however many they sent: also serves any lookup by openid.
+    __table_args__ = (Index("ix_inbound_message_openid_id", "openid", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    openid: Mapped[str] = mapped_column(String(64), index=True)
+    openid: Mapped[str] = mapped_column(String(64))
     msg_type: Mapped[str] = mapped_column(String(32))
     event: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str | None] = mapped_column(Text)
