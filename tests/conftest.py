@@ -61,6 +61,19 @@ def bound_user(app, name: str = "王建国", phone: str = "13800001001") -> str:
     return openid
 
 
+def console_staff(app, name: str = "赵敏") -> str:
+    """A staff member on duty in chat who can also log in to the console; their openid."""
+    from bot.console.auth import set_password
+    from models import Staff
+
+    openid = oid("staff")
+    with db(app) as s:
+        s.add(Staff(name=name, openid=openid, on_duty=True))
+        s.flush()
+        set_password(s, name, PASSWORD)
+    return openid
+
+
 def inbound(app, openid: str) -> list:
     """The inbound rows recorded for openid, oldest first (readable after the session)."""
     from models import InboundMessage

@@ -26,7 +26,8 @@ from bot.worker import run_worker
 from handlers.issues.jobs import jobs as issue_jobs
 from models import Staff
 from models.issues import TicketAttachment
-from tests.conftest import PASSWORD, bound_user, db, drain, logged_in, oid, page, wait_for
+from tests.conftest import (PASSWORD, bound_user, console_staff, db, drain, logged_in, oid, page,
+                            wait_for)
 from tests.fake_wechat import live_settings
 from tests.wx import WeChat
 
@@ -54,12 +55,7 @@ def needs_ffmpeg() -> None:
 @pytest.fixture
 def staff(live) -> str:
     """赵敏 (every category's staff), on duty in chat, with a console password; her openid."""
-    openid = oid("staff")
-    with db(live) as s:
-        s.add(Staff(name="赵敏", openid=openid, on_duty=True))
-        s.flush()
-        set_password(s, "赵敏", PASSWORD)
-    return openid
+    return console_staff(live)
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from bot.console.auth import set_password
-from models import Staff
 from models.issues import TicketAttachment
 from models.people import HelpRequest
-from tests.conftest import PASSWORD, bound_user, db, logged_in, oid, page, sent, wait_for
+from tests.conftest import bound_user, console_staff, db, logged_in, page, sent, wait_for
 from tests.test_media import AMR, FFMPEG, STORED_NAME, media_dir
 from tests.wx import WeChat
 
@@ -21,12 +19,7 @@ from tests.wx import WeChat
 @pytest.fixture
 def staff(live) -> str:
     """赵敏, on duty in chat, with a console password; her openid."""
-    openid = oid("staff")
-    with db(live) as s:
-        s.add(Staff(name="赵敏", openid=openid, on_duty=True))
-        s.flush()
-        set_password(s, "赵敏", PASSWORD)
-    return openid
+    return console_staff(live)
 
 
 @pytest.fixture
