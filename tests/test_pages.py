@@ -438,6 +438,17 @@ def test_a_class_reminder_page_takes_leave_and_the_roster_shows_it(page_app, fak
     assert row.leave.date() == today() + timedelta(days=1)
 
 
+def test_a_course_refusal_reads_on_a_page_without_the_chats_values():
+    """A page shows a feature's refusal with the service's values only (no course list)."""
+    from bot.render import Renderer
+    from handlers.courses.service import Refusal
+
+    render = Renderer()
+    for code in ("finished", "not_signed_up", "deadline_passed", "busy"):
+        refusal = Refusal(code, n=3, name="书法班", deadline=today())
+        assert "书法班" in render(refusal.template, code=code, **refusal.values) or code == "busy"
+
+
 def test_a_class_reminder_page_cancels_after_a_second_tap(page_app, fake, people):
     number, url = class_reminder_url(page_app, people)
     client = page_app.test_client()

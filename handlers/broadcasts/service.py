@@ -31,6 +31,8 @@ STATUS_GROUPS = {"sent": "delivered", "sandbox": "delivered", "pending": "pendin
 class Refusal(errors.Refusal):
     """Why a broadcast action cannot be done, as a template code plus values."""
 
+    template = "broadcasts/refused"
+
 
 @dataclass
 class Counts:

@@ -40,6 +40,8 @@ LEAVE = "leave"   # a course event: away from one session, the seat kept
 class Refusal(errors.Refusal):
     """A request that cannot be done as asked; `code` picks the answer in courses/refused."""
 
+    template = "courses/refused"
+
 
 
 

@@ -27,6 +27,8 @@ NO_BRANCH = ""  # statistics key for cadres without a party branch
 class FeeRefusal(errors.Refusal):
     """A staff request that cannot be done; `code` picks the sentence in fees/refused."""
 
+    template = "fees/refused"
+
 
 # ---- periods and money ---------------------------------------------------------------------
 def parse_period(text) -> str | None:

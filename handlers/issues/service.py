@@ -31,6 +31,8 @@ LOW_RATING = 2  # ratings at or below this are brought to the supervisors' atten
 class Refusal(errors.Refusal):
     """A request that cannot be done as asked; `code` picks the answer in issues/refused."""
 
+    template = "issues/refused"
+
 
 Reporter = Actor  # who reports: the cadre, or family acting for them
 

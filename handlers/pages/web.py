@@ -53,7 +53,6 @@ SDK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
            "img-src https://*.qq.com; frame-src https://*.qq.com; "
            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 SUBSCRIBE_PATH = "/m/subscribe"
-REFUSED = {kinds.CLASS: "courses/refused"}   # what a refusal says, by kind of page
 STAFF_KINDS = ("staff_alert", "escalation")  # their page is the console's (staff login)
 # Mainland mobiles and numbers with an area code (0415-1234567): tapped to call.
 PHONE = re.compile(r"(?<![\d*])(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?![\d*])")
@@ -258,8 +257,7 @@ def _record(work, subject, viewer: str, binding) -> None:
         kinds.act(work, subject, viewer, binding, request.form,
                   lambda day, half: render("pages/visit_time", day=day, half=half))
     except Refusal as refusal:
-        template = REFUSED.get(subject.kind, "issues/refused")
-        session[NOTE_KEY] = render(template, code=refusal.code, **refusal.values)
+        session[NOTE_KEY] = render(refusal.template, code=refusal.code, **refusal.values)
     except kinds.NotOffered:
         session[NOTE_KEY] = render("pages/not_offered")
     else:
