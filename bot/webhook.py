@@ -147,9 +147,12 @@ def _parse_xml(raw: bytes) -> dict:
 def _message_of(plain: str, data: dict):
     """wechatpy's typed message, after checking the fields every message has and the shape
     of WeChat's identifiers. User content (a long Content, Label or Url) is not refused."""
-    for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
-        if not isinstance(data.get(required), str) or not data[required].strip():
-            raise Reject(400, f"missing {required}")
+    required = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+    if str(data.get("MsgType", "")).lower() == "event":
+        required += ("Event",)   # wechatpy reads it first (an empty <Event/> once crashed it)
+    for name in required:
+        if not isinstance(data.get(name), str) or not data[name].strip():
+            raise Reject(400, f"missing {name}")
     for name, shape in IDENTIFIERS.items():
         value = data.get(name)
         if value is not None and (not isinstance(value, str) or not shape.fullmatch(value)):

@@ -31,6 +31,8 @@ def raw_xml(openid: str, extra: str, msg_type: str = "text", msg_id: str = "1234
     raw_xml("o-user", "<Content><b>x</b><i>y</i></Content>"),              # elements in text
     raw_xml("o-user", "<Event>CLICK</Event><Event>VIEW</Event>", "event"),  # Event twice
     raw_xml("o-us\ner", "<Content>菜单</Content>"),                         # newline in openid
+    raw_xml("o-user", "<Event></Event>", "event"),                         # an empty Event
+    raw_xml("o-user", "", "event"),                                        # no Event at all
 ])
 def test_identifiers_out_of_shape_are_400_in_one_line(client, caplog, xml):
     caplog.set_level(logging.INFO)
