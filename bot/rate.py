@@ -75,7 +75,9 @@ class SendRate:
         """This process's own bucket at `rate` (Redis unreachable, or none configured)."""
         with self._lock:
             now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * rate) - 1
+            # A clock moved back (time travel in tests) must not owe hours of tokens.
+            elapsed = max(0.0, now - self._at)
+            self._tokens = min(self.burst, self._tokens + elapsed * rate) - 1
             self._at = now
             return 0.0 if self._tokens >= 0 else -self._tokens / rate
 

@@ -89,6 +89,16 @@ def test_a_spent_daily_quota_waits_for_tomorrow_instead_of_failing(live, fake, o
     assert [api for api, who in fake.calls if who == openid] == ["template"]   # asked once
 
 
+def test_a_clock_moved_back_does_not_stall_the_local_bucket():
+    """time.monotonic() moved back hours (time travel in the tests) once made a worker sleep
+    for hours: the local bucket owes nothing for time that went backwards."""
+    from bot.rate import SendRate
+
+    rate = SendRate(10.0)
+    rate._at += 3 * 3600          # as if the clock now reads three hours earlier
+    assert rate._local(10.0) == 0.0
+
+
 def _row(app, delivery_id: int) -> Delivery:
     with db(app) as s:
         return s.scalar(select(Delivery).where(Delivery.id == delivery_id))
