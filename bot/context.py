@@ -235,6 +235,20 @@ class Ctx(Work):
         """Whether the message is only words of one answer group (`算了，不弄了` for quit)."""
         return self.services.router.phrasings.only(self.plain, group)
 
+    def without(self, group: str) -> str:
+        """The message made plain with one answer group's words taken out (`尾号` from
+        `尾号三七二一`)."""
+        plain = self.plain
+        for word in sorted(self.services.router.phrasings.answers.get(group, ()), key=len,
+                           reverse=True):
+            plain = plain.replace(word, "")
+        return plain
+
+    def leads_with(self, group: str) -> bool:
+        """Whether the message opens with words of one answer group and then gives a reason
+        (`算了，这几个时间我都去不了` for quit)."""
+        return self.services.router.phrasings.leads_with(self.raw_text or self.text, group)
+
     def number(self, text: str | None = None) -> int | None:
         """The answer as a number (digits, full-width, Chinese numerals), or None."""
         return parse_number(self.text if text is None else text)

@@ -280,7 +280,9 @@ class Router:
         kind = ctx.kind
         if kind is not None:
             return self.mean(ctx, "kind", kind=kind)
-        if self.phrasings.problem_in(ctx.plain):
+        if self.phrasings.problem_in(ctx.plain):  # told as a memory (小时候冷得…): chat
+            if self.phrasings.telling_only(ctx.plain, ctx.raw_text):
+                return self.mean(ctx, "kind", kind="chat")
             return self.mean(ctx, "problem")
         if self.phrasings.chat_score(ctx.plain):
             return self.mean(ctx, "kind", kind="chat")
@@ -379,6 +381,10 @@ class Router:
             found = self.command_in(ctx)
             if isinstance(found, tuple):
                 return self.run(ctx, *found)
+            if ctx.leads_with("quit"):  # 算了，这几个时间我都去不了
+                ctx.end()
+                ctx.understood("quit")
+                return ctx.reply("core/cancelled", menu=ctx.menu())
             kind = ctx.kind
             if kind is not None:
                 ctx.understood("kind")
@@ -393,7 +399,8 @@ class Router:
         if (ctx.state or {}).get("data", {}).get("_content_confirmed") or not ctx.text:
             return None
         found = self.command_in(ctx, strong_only=True)
-        quitting = ctx.says_only("quit")
+        quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and
+                                             ctx.leads_with("quit"))
         if not (isinstance(found, tuple) or quitting):
             return None
         back = dict(ctx.state)

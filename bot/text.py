@@ -31,6 +31,21 @@ def parse_number(text: str | None) -> int | None:
     return int(token) if token.isdigit() else _chinese_number(token)
 
 
+def find_ordinal(text: str | None) -> int | None:
+    """A list position said inside a sentence (`我要第三个`, `给我妈报那个第一个`, `选2号`);
+    None when there is none or two different ones."""
+    found = {_number_token(m.group(1)) for m in _ORDINAL.finditer(normalise(text))}
+    found.discard(None)
+    return found.pop() if len(found) == 1 else None
+
+
+_ORDINAL = re.compile(r"(?:第|选)\s*([0-9]+|[一二两三四五六七八九十]+)\s*(?:个|号|项|条|门|种)?")
+
+
+def _number_token(token: str) -> int | None:
+    return int(token) if token.isdigit() else _chinese_number(token)
+
+
 def _chinese_number(token: str) -> int | None:
     """一..九十九 and simple hundreds; None when it is not a well-formed numeral."""
     if re.fullmatch(r"[零〇一二两三四五六七八九]+", token) and len(token) > 1:

@@ -21,6 +21,8 @@ PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
 # Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
 _NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
 ADDRESS_PREFIXES = ("小", "老")
+# Where a spoken or typed sentence breaks into clauses.
+_CLAUSES = re.compile(r"[，,。.！!？?；;、\s]+")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
 ARG_GROUPS = ("n", "args", "text")
 # The labelled examples' outcomes for kind words and for a problem told straight out.
@@ -215,6 +217,13 @@ class Phrasings:
             seen = seen or word in self.answers.get(group, ())
             rest = rest[len(word):]
         return seen
+
+    def leads_with(self, text: str, group: str) -> bool:
+        """Whether the message opens with a clause of one answer group's words and goes on
+        (`算了，这几个时间我都去不了`, `唉，不弄了，回头让我闺女弄`): the reason after it."""
+        clauses = [c for c in _CLAUSES.split(unicodedata.normalize("NFKC", text or ""))
+                   if self.plain(c, openers=False).strip(self.fillers)]  # `唉，` is no clause
+        return len(clauses) > 1 and self.only(self.plain(clauses[0]), group)
 
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from bot.logs import configure_logging
-from bot.text import cut_to_bytes, mask_name, mask_phone, normalise, parse_number
+from bot.text import cut_to_bytes, find_ordinal, mask_name, mask_phone, normalise, parse_number
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -23,6 +23,14 @@ def test_normalise(raw, expected):
 ])
 def test_parse_number(raw, expected):
     assert parse_number(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("我要第三个", 3), ("给我妈报那个第一个", 1), ("选2号", 2), ("就第十二门吧", 12),
+    ("下礼拜三去不了", None), ("第一个还是第二个", None), ("我报一个", None), ("", None),
+])
+def test_find_ordinal(raw, expected):
+    assert find_ordinal(raw) == expected
 
 
 def test_masking():

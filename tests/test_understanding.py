@@ -97,3 +97,19 @@ def test_substring_pitfalls_and_numbers_said_outright(phrasings):
     """`年轻人工作` holds 人工 but asks for no one; `4分` outweighs `还行`."""
     assert not phrasings.commands_in(phrasings.plain("你们年轻人工作也不容易"), {"人工"})
     assert phrasings.rating(phrasings.plain("给个４分吧，还行")) == 4
+
+
+def test_giving_up_with_a_reason_after_it(phrasings):
+    """`算了，…` opens with giving up and goes on with why; `算了` inside a sentence does not."""
+    assert phrasings.leads_with("算了，这几个时间我都去不了", "quit")
+    assert phrasings.leads_with("唉，不弄了，回头让我闺女弄", "quit")  # `唉，` is no clause
+    assert not phrasings.leads_with("算了", "quit")  # only the words: says_only's case
+    assert not phrasings.leads_with("周六排练取消了，算了", "quit")
+
+
+def test_the_same_danger_in_other_words_and_not_in_a_memory(phrasings):
+    for said in ("我这心口窝子突然疼得不行，直冒虚汗。", "老爷子吃饭呛着了，脸都憋紫了",
+                 "我妈家里燃气报警器一直在响", "插座冒火花了"):
+        assert phrasings.emergency_in(phrasings.plain(said)), said
+    for said in ("气得我脸都青了", "我小时候冷得喘不过气来也得上山砍柴", "我妈最近总咳嗽"):
+        assert not phrasings.emergency_in(phrasings.plain(said)), said

@@ -1,16 +1,19 @@
 """Chat for class sign-ups: `课程` (list + pick a number), `报名 3`, `取消报名 3`, `我的课程`."""
 from __future__ import annotations
 
+import re
 
 from bot import roles
 from bot.router import NEW_MESSAGE, Handlers
-from bot.text import parse_number
+from bot.text import find_ordinal, parse_number
 from handlers.courses import service
 from handlers.courses.service import Actor, Refusal
 
 handlers = Handlers("courses")
 
 PICK_STATE = "course.pick"
+# The level or kind a course name ends with, which people leave out when they name it.
+NAME_TAIL = re.compile(r"(?:(?:入门|初级|中级|高级|提高|基础|兴趣)(?:班|课|课程)?|班|课|课程)$")
 
 
 def _actor(ctx) -> Actor:
@@ -44,12 +47,21 @@ def _by_name(views, text: str):
     if exact:
         return exact[0]
     found = [v for v in views if text and text in v.name]
+    if not found:  # `那个书法的，我报一个`: the name's own words inside a sentence
+        found = [v for v in views if len(_core(v.name)) >= 2 and _core(v.name) in text]
     return found[0] if len(found) == 1 else None
+
+
+def _core(name: str) -> str:
+    """What people call a course: 书法入门 -> 书法, 八段锦提高班 -> 八段锦."""
+    return NAME_TAIL.sub("", name) or name
 
 
 def _number_of(ctx, args: str, views) -> int | None:
     """A course number from `3`, `三`, `3号` or (part of) a course name; None if neither."""
     number = parse_number(args)
+    if number is None and views:  # `我要第三个`
+        number = find_ordinal(args)
     if number is not None:
         return number
     view = _by_name(views, args)

@@ -120,6 +120,8 @@ def step_name(ctx):
 def step_last4(ctx):
     """The last four digits of the cadre's phone number."""
     last4 = _last4(ctx.text)
+    if last4 is None:  # `尾号三七二一`, `后四位是0526`: the digits with words around them
+        last4 = _last4(ctx.without("digits_said"))
     if last4 is None:
         return ctx.reask()
     ctx.understood("content")
