@@ -292,6 +292,9 @@ class Router:
                 return self.run(ctx, self.rule_for(guessed[0]), "")
             if guessed:
                 return self.mean(ctx, "clarify", options=list(guessed))
+            if self.phrasings.statement(ctx.plain, ctx.raw_text) and \
+                    (R.CADRE in ctx.roles or R.STAFF not in ctx.roles):  # staff give orders
+                return self.mean(ctx, "kind", kind="told")
         ctx.understood("not_understood")
         return ctx.menu(ctx.reply("core/not_understood"))
 
@@ -323,6 +326,9 @@ class Router:
             return None
         if coverage < WEAK_COVERAGE and self.phrasings.problem_in(ctx.plain):
             return None  # a problem told in many words, one of which sounds like a command
+        if matches[0].word in self.phrasings.problem_over and \
+                self.phrasings.problem_in(ctx.plain.replace(matches[0].span, "", 1)):
+            return None  # `帮我爸登记个问题，他家楼道漏水`: the problem is told as well
         if self.phrasings.chat_score(ctx.plain) > matches[0].score:
             return None  # `今天是几号来着` is chit-chat, not `几号来` (a visit)
         if matches[0].word in self.phrasings.thread_takes and \

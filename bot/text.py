@@ -31,6 +31,18 @@ def parse_number(text: str | None) -> int | None:
     return int(token) if token.isdigit() else _chinese_number(token)
 
 
+def digits_for_numerals(text: str) -> str:
+    """Chinese numerals before 号, 月 or a score's 分 as digits (`十二号` -> `12号`,
+    `十一月` -> `11月`, `打个五分` -> `打个5分`), so that a pattern's `\\d+` reads them;
+    `十分` (very) stays."""
+    text = _NUMERAL_UNIT.sub(lambda m: f"{_number_token(m.group(1))}{m.group(2)}", text)
+    return _NUMERAL_SCORE.sub(lambda m: f"{CN_DIGITS[m.group(1)]}分", text)
+
+
+_NUMERAL_UNIT = re.compile(r"([零〇一二两三四五六七八九十]{1,3})(号|月)")
+_NUMERAL_SCORE = re.compile(r"(?<![十百几])([一二三四五])分")
+
+
 def find_ordinal(text: str | None) -> int | None:
     """A list position said inside a sentence (`我要第三个`, `给我妈报那个第一个`, `选2号`);
     None when there is none or two different ones."""

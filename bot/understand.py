@@ -16,6 +16,7 @@ from pypinyin import Style, pinyin
 
 from bot.nearest import Nearest
 from bot.settings import ROOT, SettingsError
+from bot.text import digits_for_numerals
 
 PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
 # Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
@@ -36,6 +37,7 @@ class Match:
     word: str
     score: int
     args: str = ""
+    span: str = ""  # the words the pattern covered
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Phrasings:
     limits: tuple = ()
     telling: list = field(default_factory=list)
     asking: list = field(default_factory=list)
+    statement_min: int = 6
+    problem_over: frozenset = frozenset()
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -89,7 +93,7 @@ class Phrasings:
     def plain(self, text: str | None, openers: bool = True) -> str:
         """Half-width, no spaces or punctuation, no filler particles, no polite opener."""
         text = unicodedata.normalize("NFKC", text or "").lower()
-        text = _NOT_WORDS.sub("", text)
+        text = digits_for_numerals(_NOT_WORDS.sub("", text))
         kept = "".join(ch for ch in text if ch not in self.fillers)
         text = kept or text
         changed = openers
@@ -141,6 +145,13 @@ class Phrasings:
         return any(p.search(plain) for p in self.telling) and \
             not any(p.search(plain) or p.search(typed) for p in self.asking)
 
+    def statement(self, plain: str, text: str) -> bool:
+        """A sentence that tells something and asks nothing (`老哥几个下午约好去下象棋`): when
+        nothing else understood it, it is chat to be answered kindly, not "not understood"."""
+        typed = unicodedata.normalize("NFKC", text or "")
+        return len(plain) >= self.statement_min and \
+            not any(p.search(plain) or p.search(typed) for p in self.asking)
+
     def problem_in(self, plain: str) -> bool:
         """A problem told straight out: long enough, and says what is wrong."""
         if len(plain) < self.problem_min or any(w in plain for w in self.not_problem):
@@ -162,7 +173,8 @@ class Phrasings:
                 score = len(m.group(0))
                 if word not in best or score > best[word].score:
                     parts = [m.groupdict().get(g) for g in ARG_GROUPS]
-                    best[word] = Match(word, score, " ".join(p for p in parts if p))
+                    best[word] = Match(word, score, " ".join(p for p in parts if p),
+                                       m.group(0))
         return sorted(best.values(), key=lambda m: -m.score)
 
     # ---- what no pattern knows ---------------------------------------------------------------
@@ -322,6 +334,11 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     telling = data.get("telling") or {}
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
+    phrasings.statement_min = int(telling.get("statement_min", 6))
+    phrasings.problem_over = frozenset(_words(problem.get("over", []), f"{where} problem.over"))
+    for word in phrasings.problem_over:
+        if command_words is not None and word not in command_words:
+            raise SettingsError(f"{where}: problem.over: {word!r} is not a command")
     return _with_examples(phrasings, data.get("nearest"), where)
 
 

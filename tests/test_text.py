@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from bot.logs import configure_logging
-from bot.text import cut_to_bytes, find_ordinal, mask_name, mask_phone, normalise, parse_number
+from bot.text import cut_to_bytes, digits_for_numerals, find_ordinal, mask_name, mask_phone, normalise, parse_number
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -31,6 +31,14 @@ def test_parse_number(raw, expected):
 ])
 def test_find_ordinal(raw, expected):
     assert find_ordinal(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("十二号那个问题", "12号那个问题"), ("十一月的党费", "11月的党费"), ("打个五分", "打个5分"),
+    ("十分紧急", "十分紧急"), ("二十五号", "25号"), ("几号来", "几号来"),
+])
+def test_numerals_before_units_read_as_digits(raw, expected):
+    assert digits_for_numerals(raw) == expected
 
 
 def test_masking():

@@ -113,3 +113,26 @@ def test_the_same_danger_in_other_words_and_not_in_a_memory(phrasings):
         assert phrasings.emergency_in(phrasings.plain(said)), said
     for said in ("气得我脸都青了", "我小时候冷得喘不过气来也得上山砍柴", "我妈最近总咳嗽"):
         assert not phrasings.emergency_in(phrasings.plain(said)), said
+
+
+def test_a_sentence_that_asks_nothing_is_chat_and_a_question_is_not(phrasings):
+    said = "老战友明天一起去钓鱼"
+    assert phrasings.statement(phrasings.plain(said), said)
+    for said in ("你们局长还是原来那个姓李的吗", "咋弄", "你们招不招志愿者？"):
+        assert not phrasings.statement(phrasings.plain(said), said), said
+
+
+def test_reporting_with_the_problem_told_leaves_the_command_for_the_problem():
+    """`反映问题` said in everyday words together with the problem starts the report with the
+    problem as its description; said with nothing more, it asks for the category."""
+    from scripts.understanding import World
+
+    world = World()
+    try:
+        told, bare = world.person("family"), world.person("cadre")
+        reply, got = world.send(told, "替我爸登记个问题，他家楼道漏水")
+        assert got == "problem" and "记下了" in reply
+        reply, got = world.send(bare, "俺有点难处想跟组织说道说道，咋弄啊")
+        assert got == "反映问题" and "记下了" not in reply and "哪方面" in reply
+    finally:
+        world.close()

@@ -5,7 +5,7 @@ from functools import wraps
 
 from bot import roles
 from bot.router import NEW_MESSAGE, Handlers
-from bot.text import parse_number
+from bot.text import find_ordinal, parse_number
 from handlers.broadcasts import service
 from handlers.broadcasts.service import Refusal
 
@@ -265,6 +265,8 @@ def _one(ctx, items: list[dict], number: int) -> str:
 def pick_step(ctx):
     """A number right after the list opens that notice; anything else is handled as usual."""
     number = ctx.number()
+    if number is None:  # `第二条的内容发给我看看`
+        number = find_ordinal(ctx.text)
     if number is None:
         return NEW_MESSAGE  # not an answer to the list: handled as if no list was shown
     items = [i for i in _notice_views(ctx) if i["id"] in ctx.data.get("ids", [])]
