@@ -97,7 +97,7 @@ def create_app(overrides: dict | None = None, *, redis_client=None) -> Flask:
     dispatcher = make_dispatcher(settings, db, redis_client, render, hot=(hot, breaker))
     outbox = Outbox(render, dispatcher, settings)
     dialogs = DialogStore(settings.dialog_timeout_seconds)
-    keeper = media.MediaKeeper(settings, db, redis_client, hot=(hot, breaker))
+    keeper = media.MediaKeeper(settings, db, redis_client, hot=(hot, breaker), outbox=outbox)
     services = Services(settings=settings, render=render, dialogs=dialogs, outbox=outbox,
                         router=router, media=keeper)
     spool = Spool(Path(settings.spool_dir), settings.spool_max_files, settings.spool_max_bytes)

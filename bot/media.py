@@ -1,7 +1,8 @@
 """Photos and voice of tickets kept (PRODUCT.md 7.2), and the recordings of 人工 requests
 (voice WeChat could not recognise, §5): WeChat deletes a message's media three days after it
 arrives, so each one is downloaded through media/get within minutes. Both are rows of
-TicketAttachment (one parent each); nothing here depends on which parent.
+TicketAttachment (one parent each); nothing here depends on which parent but
+the notice that asks for a lost recording again, which names it.
 
 - A new photo or voice attachment is `pending`. Once the transaction that created it commits,
   its id is queued: on RQ's `yinling-media` queue when REDIS_URL is set (served by
@@ -16,6 +17,13 @@ TicketAttachment (one parent each); nothing here depends on which parent.
   (WeChat answers 40007, or three days have passed); or pending again, due after BACKOFF.
 - The `media_sweep` job (every minute, handlers/issues/jobs.py) expires what WeChat no longer
   keeps and queues what is due: retries, and attachments whose queue message was lost.
+- A voice recording lost for good (expired, or failed for a reason of the recording, not of
+  this server) is asked for again: in the transaction that settles it, the user who sent it
+  gets one push (core/voice_lost, through the outbox: the delivery rules and the 48-hour
+  window apply) naming its ticket or 人工 request, and what they say next goes there (a
+  thread, unless another conversation holds them). Settling happens once, so the push does;
+  the campaign key `media:lost:<id>` makes sure. Photos keep WeChat's picture address for
+  staff, so nobody is asked to send one again.
 - Files: YINLING_MEDIA_DIR/YYYY-MM/<32 random URL-safe characters>.<ext>, written to a
   temporary file in the same folder, fsynced and renamed into place; owner-only (0600 files,
   0700 folders). The console serves them by attachment id, never by a name from a request.
@@ -44,7 +52,7 @@ from sqlalchemy import and_, event, or_, select, update
 from bot.kv import RedisDown
 from bot.settings import SettingsError
 from bot.wechat import MEDIA_GONE, Outcome, download_media, make_client
-from models import utcnow
+from models import Follower, utcnow
 from models.issues import (MEDIA_EXPIRED, MEDIA_FAILED, MEDIA_KINDS, MEDIA_PENDING, MEDIA_SAVED,
                            TicketAttachment)
 
@@ -68,6 +76,11 @@ PHOTO_TYPES = ((b"\xff\xd8\xff", "image/jpeg", ".jpg"),
 AMR_MAGIC = (b"#!AMR\n", b"#!AMR-WB\n")
 AMR_TYPE, MP3_TYPE = "audio/amr", "audio/mpeg"
 _AFTER_COMMIT = "yinling.media.after_commit"   # session.info key: ids queued at the commit
+# Why a recording was not kept that is this server's, not the recording's: its sender is not
+# asked to say it again for these.
+NOT_THE_SENDERS = ("sandbox", "no_media_id")
+REPLY_WITHIN = timedelta(minutes=30)   # a loss told this soon answers the message: never held
+ASKED_AGAIN_LISTENS = timedelta(hours=24)   # what the sender says next joins the same place
 
 
 def check(settings) -> None:
@@ -189,15 +202,19 @@ def keep(work, attachments) -> None:
 
 
 def sweep(work) -> int:
-    """The media sweep: expire what WeChat no longer keeps, queue what is due (retries, and
-    attachments whose queue message was lost); how many of each."""
+    """The media sweep: expire what WeChat no longer keeps (their senders asked again),
+    queue what is due (retries, and attachments whose queue message was lost); how many."""
     session, now = work.db, work.now
     pending = TicketAttachment.status == MEDIA_PENDING
-    expired = session.execute(
+    gone = list(session.scalars(
         update(TicketAttachment).where(pending,
                                        TicketAttachment.created_at <= now - KEPT_BY_WECHAT)
         .values(status=MEDIA_EXPIRED, error="too_old", next_try_at=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .returning(TicketAttachment.id)
+        .execution_options(synchronize_session=False)))
+    for attachment_id in gone:
+        ask_again(session, work.push, attachment_id, now, work.settings.zone)
+    expired = len(gone)
     due = list(session.scalars(
         select(TicketAttachment.id).where(pending, or_(
             TicketAttachment.next_try_at <= now,
@@ -210,6 +227,43 @@ def sweep(work) -> int:
     if expired or due:
         logger.info("media sweep: %d expired, %d queued", expired, len(due))
     return expired + len(due)
+
+
+def ask_again(session, push, attachment_id: int, now: datetime, zone):
+    """A voice recording just settled as not kept: ask its sender to say it again (once: call
+    only in the transaction that settled it), and let their next words join the same place.
+    `push(openid, template, *, campaign, kind, **values)` queues the message; its result, or
+    None when nobody is to be told (a photo, a reason of this server's)."""
+    row = session.get(TicketAttachment, attachment_id)
+    if row is None or row.kind != "voice" or row.status not in (MEDIA_FAILED, MEDIA_EXPIRED) \
+            or row.error in NOT_THE_SENDERS:
+        return None
+    if row.ticket is not None:
+        place = ("ticket", row.ticket.id, row.ticket.assignee_id)
+        openid = row.sender_openid or row.ticket.reporter_openid
+    else:
+        place = ("help", row.help_request.id, row.help_request.staff_id)
+        openid = row.sender_openid or row.help_request.openid
+    _listen_again(session, openid, place, now)
+    at = row.created_at.astimezone(zone)
+    kind = "reply" if now - row.created_at <= REPLY_WITHIN else "scheduled"
+    logger.info("attachment %s: its sender is asked to say it again (%s)", row.id, row.error)
+    return push(openid, "core/voice_lost", campaign=f"media:lost:{row.id}", kind=kind, at=at,
+                today=now.astimezone(zone).date(),
+                ticket=place[1] if place[0] == "ticket" else None)
+
+
+def _listen_again(session, openid: str, place: tuple, now: datetime) -> None:
+    """What the sender says next goes to the recording's ticket or request (a thread), unless
+    another conversation (a staff member's reply elsewhere) holds them now."""
+    follower = session.scalar(select(Follower).where(Follower.openid == openid))
+    if follower is None:
+        return
+    held = follower.open_thread(now)
+    if held is not None and held[:2] != place[:2]:
+        return
+    follower.thread_kind, follower.thread_ref, follower.thread_staff_id = place
+    follower.thread_until = max(now + ASKED_AGAIN_LISTENS, follower.thread_until or now)
 
 
 def keep_attachment(attachment_id: int) -> str | None:
@@ -236,9 +290,10 @@ class MediaKeeper:
 
     THREADS = 2
 
-    def __init__(self, settings, db, redis, hot=None):
+    def __init__(self, settings, db, redis, hot=None, outbox=None):
         self.settings, self.db, self.redis = settings, db, redis
         self.hot = hot   # (client, breaker) that enqueue from the webhook's path
+        self.outbox = outbox   # asks the sender of a lost recording to say it again
         self.store = MediaStore(settings.media_dir)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -412,13 +467,20 @@ class MediaKeeper:
         return {"status": MEDIA_PENDING, "next_try_at": now + timedelta(seconds=delay)}
 
     def _settle(self, claim: Claim, values: dict) -> str | None:
-        """Record the outcome, if the claim still holds (else drop what it wrote)."""
+        """Record the outcome, if the claim still holds (else drop what it wrote); a recording
+        lost for good asks its sender again, in the same transaction."""
+        asked = None
         with self.db.session() as session:
             won = session.execute(
                 update(TicketAttachment).where(TicketAttachment.id == claim.id,
                                                TicketAttachment.status == MEDIA_PENDING,
                                                TicketAttachment.attempts == claim.attempts)
                 .values(**values).execution_options(synchronize_session=False)).rowcount
+            if won and values["status"] in (MEDIA_FAILED, MEDIA_EXPIRED) and self.outbox:
+                asked = ask_again(session, self._pusher(session), claim.id, utcnow(),
+                                  self.settings.zone)
+        if asked is not None:
+            self.outbox.after_commit([asked])
         if not won:   # it outlived its lease and another attempt (or the sweep) took over
             self.store.remove(stored_files(values.get("file_name")))
             logger.warning("attachment %s: attempt %d lost its claim", claim.id, claim.attempts)
@@ -427,3 +489,10 @@ class MediaKeeper:
             logger.info("attachment %s: %s saved (%d bytes)", claim.id, claim.kind,
                         values["size"])
         return values["status"]
+
+    def _pusher(self, session):
+        """push(openid, template, *, campaign, kind, **values) into `session`'s transaction."""
+        def push(openid, template, *, campaign, kind, **values):
+            return self.outbox.push(session, openid, template, values, campaign=campaign,
+                                    kind=kind, now=utcnow())
+        return push

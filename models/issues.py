@@ -101,6 +101,9 @@ class TicketAttachment(Base):
     latitude: Mapped[str | None] = mapped_column(String(32))
     longitude: Mapped[str | None] = mapped_column(String(32))
     label: Mapped[str | None] = mapped_column(String(256))
+    # Who sent it (the reporter, family adding a note, the user of a 人工 request): told when
+    # a recording could not be kept (bot/media.py). Empty on rows made before it was kept.
+    sender_openid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The kept copy (photos and voice only): see MEDIA_* above.
     status: Mapped[str | None] = mapped_column(String(16), index=True)

@@ -311,7 +311,8 @@ PER_PUSH = {"issues/family_new": ["已受理"], "issues/reporter_claimed": ["办
                                                                         "2026年9月25日"],
             "festivals/birthday": ["80岁生日祝福"], "issues/sla_renotify": ["催办"],
             "issues/staff_new": ["新问题（紧急）", "12号 医疗就医 王建国"],
-            "people/human_staff": ["人工服务第3号", "王**：我头晕得厉害"]}
+            "people/human_staff": ["人工服务第3号", "王**：我头晕得厉害"],
+            "core/voice_lost": ["09:00发的语音未能保存，请再说一遍"]}
 IDS = {**TEMPLATE_IDS, "WECHAT_TEMPLATE_NOTICE": "TPL-NOTICE"}
 
 

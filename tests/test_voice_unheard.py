@@ -1,19 +1,26 @@
 """Voice WeChat could not recognise reaches a person (issue 11, item 6): through the real
 webhook the recording opens (or joins) a 人工 request, on-duty staff are told a recording waits
 in the console, the recording is downloaded and kept by bot/media.py like a ticket's, and the
-console plays it to logged-in staff only; what could not be kept is said honestly."""
+console plays it to logged-in staff only; what could not be kept is said honestly, to staff
+and, once, to the user who sent it (asked to say it again); `待办` says which lines have a
+recording a person must listen to."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from models import Binding
 from models.issues import TicketAttachment
 from models.people import HelpRequest
-from tests.conftest import bound_user, console_staff, db, logged_in, page, sent, wait_for
-from tests.test_media import AMR, FFMPEG, STORED_NAME, media_dir
+from tests.conftest import bound_user, console_staff, db, logged_in, oid, page, sent, wait_for
+from tests.fake_wechat import live_settings
+from tests.test_media import AMR, FFMPEG, JPEG, STORED_NAME, local_now, media_dir, sweep
 from tests.wx import WeChat
+
+LOST = "没能保存下来"   # what the notice of a lost recording says (core/voice_lost)
 
 
 @pytest.fixture
@@ -180,3 +187,123 @@ def test_a_recording_after_staff_answered_stays_in_the_console_until_answered_ag
     assert player(request.id, row.id) in html
     assert "已答复" in wx.text(staff, f"答复 {request.id} 好的，我明天上午来")
     assert f'id="help-{request.id}"' not in page(client, "/console/tickets")
+
+
+# ---- a recording that could not be kept is asked for again --------------------------------------
+def lost_notices(app, openid: str) -> list[str]:
+    """The messages queued for openid that say a recording of theirs was lost."""
+    return [body for body in sent(app, openid) if LOST in body]
+
+
+def test_a_recording_wechat_no_longer_has_is_asked_for_again_once(live, fake, wx, staff):
+    fake.add_media("VOICE-U9", AMR, "audio/amr")   # the second one WeChat never had: 40007
+    cadre = bound_user(live)
+    assert "没听清" in wx.voice(cadre, None, "VOICE-U9")
+    assert "您的语音已转给值班工作人员" in wx.voice(cadre, None, "VOICE-GONE-U")
+    [request] = requests_of(live, cadre)
+    kept, lost = settled(live, request.id, "saved", "expired")
+    assert lost.error == "gone" and lost.sender_openid == cadre
+    [notice] = wait_for(lambda: lost_notices(live, cadre))
+    at = lost.created_at.astimezone(live.extensions["yinling"].settings.zone)
+    assert f"您今天{at.hour}:{at.minute:02d}发给工作人员的那段语音没能保存下来" in notice
+    assert "请再说一遍，或者打字告诉我们" in notice and "请回复数字" not in notice
+    # Settled once, told once: another attempt or sweep finds nothing to do.
+    keeper = live.extensions["yinling"].services.media
+    assert keeper.attempt(lost.id) is None and keeper.attempt(kept.id) is None
+    sweep(live, local_now(live) + timedelta(minutes=5))
+    assert len(lost_notices(live, cadre)) == 1
+    assert not lost_notices(live, staff)
+
+
+def test_a_recording_given_up_after_three_days_is_asked_for_again_once(live, fake, wx, staff):
+    fake.inject("media", errcode=-1, times=None)   # WeChat busy, again and again
+    cadre = bound_user(live)
+    assert "没听清" in wx.voice(cadre, None, "VOICE-U10")
+    [request] = requests_of(live, cadre)
+    assert wait_for(lambda: recordings(live, request.id)[0].attempts == 1)
+    assert not lost_notices(live, cadre)   # a failure that will be retried is no loss
+    three_days = local_now(live) + timedelta(days=3, minutes=1)
+    assert sweep(live, three_days) == 1
+    [row] = recordings(live, request.id)
+    assert (row.status, row.error) == ("expired", "too_old")
+    [notice] = lost_notices(live, cadre)
+    at = row.created_at.astimezone(three_days.tzinfo)
+    assert f"您{at.month}月{at.day}日{at.hour}:{at.minute:02d}发给工作人员的那段语音" in notice
+    assert sweep(live, three_days) == 0 and len(lost_notices(live, cadre)) == 1
+
+
+def test_family_who_spoke_a_lost_note_are_asked_and_their_next_words_join_the_ticket(
+        live, fake, wx, staff):
+    from tests.test_media import report, voice
+
+    cadre = bound_user(live)
+    family = oid("family")
+    with db(live) as s:
+        cadre_id = s.scalar(select(Binding.cadre_id).where(Binding.openid == cadre))
+        s.add(Binding(openid=family, cadre_id=cadre_id, relation="family"))
+    n = report(wx, cadre, "PHOTO-GONE", None)   # a photo WeChat no longer has: nobody asked
+    assert "要为" in wx.text(family, f"补充 {n}")
+    assert f"已补充到{n}号问题" in voice(wx, family, "VOICE-GONE-F", "楼上漏水了")
+    rows = wait_for(lambda: (r := _ticket_media(live, n)) and
+                    all(a.status == "expired" for a in r) and len(r) == 2 and r)
+    assert rows and {a.sender_openid for a in rows} == {cadre, family}
+    [notice] = wait_for(lambda: lost_notices(live, family))
+    assert f"为{n}号问题发的那段语音没能保存下来" in notice
+    assert not lost_notices(live, cadre)   # neither for the photo nor for family's recording
+    # What family say next goes to the ticket (not a new report), and reaches its staff.
+    reply = wx.text(family, "楼上卫生间漏水，滴到我家厨房了")
+    assert f"（{n}号问题）" in reply and "哪方面的问题" not in reply
+    assert any("滴到我家厨房了" in b for b in sent(live, staff))
+
+
+def _ticket_media(app, number: int) -> list[TicketAttachment]:
+    with db(app) as s:
+        rows = list(s.scalars(select(TicketAttachment).where(
+            TicketAttachment.ticket_id == number, TicketAttachment.kind.in_(("image", "voice")))
+            .order_by(TicketAttachment.id)))
+        s.expunge_all()
+    return rows
+
+
+# ---- 待办 says which lines have a recording to hear ----------------------------------------------
+PUBLIC = "https://ylt.example.gov.cn"
+
+
+def test_todo_says_which_lines_have_a_recording_to_hear(make_app, fake):
+    from tests.test_media import report
+
+    app = make_app(**live_settings(fake, public_url=PUBLIC))
+    wx, staff = WeChat(app), console_staff(app)
+    fake.add_media("VOICE-T1", AMR, "audio/amr")
+    fake.add_media("PHOTO-T1", JPEG, "image/jpeg")
+    spoken = report(wx, bound_user(app), None, "VOICE-T1")
+    typed = report(wx, bound_user(app, "李秀兰", "13800001002"), "PHOTO-T1", None)
+    lost = bound_user(app, "孙老", "13800001003")
+    assert "没听清" in wx.voice(lost, None, "VOICE-GONE-T")
+    [request] = requests_of(app, lost)
+    settled(app, request.id, "expired")
+    assert wait_for(lambda: [a.status for a in _ticket_media(app, spoken)] == ["saved"])
+    todo = wx.text(staff, "待办")
+    lines = {line.split("｜")[0]: line for line in todo.splitlines() if "｜" in line}
+    assert lines[f"{spoken}号 供暖水电"].endswith("（有语音，请在工作台收听）")
+    assert "语音" not in lines[f"{typed}号 供暖水电"]
+    assert lines[f"第{request.id}号"].endswith("（语音没能保存，已请TA重说）")
+    assert f"工作台：{PUBLIC}/console/tickets" in todo
+
+
+def test_todo_lists_a_recording_sent_after_the_answer_until_answered_again(live, fake, wx,
+                                                                        staff):
+    fake.add_media("VOICE-T2", AMR, "audio/amr")
+    cadre = bound_user(live)
+    assert "工作人员" in wx.text(cadre, "人工")
+    [request] = requests_of(live, cadre)
+    assert "已答复" in wx.text(staff, f"答复 {request.id} 您好，请讲")
+    assert f"第{request.id}号" not in wx.text(staff, "待办")
+    assert "您的语音已转给工作人员赵敏" in wx.voice(cadre, None, "VOICE-T2")
+    settled(live, request.id, "saved")
+    todo = wx.text(staff, "待办")
+    [line] = [line for line in todo.splitlines() if line.startswith(f"第{request.id}号")]
+    assert "答复过，TA又发来语音" in line and line.endswith("（有语音，请在工作台收听）")
+    assert "工作台：" not in todo   # no public address configured: no link
+    assert "已答复" in wx.text(staff, f"答复 {request.id} 好的，我明天上午来")
+    assert f"第{request.id}号" not in wx.text(staff, "待办")

@@ -11,8 +11,8 @@ from bot.text import parse_number
 from handlers.issues import service
 from handlers.issues.policy import load_policy
 from handlers.issues.service import Refusal, Reporter
-from handlers.issues.views import (attachment_views, chat_reach, event_views, media_groups,
-                                   ticket_view)
+from handlers.issues.views import (attachment_views, chat_reach, console_link, event_views,
+                                   media_groups, ticket_view, voice_waiting)
 
 handlers = Handlers("issues")
 # The report dialog's states (and `补充 N`'s question), declared in one table below.
@@ -394,18 +394,35 @@ def staff_command(word: str, *, implicit: bool = False, **options):
 
 @handlers.command("待办", role=roles.STAFF, menu=True, order=80)
 def todo(ctx, args):
-    """Unresolved tickets, urgent and oldest first, with how long each has waited."""
-    from handlers.people.service import open_help_requests
+    """Unresolved tickets, urgent and oldest first, with how long each has waited; the 人工
+    requests to answer (or to hear: a recording sent after the answer), as in the console;
+    which of them have a recording a person must listen to."""
+    from handlers.people.service import help_requests_to_hear
 
     policy, staff = _policy(ctx), service.staff_of(ctx.db, ctx.openid)
-    tickets = service.active_tickets(ctx.db)
-    asks = [{"n": r.id, "who": r.cadre.name if r.cadre else None,
-             "waited": int((ctx.now - r.asked_at).total_seconds() // 60),
-             "text": (r.text or "").splitlines()[-1][:30] if r.text else ""}
-            for r in open_help_requests(ctx.db)[:10]]
+    active = service.active_tickets(ctx.db)
+    tickets = active[:30]
+    asks = [_ask_line(ctx, r) for r in help_requests_to_hear(ctx.db, ctx.now)[:10]]
+    voices = {t.id: voice_waiting(t.attachments) for t in tickets}
+    heard = any(voices.values()) or any(a["voice"] for a in asks)
     return ctx.reply("issues/todo", tickets=[ticket_view(policy, t, ctx.now, staff.id)
-                                             for t in tickets[:30]],
-                     more=max(len(tickets) - 30, 0), on_duty=staff.on_duty, asks=asks)
+                                             for t in tickets],
+                     more=max(len(active) - 30, 0),
+                     on_duty=staff.on_duty, asks=asks, voices=voices,
+                     console=console_link(ctx.services.settings) if heard else None)
+
+
+def _ask_line(ctx, request) -> dict:
+    """One 人工 request in `待办`: waiting since it was asked, or (answered, then a recording
+    came) since that recording."""
+    newer = [a.created_at for a in request.attachments
+             if request.answered_at and a.created_at > request.answered_at]
+    since = min(newer) if newer else request.asked_at
+    return {"n": request.id, "who": request.cadre.name if request.cadre else None,
+            "again": request.answers > 0,
+            "waited": int((ctx.now - since).total_seconds() // 60),
+            "text": (request.text or "").splitlines()[-1][:30] if request.text else "",
+            "voice": voice_waiting(request.attachments, request.answered_at)}
 
 
 @staff_command("接单", implicit=True)

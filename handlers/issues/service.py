@@ -191,7 +191,8 @@ def create_ticket(work, reporter: Reporter, draft: dict) -> Ticket:
                     state=OPEN, created_at=now, updated_at=now)
     session.add(ticket)
     for item in draft.get("attachments", []):
-        ticket.attachments.append(TicketAttachment(created_at=now, **item))
+        ticket.attachments.append(TicketAttachment(created_at=now,
+                                                   sender_openid=reporter.openid, **item))
     session.flush()
     media.keep(work, ticket.attachments)  # photos and voice: downloaded after the commit
     staff = route(session, policy, ticket.category)
@@ -215,7 +216,8 @@ def add_note(work, reporter: Reporter, number: int, text: str | None,
     session, policy, now = parts(work)
     ticket = reporters_ticket(session, reporter, number)
     if attachment:
-        ticket.attachments.append(TicketAttachment(created_at=now, **attachment))
+        ticket.attachments.append(TicketAttachment(created_at=now,
+                                                   sender_openid=reporter.openid, **attachment))
         session.flush()
         media.keep(work, ticket.attachments[-1:])
     event = add_event(session, ticket, "note", now, reporter=reporter, text=text,

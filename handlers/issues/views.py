@@ -7,8 +7,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.channel import cs_window
+from bot.media import NOT_THE_SENDERS
 from models import Follower, Staff
-from models.issues import Ticket
+from models.issues import MEDIA_PENDING, MEDIA_SAVED, Ticket
+
+CONSOLE_LIST = "/console/tickets"   # the console's open list (handlers/issues/web.py)
 
 
 @dataclass
@@ -123,6 +126,25 @@ def media_groups(ticket: Ticket) -> list[MediaGroup]:
         if a.error and a.error not in group.errors and a.status != "saved":
             group.errors.append(a.error)
     return [g for g in groups.values() if g.photos or g.voices]
+
+
+def voice_waiting(attachments, since: datetime | None = None) -> str | None:
+    """What `待办` says of the voice recordings (those after `since`) a person must hear:
+    `kept` (saved, or being saved: in the console), `asked` (none could be kept, and the
+    sender was asked to say it again), `lost` (none kept, nobody asked), None without any."""
+    voices = [a for a in attachments
+              if a.kind == "voice" and (since is None or a.created_at > since)]
+    if not voices:
+        return None
+    if any(a.status in (MEDIA_SAVED, MEDIA_PENDING) for a in voices):
+        return "kept"
+    return "asked" if any(a.error not in NOT_THE_SENDERS for a in voices) else "lost"
+
+
+def console_link(settings) -> str | None:
+    """The console's open list as staff reach it (YINLING_PUBLIC_URL), None when unset."""
+    base = (settings.public_url or "").rstrip("/")
+    return base + CONSOLE_LIST if base else None
 
 
 def event_views(session, policy, ticket: Ticket) -> list[EventView]:

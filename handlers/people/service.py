@@ -339,7 +339,8 @@ def keep_recording(work, request: HelpRequest, media_id: str | None) -> TicketAt
     """Keep the recording of a voice message that joined this request: downloaded after the
     commit and shown to staff in the console, like a ticket's (bot/media.py)."""
     item = TicketAttachment(help_request_id=request.id, kind="voice",
-                            media_id=(media_id or "")[:128] or None, created_at=work.now)
+                            media_id=(media_id or "")[:128] or None, created_at=work.now,
+                            sender_openid=request.openid)
     work.db.add(item)
     media.keep(work, [item])
     logger.info("help request %s: a recording to be kept", request.id)
