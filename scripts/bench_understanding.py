@@ -53,7 +53,7 @@ def main() -> int:
         print(_line(name, "all", score.summary()["all"]))
     print(f"targets: understood >= {TARGETS['understood']}%, misread <= "
           f"{TARGETS['misread']}%, dead ends {TARGETS['dead_ends']} "
-          f"({time.monotonic() - started:.0f} s; holdout4 was written blind and is not tuned against)")
+          f"({time.monotonic() - started:.0f} s; holdout5 was written blind and is not tuned against)")
     return 0
 
 
