@@ -361,6 +361,25 @@ def test_staff_marks_a_month_paid_records_who_and_tells_cadre_and_family(app, wx
     assert "党费 50.00元 已缴（11月10日）" in status and "合计待缴：50.00元" in status
 
 
+@pytest.mark.parametrize("said", ["王建国11月党费现金交了", f"{WANG} 十一月的党费收到了，标一下已缴",
+                                  "已缴 王建国 十一月"])
+def test_staff_marks_paid_by_name_or_a_month_without_its_year(app, wx, people, tmp_path, said):
+    """A cadre's name stands for the phone; `11月` is this year's November once it has begun
+    (last year's before)."""
+    ledger(app, tmp_path, STATUS_ROWS)
+    with time_machine.travel(NOV_10, tick=False):
+        reply = wx.text(people.staff, said)
+    assert f"已登记：王建国（{WANG}）2026年11月" in reply
+    assert all(r[4] for r in items(app, people.wang_id) if r[2] == "2026-11")
+
+
+def test_a_month_not_yet_begun_is_last_years():
+    from handlers.fees.chat import parse_mark_args
+
+    assert parse_mark_args(f"{WANG} 12月", "2026-11") == (WANG, "2025-12", None)
+    assert parse_mark_args(f"{WANG} 11月", "2026-11") == (WANG, "2026-11", None)
+
+
 def test_staff_marks_one_fee_type_with_full_width_input(app, wx, people, tmp_path):
     ledger(app, tmp_path, STATUS_ROWS)
     with time_machine.travel(NOV_10, tick=False):
@@ -371,10 +390,11 @@ def test_staff_marks_one_fee_type_with_full_width_input(app, wx, people, tmp_pat
 
 @pytest.mark.parametrize("text, expected", [
     ("已缴", "登记缴费请回复：已缴 手机号 年-月"),
-    ("已缴 王建国 2026-11", "“王建国”不是11位手机号"),
+    ("已缴 钱七 2026-11", "花名册里没有叫“钱七”的老同志"),
+    ("已缴 1380000 2026-11", "“1380000”不是11位手机号"),
     (f"已缴 {WANG}", f"请写上缴的是哪个月，例如：已缴 {WANG} 2026-11"),
     (f"已缴 {WANG} 2026-13", "“2026-13”不是有效的月份"),
-    (f"已缴 {WANG} 十一月", "“十一月”不是有效的月份"),
+    (f"已缴 {WANG} 十三月", "“十三月”不是有效的月份"),
     ("已缴 13900009999 2026-11", "花名册里没有手机号为13900009999的老同志"),
     (f"已缴 {WANG} 2026-05", f"王建国（{WANG}）2026年5月没有缴费记录"),
     (f"已缴 {WANG} 2026-11 书报费", "2026年11月没有“书报费”的缴费记录"),

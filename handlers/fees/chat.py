@@ -5,16 +5,18 @@ import re
 
 from bot import roles
 from bot.router import Handlers
-from bot.text import mask_name
+from bot.text import digits_for_numerals, mask_name
 from handlers.fees import service
 from handlers.fees.config import load_config
 from handlers.fees.service import FeeRefusal, item_view, period_view, yuan
+from handlers.people.service import named_cadres
 from models.people import recipients_of
 
 handlers = Handlers("fees")
 
 SPLIT = re.compile(r"[\s,，、;；:：]+")
 PHONE = re.compile(r"1[0-9]{10}")
+MONTH_ONLY = re.compile(r"(\d{1,2})月份?")
 
 
 def _config(ctx):
@@ -55,27 +57,52 @@ def staff_command(*words: str, **options):
     return handlers.command(*words, role=roles.STAFF, **options)
 
 
-def parse_mark_args(args: str) -> tuple[str, str, str | None]:
-    """`13800001001 2026-11 [党费]` -> (phone, period, fee type); FeeRefusal when unusable."""
+def parse_mark_args(args: str, current: str | None = None,
+                    named=None) -> tuple[str, str, str | None]:
+    """`13800001001 2026-11 [党费]` -> (phone, period, fee type); FeeRefusal when unusable.
+    With `named` (name -> the cadres of that name), a cadre's name stands for the phone;
+    with `current` (this period), `11月` is the latest November that has begun."""
     parts = [p for p in SPLIT.split(args.strip()) if p]
     if not parts:
         raise FeeRefusal("mark_usage")
     phone = parts[0].replace("-", "")
     if not PHONE.fullmatch(phone):
-        raise FeeRefusal("bad_phone", value=parts[0])
+        phone = _phone_of_name(parts[0], named)
     if len(parts) < 2:
         raise FeeRefusal("need_period", phone=phone)
-    period = service.parse_period(parts[1])
+    period = service.parse_period(parts[1]) or _month_only(parts[1], current)
     if period is None:
         raise FeeRefusal("bad_period", value=parts[1])
     fee_type = "".join(parts[2:]) or None
     return phone, period, fee_type
 
 
+def _phone_of_name(word: str, named) -> str:
+    """The phone of the one cadre with this name (`王建国11月党费交了`)."""
+    cadres = named(word) if named is not None and not any(c.isdigit() for c in word) else None
+    if not cadres:
+        raise FeeRefusal("bad_phone", value=word) if cadres is None else \
+            FeeRefusal("unknown_name", name=word)
+    if len(cadres) > 1:
+        raise FeeRefusal("same_name", name=word, count=len(cadres))
+    return cadres[0].phone
+
+
+def _month_only(text: str, current: str | None) -> str | None:
+    """`11月` said without a year: this year's if it has begun, else last year's."""
+    m = MONTH_ONLY.fullmatch(digits_for_numerals(text))
+    if m is None or current is None or not 1 <= int(m.group(1)) <= 12:
+        return None
+    year, now_month = (int(x) for x in current.split("-"))
+    month = int(m.group(1))
+    return f"{year if month <= now_month else year - 1:04d}-{month:02d}"
+
+
 @staff_command("已缴")
 def mark_paid(ctx, args):
     """`已缴 手机号 YYYY-MM [费用类型]`: that month's unpaid items are paid today."""
-    phone, period, fee_type = parse_mark_args(args)
+    phone, period, fee_type = parse_mark_args(
+        args, _current(ctx), lambda name: named_cadres(ctx.db, name))
     staff = service.staff_by_openid(ctx.db, ctx.openid)
     today = ctx.now.astimezone(ctx.services.settings.zone).date()
     marked = service.mark_paid(ctx.db, phone, period, staff.name if staff else ctx.openid,
