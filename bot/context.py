@@ -61,6 +61,8 @@ class Ctx(Work):
     inbound_id: int | None = None
     # How this message was understood (`党费`, `kind`, `yes`, …): stored on the inbound row.
     outcome: str | None = None
+    # The arguments as typed when the router found them inside a sentence (punctuation kept).
+    typed_args: str | None = None
     _state: dict | None = None
     _state_loaded: bool = False
 
@@ -229,7 +231,7 @@ class Ctx(Work):
         for word in sorted((w for w in words if w), key=len, reverse=True):
             if raw.startswith(word):
                 return raw[len(word):].lstrip(ARG_SEPARATORS)
-        return args
+        return self.typed_args or args
 
     def says_only(self, group: str) -> bool:
         """Whether the message is only words of one answer group (`算了，不弄了` for quit)."""

@@ -261,8 +261,13 @@ class Router:
         if found is None and ctx.correct_slips():
             found = self.command_in(ctx)  # `当费咋交` is 党费 mistyped
         if found is not None:
-            return self.run(ctx, *found) if isinstance(found, tuple) else \
+            return self.run_found(ctx, *found) if isinstance(found, tuple) else \
                 self.mean(ctx, "clarify", options=found)
+        if R.STAFF in ctx.roles:  # `回一下12号，供热公司已经派单了`: an order in free order
+            order = self.phrasings.staff_sentence(ctx.raw_text or ctx.text, self._allowed(ctx))
+            if order is not None:
+                ctx.typed_args = order[1]
+                return self.run(ctx, self.rule_for(order[0]), order[1])
         if not in_dialog:
             late = self.mean(ctx, "late_answer", quiet=True)
             if late is not None:
@@ -386,7 +391,7 @@ class Router:
                 return ctx.reply("core/cancelled", menu=ctx.menu())
             found = self.command_in(ctx)
             if isinstance(found, tuple):
-                return self.run(ctx, *found)
+                return self.run_found(ctx, *found)
             if ctx.leads_with("quit"):  # 算了，这几个时间我都去不了
                 ctx.end()
                 ctx.understood("quit")
@@ -477,6 +482,15 @@ class Router:
         ctx.end()
         ctx.understood("refused")
         return ctx.reply("core/bind_first" if needed == R.CADRE else "core/no_permission")
+
+    def run_found(self, ctx, rule: Rule, args: str) -> str | None:
+        """Run a command found in the message; words a pattern captured are passed on as
+        typed (`跟12号说一声，师傅下午到。` keeps its comma and full stop)."""
+        head, _, text = args.partition(" ") if args[:1].isdigit() else ("", "", args)
+        typed = self.phrasings.as_typed(text, ctx.raw_text or "") if text else None
+        if typed is not None:
+            ctx.typed_args = f"{head} {typed}".strip()
+        return self.run(ctx, rule, args)
 
     def run(self, ctx, rule: Rule, args: str) -> str | None:
         """Check the rule's role, then run its handler (the one place roles are checked)."""

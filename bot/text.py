@@ -6,7 +6,7 @@ import unicodedata
 
 TRAILING_PUNCT = "。！？.!?，,、；;~～…"
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-             "六": 6, "七": 7, "八": 8, "九": 9}
+             "六": 6, "七": 7, "八": 8, "九": 9, "幺": 1}  # 幺: one, as phone numbers are read
 WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8 in a passive text reply
 
 

@@ -22,6 +22,16 @@ PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
 # Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
 _NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
 ADDRESS_PREFIXES = ("小", "老")
+# A ticket's number in a staff member's sentence (`12号`, `第12号`), or one standing alone at
+# either end (`接一下 21`); a phone number is never one.
+_TICKET_NUMBER = re.compile(r"第?\s*(\d{1,6})\s*号")
+_BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$)")
+_PHONE = re.compile(r"1[3-9]\d{9}")
+# The ticket's number as typed (full-width digits, numerals), taken out of the words after it.
+_TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号|"
+                           r"[\s,，]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号?\s*$")
+# Taken off the front of the words after the verb (`可以办结了，…`); their end stays as typed.
+_LEADING = " ，,。.：:；;、了吧啊呀"
 # Where a spoken or typed sentence breaks into clauses.
 _CLAUSES = re.compile(r"[，,。.！!？?；;、\s]+")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
@@ -67,6 +77,8 @@ class Phrasings:
     asking: list = field(default_factory=list)
     statement_min: int = 6
     problem_over: frozenset = frozenset()
+    staff_verbs: dict = field(default_factory=dict)
+    staff_needs: dict = field(default_factory=dict)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -230,6 +242,38 @@ class Phrasings:
             rest = rest[len(word):]
         return seen
 
+    def staff_sentence(self, text: str, allowed) -> tuple[str, str] | None:
+        """A staff member's order about a numbered ticket in free order (`回一下12号，供热公司
+        已经派单了`, `24号结案，说明：…`, `这个单可以办结了 ８号`): (command word, args as the
+        command takes them: `N` and the words after the verb, as typed, punctuation kept);
+        None when there is not exactly one ticket number, or no verb of staff_sentences fits."""
+        raw = (text or "").strip()
+        typed = digits_for_numerals(unicodedata.normalize("NFKC", raw))
+        numbers = {m.group(1) for m in _TICKET_NUMBER.finditer(typed)} or \
+            {m.group(1) for m in _BARE_NUMBER.finditer(typed)}
+        if len(numbers) != 1 or _PHONE.search(typed):
+            return None
+        for word, verbs in self.staff_verbs.items():
+            if word not in allowed or (word in self.staff_needs and
+                                       not any(w in raw for w in self.staff_needs[word])):
+                continue
+            found = [(raw.find(v), -len(v), v) for v in verbs if v in raw]
+            if found:
+                at, _, verb = min(found)
+                rest = _TYPED_NUMBER.sub("", raw[at + len(verb):], count=1)
+                return word, f"{numbers.pop()} {rest.lstrip(_LEADING).rstrip()}".strip()
+        return None
+
+    def as_typed(self, plain: str, raw: str) -> str | None:
+        """The words of `plain` (a part of a message made plain) as they were typed in `raw`,
+        spaces and punctuation kept up to the message's end; None when they cannot be found
+        (numerals read as digits, full-width forms)."""
+        if not plain:
+            return None
+        gaps = rf"[\s\W_{re.escape(self.fillers)}]*"  # what `plain` took out
+        m = re.search(gaps.join(re.escape(c) for c in plain) + gaps + "$", raw)
+        return m.group(0).strip() if m else None
+
     def leads_with(self, text: str, group: str) -> bool:
         """Whether the message opens with a clause of one answer group's words and goes on
         (`算了，这几个时间我都去不了`, `唉，不弄了，回头让我闺女弄`): the reason after it."""
@@ -335,6 +379,16 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
     phrasings.statement_min = int(telling.get("statement_min", 6))
+    staff = data.get("staff_sentences") or {}
+    phrasings.staff_verbs = {str(w): tuple(sorted(_words(v, f"{where} staff_sentences.{w}"),
+                                                  key=len, reverse=True))
+                             for w, v in (staff.get("verbs") or {}).items()}
+    phrasings.staff_needs = {str(w): _words(v, f"{where} staff_sentences.needs.{w}")
+                             for w, v in (staff.get("needs") or {}).items()}
+    unknown = (set(phrasings.staff_verbs) | set(phrasings.staff_needs)) - set(command_words) \
+        if command_words is not None else set()
+    if unknown:
+        raise SettingsError(f"{where}: staff_sentences for unknown commands: {sorted(unknown)}")
     phrasings.problem_over = frozenset(_words(problem.get("over", []), f"{where} problem.over"))
     for word in phrasings.problem_over:
         if command_words is not None and word not in command_words:

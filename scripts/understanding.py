@@ -40,13 +40,17 @@ TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # Sets written later by someone who had not seen the phrasings, to measure how the matcher
 # generalises: holdout was used to improve it afterwards; holdout2 was only measured; holdout3
 # and holdout4 were measured blind once, then tuned on; holdout5 is the blind one now.
+# dev6a/dev6b: 620 more lines written blind by two more writers, to be tuned on (their
+# first figures are in the commit that added them).
 SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
         "holdout2": ROOT / "tests" / "corpus" / "holdout2.jsonl",
         "holdout3": ROOT / "tests" / "corpus" / "holdout3.jsonl",
         "holdout4": ROOT / "tests" / "corpus" / "holdout4.jsonl",
-        "holdout5": ROOT / "tests" / "corpus" / "holdout5.jsonl"}
+        "holdout5": ROOT / "tests" / "corpus" / "holdout5.jsonl",
+        "dev6a": ROOT / "tests" / "corpus" / "dev6a.jsonl",
+        "dev6b": ROOT / "tests" / "corpus" / "dev6b.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.
@@ -55,6 +59,9 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
         "菜单": {"菜单", "subscribe"}, "工作人员": {"工作人员"},
         # Words after a staff reply on a ticket become a note on it: that is 补充.
         "补充": {"补充", "thread"}}
+# Per role: someone not yet bound who tells a problem is put through to a person with the
+# words (handlers/issues/chat.py `problem`), not into a report they may not make yet.
+ALSO_AS = {"stranger": {"report_prefilled": {"人工"}, "problem": {"人工"}}}
 
 
 @dataclass
@@ -68,7 +75,8 @@ class Score:
     def add(self, who: str, context: str, said: str, expect: str, got: str | None) -> None:
         """Judge one utterance by its label (a command by any of its words)."""
         expect, got = self.canonical.get(expect, expect), self.canonical.get(got, got)
-        ok = got == expect or got in ALSO.get(expect, ())
+        ok = got == expect or got in ALSO.get(expect, ()) or \
+            got in ALSO_AS.get(who.rstrip("0123456789"), {}).get(expect, ())
         if expect == "not_understood":
             ok = got in PASSIVE | {"kind"}
         misread = not ok and got not in PASSIVE and got is not None

@@ -87,6 +87,38 @@ def test_staff_in_everyday_words(app, wx, people, said, command):
     assert understood(app, people.staff) == command
 
 
+@pytest.mark.parametrize("said", ["回一下{n}号，师傅下午三点到，请家里留人。",
+                                  "{n}号：师傅下午三点到，请家里留人。",
+                                  "跟{n}号那边说一声，师傅下午三点到，请家里留人。"])
+def test_a_staff_reply_in_free_order_reaches_the_reporter_as_typed(app, wx, people, said):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, said.format(n=n))
+    assert understood(app, people.staff) == "回复"
+    assert "师傅下午三点到，请家里留人。" in sent(app, people.cadre)[-1]  # its punctuation kept
+
+
+@pytest.mark.parametrize("said", ["{n}号处理完毕，暖气已恢复", "这个单可以办结了，暖气已恢复 {n}"])
+def test_staff_close_a_ticket_in_free_order(app, wx, people, said):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, said.format(n=n))
+    assert understood(app, people.staff) == "办结"
+    with db(app) as s:
+        assert s.get(Ticket, n).state == "resolved"
+    assert "暖气已恢复" in sent(app, people.cadre)[-1]
+
+
+def test_a_staff_sentence_with_two_numbers_or_no_verb_is_not_an_order(app, wx, people):
+    n = report(wx, people.cadre)
+    before = len(sent(app, people.cadre))
+    wx.text(people.staff, f"{n}号和{n + 1}号回一下，师傅明天到")
+    wx.text(people.staff, f"我给{n}号打了电话")
+    assert understood(app, people.staff) not in ("回复", "转办", "办结")
+    assert len(sent(app, people.cadre)) == before  # nothing reached the reporter
+    with db(app) as s:
+        assert s.get(Ticket, n).state == "open"
+
+
 def test_two_readings_are_asked_about_in_one_question(app, wx, people):
     reply = wx.text(people.cadre, "问题")
     assert "反映问题" in reply and "我的问题" in reply and "1." in reply
