@@ -211,8 +211,15 @@ class Ctx(Work):
         self.outcome = self.outcome or outcome
 
     def answer(self, *groups: str) -> str | None:
-        """Which answer group of config/phrasings.yaml (`yes`, `no`, `urgent`, …) this is."""
-        return self.services.router.phrasings.answer(self.plain, *groups)
+        """Which answer group of config/phrasings.yaml (`yes`, `no`, `urgent`, …) this is;
+        else what its first clause answers (`急，老人扛不住冻`, `先别发，时间写错了`)."""
+        phrasings = self.services.router.phrasings
+        found = phrasings.answer(self.plain, *groups)
+        if found is None:
+            first = phrasings.first_clause(self.raw_text or self.text)
+            if first is not None:
+                found = phrasings.answer(first, *groups)
+        return found
 
     def choose(self, numbers: dict, *groups: str, note: bool = True) -> str | None:
         """The option chosen, by its number (`numbers`) or in words (answer `groups`);

@@ -292,7 +292,8 @@ class Router:
         if self.phrasings.chat_score(ctx.plain):
             return self.mean(ctx, "kind", kind="chat")
         if not in_dialog:  # last: what the labelled examples say no pattern knew
-            guessed = self.phrasings.commands_guessed(ctx.plain, self._allowed(ctx))
+            guessed = () if self.phrasings.telling_only(ctx.plain, ctx.raw_text) else \
+                self.phrasings.commands_guessed(ctx.plain, self._allowed(ctx))
             if len(guessed) == 1:
                 return self.run(ctx, self.rule_for(guessed[0]), "")
             if guessed:
@@ -340,7 +341,9 @@ class Router:
                 ctx.follower.open_thread(ctx.now) is not None:
             return None
         tied = [m for m in matches if m.score == matches[0].score]
-        if len(tied) > 1 or self.phrasings.telling_only(ctx.plain, ctx.text):
+        if self.phrasings.telling_only(ctx.plain, ctx.raw_text or ctx.text):
+            return None  # a memory, a grandchild's doings: chat, whatever words it uses
+        if len(tied) > 1:
             return [m.word for m in tied[:3]]  # asked about in one question, never guessed
         return self.rule_for(matches[0].word), matches[0].args
 
@@ -386,16 +389,12 @@ class Router:
             if rated is not None:
                 return f"{rated}\n\n{prompt}"
             if ctx.says_only("quit"):  # 算了, 不弄了
-                ctx.end()
-                ctx.understood("quit")
-                return ctx.reply("core/cancelled", menu=ctx.menu())
+                return self.quit(ctx)
             found = self.command_in(ctx)
             if isinstance(found, tuple):
                 return self.run_found(ctx, *found)
             if ctx.leads_with("quit"):  # 算了，这几个时间我都去不了
-                ctx.end()
-                ctx.understood("quit")
-                return ctx.reply("core/cancelled", menu=ctx.menu())
+                return self.quit(ctx)
             kind = ctx.kind
             if kind is not None:
                 ctx.understood("kind")
@@ -410,6 +409,8 @@ class Router:
         if (ctx.state or {}).get("data", {}).get("_content_confirmed") or not ctx.text:
             return None
         found = self.command_in(ctx, strong_only=True)
+        if found is None and ctx.leads_with("pause"):  # `等一下，我先问问我的党费交了没有`
+            found = self._after_pause(ctx)
         quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and
                                              ctx.leads_with("quit"))
         if not (isinstance(found, tuple) or quitting):
@@ -422,6 +423,20 @@ class Router:
         return ctx.ask("dialog.asked", "core/ask_about", data={
             "word": word, "args": found[1] if word else "", "back": back,
             "raw": ctx.raw_text}, label=label, quitting=word is None)
+
+    def _after_pause(self, ctx):
+        """(rule, args) for a command that covers most of what follows a pause clause."""
+        rest = self.phrasings.after_first_clause(ctx.raw_text or ctx.text)
+        matches = self.phrasings.commands_in(rest, self._allowed(ctx)) if rest else []
+        if not matches or matches[0].score / len(rest) < WEAK_COVERAGE:
+            return None  # the pause says a question is coming: it is asked about, not run
+        return self.rule_for(matches[0].word), matches[0].args
+
+    def quit(self, ctx) -> str:
+        """Leave the open dialog: `算了`, `不绑了，我爸说他自己弄`."""
+        ctx.end()
+        ctx.understood("quit")
+        return ctx.reply("core/cancelled", menu=ctx.menu())
 
     def mean(self, ctx, meaning: str, *, quiet: bool = False, **values) -> str | None:
         """Run the handler registered for a meaning; None when there is none, or when a

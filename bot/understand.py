@@ -277,9 +277,22 @@ class Phrasings:
     def leads_with(self, text: str, group: str) -> bool:
         """Whether the message opens with a clause of one answer group's words and goes on
         (`算了，这几个时间我都去不了`, `唉，不弄了，回头让我闺女弄`): the reason after it."""
-        clauses = [c for c in _CLAUSES.split(unicodedata.normalize("NFKC", text or ""))
-                   if self.plain(c, openers=False).strip(self.fillers)]  # `唉，` is no clause
-        return len(clauses) > 1 and self.only(self.plain(clauses[0]), group)
+        first = self.first_clause(text)
+        return first is not None and self.only(first, group)
+
+    def first_clause(self, text: str) -> str | None:
+        """The first clause of a message of several, made plain; None for a single clause."""
+        clauses = self._clauses(text)
+        return self.plain(clauses[0]) if len(clauses) > 1 else None
+
+    def after_first_clause(self, text: str) -> str | None:
+        """The clauses after the first, made plain; None for a single clause."""
+        clauses = self._clauses(text)
+        return self.plain("".join(clauses[1:])) if len(clauses) > 1 else None
+
+    def _clauses(self, text: str) -> list[str]:
+        return [c for c in _CLAUSES.split(unicodedata.normalize("NFKC", text or ""))
+                if self.plain(c, openers=False).strip(self.fillers)]  # `唉，` is no clause
 
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""

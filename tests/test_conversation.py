@@ -262,6 +262,33 @@ def test_giving_up_at_a_free_text_step_is_asked_about(app, wx, people):
         assert s.scalars(select(Ticket)).all() == []
 
 
+def test_a_question_after_a_pause_at_a_free_text_step_is_asked_about(app, wx, people):
+    """`等一下，…` says a question is coming: at the description and at 补充's question."""
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    asked = wx.text(people.cadre, "等一下，我先问问我党费交了没有")
+    assert "查询党费" in asked and understood(app, people.cadre) == "ask_command"
+    n = report(wx, people.cadre)
+    wx.text(people.family, f"补充 {n}")
+    assert "查询党费" in wx.text(people.family, "先问下，我爸这个月党费交了吗")
+    with db(app) as s:
+        notes = s.scalars(select(TicketEvent.text).where(TicketEvent.ticket_id == n,
+                                                         TicketEvent.kind == "note")).all()
+    assert not any("党费" in (t or "") for t in notes)  # not stored as a note
+
+
+def test_a_choice_said_first_with_a_reason_after_it(app, wx, people):
+    """`急，老人扛不住冻` answers the urgency; `算了，…` gives up the binding's question."""
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    wx.text(people.cadre, "家里暖气片不热")
+    assert "紧急程度：紧急" in wx.text(people.cadre, "急，老人扛不住冻")
+    stranger = oid("stranger")
+    wx.text(stranger, "家属绑定")
+    assert "已取消" in wx.text(stranger, "不绑了，我爸说他自己弄")
+    assert understood(app, stranger) == "quit"
+
+
 # ---- 5. a problem told straight out -----------------------------------------------------------
 def test_a_problem_told_straight_out_starts_the_report(app, wx, people):
     reply = wx.voice(people.cadre, "我家暖气不热了，已经三天了，老伴身体不好。")

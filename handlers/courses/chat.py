@@ -110,7 +110,11 @@ def pick_step(ctx):
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
     try:
-        number = _number_of(ctx, ctx.text, service.open_courses(ctx.db, ctx.now))
+        views = service.open_courses(ctx.db, ctx.now)
+        if len(views) == 1 and ctx.answer("take_it"):  # `给我爸报一个`: the only one listed
+            ctx.understood("报名")
+            return _sign_up(ctx, views[0].number)
+        number = _number_of(ctx, ctx.text, views)
         ctx.understood("报名")
         return _sign_up(ctx, number)
     except Refusal as refusal:

@@ -175,7 +175,7 @@ def category_step(ctx):
         and ctx.services.router.command_in(ctx) is None
     if chosen is None and ctx.number() is None:
         chosen = policy.named_in(ctx.plain)
-    if told and ctx.says_only("quit"):
+    if told and (ctx.says_only("quit") or ctx.leads_with("quit")):
         return ctx.reask()  # `算了，不弄了`: leaving, not describing
     if told and (chosen is None or (len(ctx.plain) >= 6 and chosen.key != "other")):
         # Told us the problem instead of its kind: keep the words (and the kind they name).
@@ -300,6 +300,9 @@ def append_step(ctx):
         return ctx.reply("issues/voice_unclear", prompt=ctx.state["prompt"])
     if item is None and not ctx.text:
         return ctx.reask()
+    asked = ctx.asked_about() if item is None else None  # `先问下，党费交了吗`: asked about
+    if asked is not None:
+        return asked
     ctx.understood("content")
     return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item or _recording(ctx))
 

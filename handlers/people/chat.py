@@ -110,6 +110,8 @@ def step_name(ctx):
     if name and last4:
         ctx.understood("content")
         return _attempt(ctx, ctx.data["relation"], name, last4)
+    if ctx.says_only("quit") or ctx.leads_with("quit"):  # `不绑了，我爸说他自己弄`
+        return ctx.services.router.quit(ctx)
     name = _spoken_name(name)
     if not _valid_name(name):
         return ctx.reask()
