@@ -77,7 +77,7 @@ def test_staff_lift_the_pause_in_chat_and_by_cli(app, wx, roster):
     cadre = oid("cadre")
     assert "暂停" in wx.text(cadre, "绑定 李四 0007")
     assert "没有权限" in wx.text(cadre, "解除暂停 13600000007")  # not staff
-    assert "已恢复" in wx.text(roster["staff"], "解除暂停 13600000007")
+    assert "已恢复" in wx.text(roster["staff"], "李四那个绑定被锁了，给他放开")  # by name
     assert "没有被暂停" in wx.text(roster["staff"], "解除暂停 13600000007")
     assert "绑定成功" in wx.text(cadre, "绑定 李四 0007")
     with db(app) as s:

@@ -362,7 +362,7 @@ def test_staff_marks_a_month_paid_records_who_and_tells_cadre_and_family(app, wx
 
 
 @pytest.mark.parametrize("said", ["王建国11月党费现金交了", f"{WANG} 十一月的党费收到了，标一下已缴",
-                                  "已缴 王建国 十一月"])
+                                  "已缴 王建国 十一月", f"{WANG} 这个月的党费收了"])
 def test_staff_marks_paid_by_name_or_a_month_without_its_year(app, wx, people, tmp_path, said):
     """A cadre's name stands for the phone; `11月` is this year's November once it has begun
     (last year's before)."""
@@ -371,6 +371,12 @@ def test_staff_marks_paid_by_name_or_a_month_without_its_year(app, wx, people, t
         reply = wx.text(people.staff, said)
     assert f"已登记：王建国（{WANG}）2026年11月" in reply
     assert all(r[4] for r in items(app, people.wang_id) if r[2] == "2026-11")
+
+
+def test_last_month_said_in_words(app, wx, people, tmp_path):
+    ledger(app, tmp_path, STATUS_ROWS)
+    with time_machine.travel(NOV_10, tick=False):
+        assert "2026年10月的费用都已缴清" in wx.text(people.staff, "王建国上个月的党费交了")
 
 
 def test_a_month_not_yet_begun_is_last_years():

@@ -77,6 +77,16 @@ def parse_mark_args(args: str, current: str | None = None,
     return phone, period, fee_type
 
 
+def _months_named(ctx, args: str) -> str:
+    """`上个月`, `这个月` (phrasings.yaml month_last/month_this) as the periods they name."""
+    answers, current = ctx.services.router.phrasings.answers, _current(ctx)
+    for group, period in (("month_this", current),
+                          ("month_last", service.previous_period(current))):
+        for word in sorted(answers.get(group, ()), key=len, reverse=True):
+            args = args.replace(word, f" {period} ")
+    return args
+
+
 def _phone_of_name(word: str, named) -> str:
     """The phone of the one cadre with this name (`王建国11月党费交了`)."""
     cadres = named(word) if named is not None and not any(c.isdigit() for c in word) else None
@@ -102,7 +112,7 @@ def _month_only(text: str, current: str | None) -> str | None:
 def mark_paid(ctx, args):
     """`已缴 手机号 YYYY-MM [费用类型]`: that month's unpaid items are paid today."""
     phone, period, fee_type = parse_mark_args(
-        args, _current(ctx), lambda name: named_cadres(ctx.db, name))
+        _months_named(ctx, args), _current(ctx), lambda name: named_cadres(ctx.db, name))
     staff = service.staff_by_openid(ctx.db, ctx.openid)
     today = ctx.now.astimezone(ctx.services.settings.zone).date()
     marked = service.mark_paid(ctx.db, phone, period, staff.name if staff else ctx.openid,

@@ -242,6 +242,8 @@ def lift_pause(ctx, args):
     """Staff: `解除暂停 手机号` lets binding to that cadre go on after a pause."""
     phone = re.sub(r"\D", "", args)
     cadre = ctx.db.scalar(select(Cadre).where(Cadre.phone == phone)) if phone else None
+    named = service.named_cadres(ctx.db, args.strip()) if not phone and args.strip() else []
+    cadre = cadre or (named[0] if len(named) == 1 else None)  # `王建国那个绑定被锁了，给放开`
     if cadre is None:
         return ctx.reply("people/lift_pause_usage")
     lifted = service.lift_pause(ctx.db, cadre.id)
