@@ -61,7 +61,10 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
         "补充": {"补充", "thread"}}
 # Per role: someone not yet bound who tells a problem is put through to a person with the
 # words (handlers/issues/chat.py `problem`), not into a report they may not make yet.
-ALSO_AS = {"stranger": {"report_prefilled": {"人工"}, "problem": {"人工"}}}
+# A cadre or family member asking for one problem's details gets them from `我的问题 N`
+# (详情 is the staff's command).
+ALSO_AS = {"stranger": {"report_prefilled": {"人工"}, "problem": {"人工"}},
+           "cadre": {"详情": {"我的问题"}}, "family": {"详情": {"我的问题"}}}
 
 
 @dataclass

@@ -126,6 +126,24 @@ def test_two_readings_are_asked_about_in_one_question(app, wx, people):
     assert "哪方面的问题" in wx.text(people.cadre, "1")  # the first reading: a new report
 
 
+def test_a_reporter_asks_what_happened_to_one_problem(app, wx, people):
+    """`12号问题详细情况给我看看`: who took it and what they said; someone else's is not shown."""
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"回复 {n} 师傅下午三点到。")
+    reply = wx.text(people.family, f"{n}号问题详细情况给我看看")
+    assert understood(app, people.family) == "我的问题"
+    assert "工作人员赵敏接手办理" in reply and "工作人员赵敏回复：师傅下午三点到。" in reply
+    assert "超时" not in reply and "家里暖气片不热" in reply
+    stranger_cadre = oid("other-cadre")
+    with db(app) as s:
+        other = Cadre(name="李四", phone="13800001002")
+        s.add(other)
+        s.flush()
+        s.add(Binding(openid=stranger_cadre, cadre_id=other.id, relation="self"))
+    assert "师傅" not in wx.text(stranger_cadre, f"我的问题 {n}")
+
+
 # ---- 2. kind short answers ----------------------------------------------------------------
 @pytest.mark.parametrize("said", ["谢谢", "好的", "嗯嗯", "收到", "知道了", "谢谢你啊姑娘", "👍"])
 def test_kind_words_get_a_line_not_the_menu(app, wx, people, said):

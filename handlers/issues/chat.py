@@ -15,6 +15,9 @@ from handlers.issues.views import (attachment_views, chat_reach, console_link, e
                                    media_groups, ticket_view, voice_waiting)
 
 handlers = Handlers("issues")
+# What a reporter reads of a ticket's history (`我的问题 12`); SLA reminders are for staff.
+REPORTER_SEES = {"created", "note", "claimed", "replied", "transferred", "resolved", "reopened",
+                 "rated"}
 # The report dialog's states (and `补充 N`'s question), declared in one table below.
 CATEGORY, DESCRIPTION, URGENCY, CONFIRM = ("report.category", "report.description",
                                            "report.urgency", "report.confirm")
@@ -254,8 +257,15 @@ def reporter_command(*words: str, **options):
 
 @reporter_command("我的问题", click="MENU_MY_ISSUES", menu=True, order=21)
 def my_issues(ctx, args):
-    """The cadre's tickets, newest first, with their state."""
+    """The cadre's tickets, newest first, with their state; `我的问题 12`: what happened to
+    that one (who took it, the replies, the result)."""
     policy = _policy(ctx)
+    number = parse_number(args) if args else None
+    if number is not None:
+        ticket = service.reporters_ticket(ctx.db, _reporter(ctx), number)
+        shown = [e for e in event_views(ctx.db, policy, ticket) if e.kind in REPORTER_SEES]
+        return ctx.reply("issues/my_detail", t=ticket_view(policy, ticket, ctx.now),
+                         events=shown)
     tickets = service.tickets_of_cadre(ctx.db, ctx.cadre.id)
     unrated = service.awaiting_rating(ctx.db, ctx.cadre.id)
     return ctx.reply("issues/my_list", tickets=[ticket_view(policy, t, ctx.now) for t in tickets],
