@@ -76,6 +76,7 @@ class Phrasings:
     telling: list = field(default_factory=list)
     asking: list = field(default_factory=list)
     statement_min: int = 6
+    statement_marks: tuple = ()
     problem_over: frozenset = frozenset()
     staff_verbs: dict = field(default_factory=dict)
     staff_needs: dict = field(default_factory=dict)
@@ -162,6 +163,7 @@ class Phrasings:
         nothing else understood it, it is chat to be answered kindly, not "not understood"."""
         typed = unicodedata.normalize("NFKC", text or "")
         return len(plain) >= self.statement_min and \
+            any(mark in plain for mark in self.statement_marks) and \
             not any(p.search(plain) or p.search(typed) for p in self.asking)
 
     def problem_in(self, plain: str) -> bool:
@@ -392,6 +394,8 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
     phrasings.statement_min = int(telling.get("statement_min", 6))
+    phrasings.statement_marks = _words(telling.get("statement_marks", []),
+                                       f"{where} telling.statement_marks")
     staff = data.get("staff_sentences") or {}
     phrasings.staff_verbs = {str(w): tuple(sorted(_words(v, f"{where} staff_sentences.{w}"),
                                                   key=len, reverse=True))

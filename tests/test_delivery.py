@@ -212,7 +212,9 @@ def test_deliveries_run_concurrently_over_pooled_connections(make_app, openid):
     assert all(r.status == "sent" for r in rows)
     # The default is 16 in flight; at an instant a few are between calls (database work).
     assert 12 <= slow.peak_inflight <= 16, slow.peak_inflight
-    assert len(slow.connections) <= 17         # reused, not one per message
+    # Reused, far fewer than one per message (a loaded machine may see a few dropped and
+    # reopened: 20 were seen in CI while two other test runs shared its two cores).
+    assert len(slow.connections) <= 32
     assert elapsed < 64 * 0.1 / 4, elapsed      # one at a time would take 6.4 s
 
 

@@ -118,7 +118,7 @@ def test_the_same_danger_in_other_words_and_not_in_a_memory(phrasings):
 def test_a_sentence_that_asks_nothing_is_chat_and_a_question_is_not(phrasings):
     said = "老战友明天一起去钓鱼"
     assert phrasings.statement(phrasings.plain(said), said)
-    for said in ("你们局长还是原来那个姓李的吗", "咋弄", "你们招不招志愿者？"):
+    for said in ("你们局长还是原来那个姓李的吗", "咋弄", "你们招不招志愿者？", "桌子椅子板凳"):
         assert not phrasings.statement(phrasings.plain(said), said), said
 
 
