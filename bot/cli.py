@@ -162,6 +162,9 @@ def menu_push(path):
     path = path or str(ROOT / "config" / "menu.json")
     with open(path, encoding="utf-8") as fh:
         menu = json.load(fh)
+    menu, left_out = _with_public_url(menu, yinling().settings.public_url)
+    for name in left_out:
+        click.echo(f"{name!r} left out: its page needs YINLING_PUBLIC_URL")
     problems = check_menu(menu)
     if problems:
         raise click.ClickException(f"{path}: " + "; ".join(problems))
@@ -171,6 +174,32 @@ def menu_push(path):
         raise click.ClickException(f"menu not created: {result.outcome.value} ({result.reason})")
     where = "recorded (sandbox mode, nothing sent)" if result.sandbox else "created"
     click.echo(f"menu {where}: {len(menu['button'])} buttons from {path}")
+
+
+PUBLIC_URL_MARK = "{YINLING_PUBLIC_URL}"
+
+
+def _with_public_url(menu: dict, public_url: str) -> tuple[dict, list[str]]:
+    """The menu with `{YINLING_PUBLIC_URL}` in a view button's url replaced by the address
+    the pages are served at (PRODUCT §7.6); without one, those buttons are left out (and
+    named), since WeChat opens only a full address."""
+    base, left_out = (public_url or "").rstrip("/"), []
+
+    def kept(buttons):
+        out = []
+        for button in buttons:
+            button = dict(button)
+            if PUBLIC_URL_MARK in button.get("url", ""):
+                if not base:
+                    left_out.append(button.get("name"))
+                    continue
+                button["url"] = button["url"].replace(PUBLIC_URL_MARK, base)
+            if button.get("sub_button"):
+                button["sub_button"] = kept(button["sub_button"])
+            out.append(button)
+        return out
+
+    return {**menu, "button": kept(menu.get("button", []))}, left_out
 
 
 def register_cli(app) -> None:

@@ -144,6 +144,21 @@ def test_menu_push_creates_the_menu_through_the_api(make_app, fake):
     assert fake.menu["button"][0]["name"] == "反映问题"
 
 
+def test_the_menu_links_the_subscription_page_at_the_public_address(make_app, fake):
+    """订阅提醒 opens /m/subscribe (PRODUCT §7.6) at YINLING_PUBLIC_URL; without an address
+    the button is left out and said so, the rest of the menu still goes out."""
+    app = make_app(**live_settings(fake), public_url="https://yl.example.cn/")
+    result = app.test_cli_runner().invoke(args=["menu", "push"])
+    assert result.exit_code == 0, result.output
+    urls = [b.get("url") for top in fake.menu["button"] for b in top.get("sub_button", [])]
+    assert "https://yl.example.cn/m/subscribe" in urls
+    bare = make_app(**live_settings(fake))
+    result = bare.test_cli_runner().invoke(args=["menu", "push"])
+    assert result.exit_code == 0 and "'订阅提醒' left out" in result.output
+    assert not any(b.get("url") for top in fake.menu["button"]
+                   for b in top.get("sub_button", []))
+
+
 def test_menu_push_in_sandbox_records_instead_of_sending(app):
     result = app.test_cli_runner().invoke(args=["menu", "push"])
     assert result.exit_code == 0 and "sandbox mode, nothing sent" in result.output
