@@ -136,3 +136,10 @@ def test_reporting_with_the_problem_told_leaves_the_command_for_the_problem():
         assert got == "反映问题" and "记下了" not in reply and "哪方面" in reply
     finally:
         world.close()
+
+
+def test_praise_words_inside_complaints_do_not_hide_the_problem(phrasings):
+    """`不满意` holds 满意, `泡涨了` holds 涨了, `不正常` holds 正常: still problems."""
+    for said in ("对处理结果不满意，暖气还是不热", "水管子漏水，地板都泡涨了", "血压一直不正常，挂不上号"):
+        assert phrasings.problem_in(phrasings.plain(said)), said
+    assert not phrasings.problem_in(phrasings.plain("今天量了血压，都正常，挺好"))
