@@ -330,7 +330,8 @@ class Router:
         coverage = matches[0].score / len(ctx.plain)
         if strong_only and coverage < STRONG_COVERAGE:
             return None
-        if coverage < WEAK_COVERAGE and self.phrasings.problem_in(ctx.plain):
+        if coverage < WEAK_COVERAGE and not matches[0].strong and \
+                self.phrasings.problem_in(ctx.plain):
             return None  # a problem told in many words, one of which sounds like a command
         if matches[0].word in self.phrasings.problem_over and \
                 self.phrasings.problem_in(ctx.plain.replace(matches[0].span, "", 1)):

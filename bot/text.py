@@ -6,7 +6,7 @@ import unicodedata
 
 TRAILING_PUNCT = "。！？.!?，,、；;~～…"
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-             "六": 6, "七": 7, "八": 8, "九": 9, "幺": 1}  # 幺: one, as phone numbers are read
+             "六": 6, "七": 7, "八": 8, "九": 9, "幺": 1, "洞": 0}  # as phone numbers are read
 WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8 in a passive text reply
 
 
@@ -23,7 +23,7 @@ def normalise(text: str | None) -> str:
 def parse_number(text: str | None) -> int | None:
     """`3`, `三`, `十二`, `第3个`, `3号` -> int; anything else -> None."""
     text = normalise(text)
-    m = re.fullmatch(r"(?:选择?|选第|就)?第?\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*"
+    m = re.fullmatch(r"(?:选择?|选第|就|看|打开|报|要)?第?\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*"
                      r"(个|号|项|条|位|门)?", text)
     if not m:
         return None
@@ -35,10 +35,13 @@ def digits_for_numerals(text: str) -> str:
     """Chinese numerals before 号, 月 or a score's 分 as digits (`十二号` -> `12号`,
     `十一月` -> `11月`, `打个五分` -> `打个5分`), so that a pattern's `\\d+` reads them;
     `十分` (very) stays."""
+    text = _SPELLED.sub(lambda m: "".join(str(CN_DIGITS[c]) for c in m.group(0)), text)
     text = _NUMERAL_UNIT.sub(lambda m: f"{_number_token(m.group(1))}{m.group(2)}", text)
     return _NUMERAL_SCORE.sub(lambda m: f"{CN_DIGITS[m.group(1)]}分", text)
 
 
+# A phone number read out digit by digit (`一三八零零零零一零零二`).
+_SPELLED = re.compile(r"[零〇一二三四五六七八九幺洞]{7,}")
 _NUMERAL_UNIT = re.compile(r"([零〇一二两三四五六七八九十]{1,3})(号|月)")
 _NUMERAL_SCORE = re.compile(r"(?<![十百几])([一二三四五])分")
 

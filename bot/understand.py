@@ -24,7 +24,7 @@ _NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
 ADDRESS_PREFIXES = ("小", "老")
 # A ticket's number in a staff member's sentence (`12号`, `第12号`), or one standing alone at
 # either end (`接一下 21`); a phone number is never one.
-_TICKET_NUMBER = re.compile(r"第?\s*(\d{1,6})\s*号")
+_TICKET_NUMBER = re.compile(r"(?:第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
 _BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$)")
 _PHONE = re.compile(r"1[3-9]\d{9}")
 # The ticket's number as typed (full-width digits, numerals), taken out of the words after it.
@@ -32,6 +32,8 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
                            r"[\s,，]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号?\s*$")
 # Taken off the front of the words after the verb (`可以办结了，…`); their end stays as typed.
 _LEADING = " ，,。.：:；;、了吧啊呀"
+# Stars given as a rating (`★★★★`).
+_STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
 _CLAUSES = re.compile(r"[，,。.！!？?；;、\s]+")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
@@ -48,6 +50,7 @@ class Match:
     score: int
     args: str = ""
     span: str = ""  # the words the pattern covered
+    strong: bool = False  # matched by a pattern of `over_problem`: problem words do not win
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Phrasings:
     statement_marks: tuple = ()
     problem_over: frozenset = frozenset()
     staff_verbs: dict = field(default_factory=dict)
+    over_problem: dict = field(default_factory=dict)
     staff_needs: dict = field(default_factory=dict)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
@@ -106,6 +110,7 @@ class Phrasings:
     def plain(self, text: str | None, openers: bool = True) -> str:
         """Half-width, no spaces or punctuation, no filler particles, no polite opener."""
         text = unicodedata.normalize("NFKC", text or "").lower()
+        text = _STARS.sub(lambda m: f"{len(m.group(0))}星", text)  # ★★★★ is 4星
         text = digits_for_numerals(_NOT_WORDS.sub("", text))
         kept = "".join(ch for ch in text if ch not in self.fillers)
         text = kept or text
@@ -177,19 +182,21 @@ class Phrasings:
     def commands_in(self, plain: str, allowed) -> list[Match]:
         """Each allowed command's best match in the message, best first."""
         best: dict[str, Match] = {}
-        for word, patterns in self.commands.items():
-            if word not in allowed:
-                continue
-            for pattern in patterns:
-                m = pattern.search(plain)
-                if m is None:
+        for strong, table in ((False, self.commands), (True, self.over_problem)):
+            for word, patterns in table.items():
+                if word not in allowed:
                     continue
-                score = len(m.group(0))
-                if word not in best or score > best[word].score:
-                    parts = [m.groupdict().get(g) for g in ARG_GROUPS]
-                    best[word] = Match(word, score, " ".join(p for p in parts if p),
-                                       m.group(0))
-        return sorted(best.values(), key=lambda m: -m.score)
+                for pattern in patterns:
+                    m = pattern.search(plain)
+                    if m is None:
+                        continue
+                    score = len(m.group(0))
+                    if word not in best or score > best[word].score or \
+                            (strong and score == best[word].score):
+                        parts = [m.groupdict().get(g) for g in ARG_GROUPS]
+                        best[word] = Match(word, score, " ".join(p for p in parts if p),
+                                           m.group(0), strong)
+        return sorted(best.values(), key=lambda m: (-m.score, not m.strong))
 
     # ---- what no pattern knows ---------------------------------------------------------------
     def guess(self, plain: str) -> tuple[str, ...]:
@@ -251,7 +258,7 @@ class Phrasings:
         None when there is not exactly one ticket number, or no verb of staff_sentences fits."""
         raw = (text or "").strip()
         typed = digits_for_numerals(unicodedata.normalize("NFKC", raw))
-        numbers = {m.group(1) for m in _TICKET_NUMBER.finditer(typed)} or \
+        numbers = {next(g for g in m.groups() if g) for m in _TICKET_NUMBER.finditer(typed)} or \
             {m.group(1) for m in _BARE_NUMBER.finditer(typed)}
         if len(numbers) != 1 or _PHONE.search(typed):
             return None
@@ -396,6 +403,12 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.statement_min = int(telling.get("statement_min", 6))
     phrasings.statement_marks = _words(telling.get("statement_marks", []),
                                        f"{where} telling.statement_marks")
+    phrasings.over_problem = {str(w): _compile(p, f"{where} over_problem.{w}")
+                              for w, p in (data.get("over_problem") or {}).items()}
+    unknown = set(phrasings.over_problem) - set(command_words) \
+        if command_words is not None else set()
+    if unknown:
+        raise SettingsError(f"{where}: over_problem for unknown commands: {sorted(unknown)}")
     staff = data.get("staff_sentences") or {}
     phrasings.staff_verbs = {str(w): tuple(sorted(_words(v, f"{where} staff_sentences.{w}"),
                                                   key=len, reverse=True))

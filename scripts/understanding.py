@@ -40,8 +40,8 @@ TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # Sets written later by someone who had not seen the phrasings, to measure how the matcher
 # generalises: holdout was used to improve it afterwards; holdout2 was only measured; holdout3
 # and holdout4 were measured blind once, then tuned on; holdout5 is the blind one now.
-# dev6a/dev6b: 620 more lines written blind by two more writers, to be tuned on (their
-# first figures are in the commit that added them).
+# dev6a/dev6b, dev7a/dev7b: 1,220 more lines written blind by four more writers, to be tuned
+# on (their first figures are in the commits that added them).
 SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
@@ -50,7 +50,9 @@ SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout4": ROOT / "tests" / "corpus" / "holdout4.jsonl",
         "holdout5": ROOT / "tests" / "corpus" / "holdout5.jsonl",
         "dev6a": ROOT / "tests" / "corpus" / "dev6a.jsonl",
-        "dev6b": ROOT / "tests" / "corpus" / "dev6b.jsonl"}
+        "dev6b": ROOT / "tests" / "corpus" / "dev6b.jsonl",
+        "dev7a": ROOT / "tests" / "corpus" / "dev7a.jsonl",
+        "dev7b": ROOT / "tests" / "corpus" / "dev7b.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.

@@ -143,3 +143,22 @@ def test_praise_words_inside_complaints_do_not_hide_the_problem(phrasings):
     for said in ("对处理结果不满意，暖气还是不热", "水管子漏水，地板都泡涨了", "血压一直不正常，挂不上号"):
         assert phrasings.problem_in(phrasings.plain(said)), said
     assert not phrasings.problem_in(phrasings.plain("今天量了血压，都正常，挺好"))
+
+
+def test_words_about_a_problem_already_reported_are_not_a_new_report(phrasings):
+    """`over_problem`: asking after, adding to or rating a reported problem uses the problem's
+    own words; those patterns are not outweighed by them."""
+    allowed = {"我的问题", "补充", "评价", "党费"}
+    for said, word in (("上回我反应的那个报销的事儿，有信儿了没有？", "我的问题"),
+                       ("暖气的事我再说两句，今天物业来看了说是阀门坏了", "补充"),
+                       ("漏水修好了，师傅态度好，打五分", "评价"),
+                       ("我的党费是从工资里扣还是要自己交？", "党费")):
+        found = phrasings.commands_in(phrasings.plain(said), allowed)
+        assert found and found[0].word == word and found[0].strong, (said, found)
+
+
+def test_weather_and_a_stove_are_no_emergency_but_a_lost_parent_is(phrasings):
+    for said in ("今儿个外头刮大烟炮，出不去门", "武汉今天三十九度，热得人喘不过气", "燃气灶打不着火"):
+        assert not phrasings.emergency_in(phrasings.plain(said)), said
+    for said in ("我妈出门买菜四个钟头了还没回来，找不着人了", "对门老太太三天没见开门了，敲门也没人应"):
+        assert phrasings.emergency_in(phrasings.plain(said)), said
