@@ -5,6 +5,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 
@@ -17,6 +18,19 @@ RESUMABLE = ("report.", "broadcast.", "festival.")
 DRAFT_KEPT = timedelta(days=1)
 ACTING_CHOICE_KEPT = timedelta(hours=1)
 ARG_SEPARATORS = " 　，,:：、。."  # between a command word and what follows it
+
+
+@lru_cache(maxsize=1)
+def _bindings_query():
+    """A user's bindings with their cadre in the same statement ('self' before 'family'),
+    built once: a cadre's command reads ctx.cadre right after (no second query)."""
+    from sqlalchemy import bindparam, select
+    from sqlalchemy.orm import joinedload
+
+    from models import Binding
+
+    return select(Binding).where(Binding.openid == bindparam("openid")) \
+        .options(joinedload(Binding.cadre)).order_by(Binding.relation.desc(), Binding.id)
 
 
 @dataclass
@@ -71,13 +85,7 @@ class Ctx(Work):
     def bindings(self) -> list:
         """Every cadre this user is or acts for (own first): a child may act for both parents."""
         if not hasattr(self, "_bindings"):
-            from sqlalchemy import select
-
-            from models import Binding
-
-            self._bindings = list(self.db.scalars(
-                select(Binding).where(Binding.openid == self.openid)
-                .order_by(Binding.relation.desc(), Binding.id)))  # 'self' before 'family'
+            self._bindings = list(self.db.scalars(_bindings_query(), {"openid": self.openid}))
         return self._bindings
 
     @property

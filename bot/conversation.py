@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.channel import EVENT_KINDS, cs_window
@@ -22,6 +22,11 @@ WINDOW_OPENERS = {"text", "voice", "image", "location", "link", "video", "shortv
 WINDOW_REFRESH = timedelta(seconds=60)
 WINDOW_EVENTS = {"click": "click", "subscribe": "follow", "subscribe_scan": "follow",
                  "scan": "scan"}
+# The row lock makes one user's messages run one at a time, in order: a confirm `1` tapped
+# twice sees the dialog the first copy left, not the one both started from. Built once (its
+# cache key too): only the openid changes.
+LOCKED_FOLLOWER = select(Follower).where(Follower.openid == bindparam("openid")) \
+    .with_for_update()
 
 
 class Conversation:
@@ -49,17 +54,14 @@ class Conversation:
     def touch_follower(self, session, message, now: datetime) -> Follower:
         """Get or create the follower and note when the chat window last opened."""
         openid = message.source
-        # The row lock makes one user's messages run one at a time, in order: a confirm `1`
-        # tapped twice sees the dialog the first copy left, not the one both started from.
-        locked = select(Follower).where(Follower.openid == openid).with_for_update()
-        follower = session.scalar(locked)
+        follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})  # one at a time
         if follower is None:
             try:
                 with session.begin_nested():
                     follower = Follower(openid=openid, subscribed=True, subscribed_at=now)
                     session.add(follower)
             except IntegrityError:  # created by a concurrent message of the same user
-                follower = session.scalar(locked)
+                follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})
         kind = message.type if message.type in WINDOW_OPENERS else \
             WINDOW_EVENTS.get(getattr(message, "event", None) or "")
         # A click/follow/scan opens a short window (3 in a minute); it must not replace a
@@ -76,12 +78,12 @@ class Conversation:
         """Cut a reply to WeChat's limit; the rest waits for `更多`."""
         if not reply:
             return reply
-        hint = self.s.render("core/more_hint")
-        room = WECHAT_TEXT_LIMIT - len(hint.encode()) - 2
         head, rest = cut_to_bytes(reply, WECHAT_TEXT_LIMIT)
         if not rest:
             follower.more_text = None
             return reply
+        hint = self.s.render("core/more_hint")  # only for a reply that is cut
+        room = WECHAT_TEXT_LIMIT - len(hint.encode()) - 2
         head, rest = cut_to_bytes(reply, room)
         follower.more_text = rest
         return f"{head}\n{hint}"

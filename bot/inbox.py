@@ -7,8 +7,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wechatpy import parse_message
@@ -38,6 +40,39 @@ def unavailable(exc: BaseException) -> bool:
 
 
 SUBSCRIBE_EVENTS = {e.upper() for e in (wxevents.POPUP, wxevents.CHANGE, wxevents.SENT)}
+
+# The hot path's statements on the inbound row, built once (their cache key too: building a
+# statement per message cost more CPU than running it). Recording is one INSERT … RETURNING
+# id; the handler's row lock and its answer are Core statements, so the row (raw XML and
+# all) is never loaded into the ORM and its UPDATE skips the unit of work.
+_T = InboundMessage.__table__
+_RECORD = insert(InboundMessage).returning(InboundMessage.id)
+_LOCK = select(_T.c.status, _T.c.reply, _T.c.reply_mode, _T.c.openid) \
+    .where(_T.c.id == bindparam("row_id")).with_for_update()
+_SETTLE = update(_T).where(_T.c.id == bindparam("row_id")).values(
+    status=bindparam("new_status"), reply=bindparam("new_reply"),
+    reply_mode=bindparam("new_mode"), understood=bindparam("new_understood"),
+    handled_at=bindparam("new_handled_at"))
+
+
+@dataclass
+class Handling:
+    """The inbound row as its handler sees it: id and sender, what it holds, and the answer
+    (`understood` the handler may set) that _answer writes back."""
+
+    id: int
+    openid: str
+    status: str
+    reply: str | None = None
+    reply_mode: str | None = None
+    understood: str | None = None
+    handled_at: datetime | None = None
+
+
+def _lock(session, row_id: int) -> Handling:
+    """Lock the inbound row until the session's transaction ends; what it holds now."""
+    status, reply, mode, openid = session.execute(_LOCK, {"row_id": row_id}).one()
+    return Handling(row_id, openid, status, reply, mode)
 
 
 def dedupe_key(data: dict) -> str:
@@ -257,14 +292,12 @@ class Inbox:
     # ---- recording -----------------------------------------------------------------------
     def _record(self, key: str, message, data: dict, raw: str) -> int | None:
         """Insert the inbound row (own transaction); None when it already exists."""
-        row = InboundMessage(dedupe_key=key, openid=data.get("FromUserName", ""),
-                             msg_type=data.get("MsgType", "unknown")[:32],
-                             event=(data.get("Event") or None),
-                             content=_content_of(data), raw=raw)
+        values = {"dedupe_key": key, "openid": data.get("FromUserName", ""),
+                  "msg_type": data.get("MsgType", "unknown")[:32],
+                  "event": data.get("Event") or None, "content": _content_of(data), "raw": raw}
         try:
-            with self.db.session() as session:
-                session.add(row)
-            return row.id
+            with self.db.engine.begin() as conn:
+                return conn.execute(_RECORD, values).scalar_one()
         except IntegrityError:
             return None
 
@@ -308,12 +341,12 @@ class Inbox:
         session = self.db.sessionmaker()
         try:
             # The row lock marks this message as being handled until the commit below.
-            row = session.get(InboundMessage, row_id, with_for_update=True)
+            row = _lock(session, row_id)
             if row.status != "processing":  # a retry took it over while this copy queued
                 session.rollback()
                 return _stored(row)
             reply, pushed, ok = self._run_handler(session, message, row, key)
-            if ok:  # the handler's writes and the answer: one flush, one commit
+            if ok:  # the answer and the handler's writes: one commit
                 late = _decide(race)
                 try:
                     self._answer(session, row, reply, pushed, late, "done")
@@ -325,8 +358,7 @@ class Inbox:
             if not ok:
                 # After the rollback the lock is gone: take it again and make sure no retry
                 # has taken the message over in between.
-                row = session.get(InboundMessage, row_id, with_for_update=True,
-                                  populate_existing=True)
+                row = _lock(session, row_id)
                 if row.status != "processing":
                     session.rollback()
                     return _stored(row)
@@ -348,13 +380,17 @@ class Inbox:
             pushed.append(self.handle.push_late(session, row, reply))
         row.status, row.reply, row.handled_at = status, reply, utcnow()
         row.reply_mode = "late" if late else "inline"
+        session.execute(_SETTLE, {"row_id": row.id, "new_status": row.status,
+                                  "new_reply": row.reply, "new_mode": row.reply_mode,
+                                  "new_understood": row.understood,
+                                  "new_handled_at": row.handled_at})
 
     def _run_handler(self, session, message, row, key: str):
         """Run the handler; on any error roll back its changes and answer kindly.
 
         Nothing of the failed transaction is touched before the rollback (after a failed
         flush any attribute read would raise again and leave the message unanswered). Its
-        writes are flushed with the answer, at the commit (one UPDATE of the row)."""
+        writes are flushed at the commit, after the row's answer (_SETTLE)."""
         try:
             reply, pushed = self.handle(session, message, row)
             return reply, pushed, True

@@ -7,12 +7,15 @@ from bot.settings import ROOT
 
 
 class Renderer:
-    """Renders `feature/name.txt` templates to trimmed text."""
+    """Renders `feature/name.txt` templates to trimmed text.
+
+    Templates are read once per process (no `auto_reload`: a stat of the file on every
+    render, on the webhook's path); a changed template takes effect at the next start."""
 
     def __init__(self, folder=ROOT / "templates"):
         self.env = Environment(loader=FileSystemLoader(str(folder)), trim_blocks=True,
                                lstrip_blocks=True, undefined=StrictUndefined,
-                               autoescape=False)
+                               autoescape=False, auto_reload=False)
 
     def __call__(self, template: str, /, **values) -> str:
         """Render a template by name; `.txt` may be omitted."""

@@ -141,6 +141,7 @@ class Router:
         self._by_word: list[tuple[str, Rule]] = []
         self.phrasings = None  # bot.understand.Phrasings, loaded by create_app
         self.labels: dict | None = None  # templates/core/menu_labels.yaml, read on first use
+        self._role_query: R.RoleQuery | None = None  # built on first use, after register()
 
     def register(self, handlers: Handlers) -> None:
         """Add a feature's handlers; a word or state registered twice is a programming error."""
@@ -161,6 +162,7 @@ class Router:
                 raise ValueError(f"{handlers.name}: registered twice: {sorted(dup)}")
             table.update(new)
         self.resolvers.extend(handlers.resolvers)
+        self._role_query = None  # the resolvers changed: build the statement again
         self.step_roles.update(handlers.step_roles)
         if handlers.refused is not None:
             self.step_refusals.update(dict.fromkeys(handlers.steps, handlers.refused))
@@ -177,8 +179,10 @@ class Router:
         return str(label)
 
     def roles_of(self, session, openid: str) -> set[str]:
-        """Every role the openid holds, from every resolver (one statement)."""
-        return R.roles_in(session, self.resolvers, openid)
+        """Every role the openid holds, from every resolver (one statement, built once)."""
+        if self._role_query is None:
+            self._role_query = R.RoleQuery(self.resolvers)
+        return self._role_query(session, openid)
 
     # ---- matching ------------------------------------------------------------------------
     def match(self, text: str) -> tuple[Rule, str] | None:

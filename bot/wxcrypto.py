@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import socket
@@ -74,7 +75,13 @@ def _decrypt_with(encrypt: str, key: bytes, appid: str) -> str:
 
 def encrypt_reply(xml: str, token: str, key: str, appid: str, nonce: str, timestamp: str) -> str:
     """Encrypt and sign a reply the way WeChat expects in safe mode."""
-    return WeChatCrypto(token, key, appid).encrypt_message(xml, nonce, timestamp)
+    return _crypto(token, key, appid).encrypt_message(xml, nonce, timestamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _crypto(token: str, key: str, appid: str) -> WeChatCrypto:
+    """wechatpy's crypto for one account, built once (it decodes the key on creation)."""
+    return WeChatCrypto(token, key, appid)
 
 
 def encrypt_body(xml: str, key: str, appid: str) -> str:

@@ -163,3 +163,23 @@ def test_pushes_are_dispatched_only_by_the_unit_that_made_them(world):
     unit.dispatch()
     assert [s.template for s in outbox.dispatched] == ["issues/staff_new", "issues/family_new"]
     assert unit.pushed == []
+
+
+def test_the_first_active_tickets_are_the_head_of_the_list_with_the_full_count(world):
+    """`待办` lists a few tickets of a long backlog: the same first ones, and how many in all."""
+    from datetime import timedelta
+
+    from models.issues import Ticket
+
+    work, outbox, p = world
+    db = work().db
+    db.add_all([Ticket(cadre_id=p["reporter"].cadre_id, reporter_openid="o-cadre",
+                       category="utilities", description=f"问题{i}", urgent=i == 3,
+                       state=RESOLVED if i == 0 else "open",
+                       created_at=NOW - timedelta(hours=i)) for i in range(6)])
+    db.flush()
+    everything = service.active_tickets(db)
+    rows, total = service.first_active_tickets(db, 3)
+    assert [t.id for t in rows] == [t.id for t in everything[:3]] and total == 5 == len(everything)
+    rows, total = service.first_active_tickets(db, 10)
+    assert [t.id for t in rows] == [t.id for t in everything] and total == 5

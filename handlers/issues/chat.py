@@ -25,6 +25,7 @@ APPEND = "report.append"
 
 MAX_ATTACHMENTS = 12
 MAX_TEXT = service.MAX_TEXT
+TODO_TICKETS, TODO_ASKS = 30, 10  # lines `待办` lists (the rest: a count, the console)
 # `12 内容`, `１２号，内容`, `十二` — a ticket number, then a separator or the end.
 REF = re.compile(r"^([0-9０-９]+|[零〇一二两三四五六七八九十百]+)\s*号?"
                  r"(?:[\s　，,:：、。.]+|$)(.*)$", re.S)
@@ -413,14 +414,13 @@ def todo(ctx, args):
     from handlers.people.service import help_requests_to_hear
 
     policy, staff = _policy(ctx), service.staff_of(ctx.db, ctx.openid)
-    active = service.active_tickets(ctx.db)
-    tickets = active[:30]
-    asks = [_ask_line(ctx, r) for r in help_requests_to_hear(ctx.db, ctx.now)[:10]]
+    tickets, total = service.first_active_tickets(ctx.db, TODO_TICKETS)
+    asks = [_ask_line(ctx, r) for r in help_requests_to_hear(ctx.db, ctx.now, limit=TODO_ASKS)]
     voices = {t.id: voice_waiting(t.attachments) for t in tickets}
     heard = any(voices.values()) or any(a["voice"] for a in asks)
     return ctx.reply("issues/todo", tickets=[ticket_view(policy, t, ctx.now, staff.id)
                                              for t in tickets],
-                     more=max(len(active) - 30, 0),
+                     more=max(total - TODO_TICKETS, 0),
                      on_duty=staff.on_duty, asks=asks, voices=voices,
                      console=console_link(ctx.services.settings) if heard else None)
 

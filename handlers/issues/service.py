@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -151,6 +151,19 @@ def active_tickets(session) -> list[Ticket]:
     """Tickets not yet resolved: urgent first, then oldest first."""
     return list(session.scalars(_listing().where(Ticket.state.in_(ACTIVE_STATES))
                                 .order_by(Ticket.urgent.desc(), Ticket.created_at, Ticket.id)))
+
+
+def first_active_tickets(session, limit: int) -> tuple[list[Ticket], int]:
+    """The first `limit` of active_tickets() and how many there are in all: a list that shows
+    a few does not load every ticket (and its attachments) of a long backlog; the count is
+    asked only when the list is full."""
+    rows = list(session.scalars(_listing().where(Ticket.state.in_(ACTIVE_STATES))
+                                .order_by(Ticket.urgent.desc(), Ticket.created_at, Ticket.id)
+                                .limit(limit)))
+    if len(rows) < limit:
+        return rows, len(rows)
+    return rows, session.scalar(select(func.count()).select_from(Ticket)
+                                .where(Ticket.state.in_(ACTIVE_STATES)))
 
 
 def reporter_side(session, ticket: Ticket) -> list[str]:

@@ -354,15 +354,18 @@ def open_help_requests(session: Session) -> list[HelpRequest]:
                                 .order_by(HelpRequest.id)))
 
 
-def help_requests_to_hear(session: Session, now: datetime) -> list[HelpRequest]:
+def help_requests_to_hear(session: Session, now: datetime,
+                          limit: int | None = None) -> list[HelpRequest]:
     """For the console: the open 人工 requests, and answered ones the user sent a recording
-    to after the last answer (recent), oldest first: staff were told it waits there."""
+    to after the last answer (recent), oldest first: staff were told it waits there. Their
+    cadre and recordings come loaded (every line shows both: no query per line)."""
     newer = exists().where(TicketAttachment.help_request_id == HelpRequest.id,
                            TicketAttachment.created_at > HelpRequest.answered_at,
                            TicketAttachment.created_at >= now - media.KEPT_BY_WECHAT)
     return list(session.scalars(select(HelpRequest).where(
         or_(HelpRequest.answers == 0, and_(HelpRequest.answers > 0, newer)))
-        .options(selectinload(HelpRequest.attachments)).order_by(HelpRequest.id)))
+        .options(selectinload(HelpRequest.attachments), selectinload(HelpRequest.cadre))
+        .order_by(HelpRequest.id).limit(limit)))
 
 
 def help_staff(session: Session, request: HelpRequest | None, staff_id: int | None) -> list[str]:
