@@ -27,6 +27,8 @@ ADDRESS_PREFIXES = ("小", "老")
 _TICKET_NUMBER = re.compile(r"(?:第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
 _BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$)")
 _PHONE = re.compile(r"1[3-9]\d{9}")
+# A staff member asking about a ticket, not ordering something done to it.
+_QUESTION = re.compile(r"(吗|没有|没|呢|\?)[\s.。!！]*$")
 # The ticket's number as typed (full-width digits, numerals), taken out of the words after it.
 _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号|"
                            r"[\s,，]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号?\s*$")
@@ -260,7 +262,7 @@ class Phrasings:
         typed = digits_for_numerals(unicodedata.normalize("NFKC", raw))
         numbers = {next(g for g in m.groups() if g) for m in _TICKET_NUMBER.finditer(typed)} or \
             {m.group(1) for m in _BARE_NUMBER.finditer(typed)}
-        if len(numbers) != 1 or _PHONE.search(typed):
+        if len(numbers) != 1 or _PHONE.search(typed) or _QUESTION.search(typed):
             return None
         for word, verbs in self.staff_verbs.items():
             if word not in allowed or (word in self.staff_needs and

@@ -162,3 +162,13 @@ def test_weather_and_a_stove_are_no_emergency_but_a_lost_parent_is(phrasings):
         assert not phrasings.emergency_in(phrasings.plain(said)), said
     for said in ("我妈出门买菜四个钟头了还没回来，找不着人了", "对门老太太三天没见开门了，敲门也没人应"):
         assert phrasings.emergency_in(phrasings.plain(said)), said
+
+
+def test_a_staff_question_or_a_remark_about_a_ticket_is_no_order(phrasings):
+    """What follows the verb of a staff order goes to an old person as it stands: a question,
+    or a remark that holds a verb's characters, must not become one."""
+    allowed = {"答复", "重开", "办结", "回复", "接单", "转办"}
+    for said in ("12号修好了吗", "12号老人回老家了，下周再去", "12号处理好了没有？",
+                 "12号家里暖气关了", "12号的通知发了吗"):
+        assert phrasings.staff_sentence(said, allowed) is None, said
+    assert phrasings.staff_sentence("回一下12号，师傅下午到。", allowed) == ("回复", "12 师傅下午到。")
