@@ -346,7 +346,8 @@ class Router:
                 ctx.follower.open_thread(ctx.now) is not None:
             return None
         tied = [m for m in matches if m.score == matches[0].score]
-        if self.phrasings.telling_only(ctx.plain, ctx.raw_text or ctx.text):
+        if not matches[0].strong and self.phrasings.telling_only(ctx.plain,
+                                                                 ctx.raw_text or ctx.text):
             return None  # a memory, a grandchild's doings: chat, whatever words it uses
         if len(tied) > 1:
             return [m.word for m in tied[:3]]  # asked about in one question, never guessed

@@ -172,3 +172,15 @@ def test_a_staff_question_or_a_remark_about_a_ticket_is_no_order(phrasings):
                  "12号家里暖气关了", "12号的通知发了吗"):
         assert phrasings.staff_sentence(said, allowed) is None, said
     assert phrasings.staff_sentence("回一下12号，师傅下午到。", allowed) == ("回复", "12 师傅下午到。")
+
+
+def test_a_strong_pattern_is_not_outweighed_by_news_around_it(phrasings):
+    """`下周四的课去不了，孙子结婚，跟老师说一声` tells news (a grandson's wedding) and still asks
+    a person to pass on the leave; a memory with 党费 in it stays chat."""
+    allowed = {"人工", "党费", "评价"}
+    said = "我下周四的课去不了，孙子结婚，嗯，跟老师说一声。"
+    found = phrasings.commands_in(phrasings.plain(said), allowed)
+    assert found and found[0].word == "人工" and found[0].strong
+    memory = "过去交党费都是到支部书记家里交"
+    assert phrasings.telling_only(phrasings.plain(memory), memory)
+    assert not any(m.strong for m in phrasings.commands_in(phrasings.plain(memory), allowed))
