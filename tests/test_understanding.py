@@ -184,3 +184,18 @@ def test_a_strong_pattern_is_not_outweighed_by_news_around_it(phrasings):
     memory = "过去交党费都是到支部书记家里交"
     assert phrasings.telling_only(phrasings.plain(memory), memory)
     assert not any(m.strong for m in phrasings.commands_in(phrasings.plain(memory), allowed))
+
+
+def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
+    """Danger is never missed and never invented on any labelled set (2,751 lines: the corpus,
+    the trial, the holdouts and the dev sets): the 120/119 advice and a supervisor's alert at
+    any hour depend on these words alone."""
+    from scripts.understanding import SETS, load_lines
+
+    wrong = []
+    for name, path in SETS.items():
+        for line in load_lines(path):
+            said = line["said"].removeprefix("[语音]")
+            if phrasings.emergency_in(phrasings.plain(said)) != (line["expect"] == "emergency"):
+                wrong.append((name, line["expect"], said))
+    assert wrong == []
