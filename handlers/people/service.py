@@ -347,13 +347,6 @@ def keep_recording(work, request: HelpRequest, media_id: str | None) -> TicketAt
     return item
 
 
-def open_help_requests(session: Session) -> list[HelpRequest]:
-    """人工 requests nobody has answered yet, oldest first (for 待办 and the console)."""
-    return list(session.scalars(select(HelpRequest).where(HelpRequest.answers == 0)
-                                .options(selectinload(HelpRequest.attachments))
-                                .order_by(HelpRequest.id)))
-
-
 def help_requests_to_hear(session: Session, now: datetime,
                           limit: int | None = None) -> list[HelpRequest]:
     """For the console: the open 人工 requests, and answered ones the user sent a recording
