@@ -337,7 +337,7 @@ class Router:
         if coverage < WEAK_COVERAGE and not matches[0].strong and \
                 self.phrasings.problem_in(ctx.plain):
             return None  # a problem told in many words, one of which sounds like a command
-        if matches[0].word in self.phrasings.problem_over and \
+        if matches[0].word in self.phrasings.yields_to_problem and \
                 self.phrasings.problem_in(ctx.plain.replace(matches[0].span, "", 1)):
             return None  # `帮我爸登记个问题，他家楼道漏水`: the problem is told as well
         if self.phrasings.chat_score(ctx.plain) > matches[0].score:

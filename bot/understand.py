@@ -82,7 +82,7 @@ class Phrasings:
     asking: list = field(default_factory=list)
     statement_min: int = 6
     statement_marks: tuple = ()
-    problem_over: frozenset = frozenset()
+    yields_to_problem: frozenset = frozenset()  # commands a problem told with them outweighs
     staff_verbs: dict = field(default_factory=dict)
     over_problem: dict = field(default_factory=dict)
     staff_needs: dict = field(default_factory=dict)
@@ -365,9 +365,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
         kind.setdefault(group, frozenset())
     commands = {str(word): _compile(p, f"{where} commands.{word}")
                 for word, p in (data.get("commands") or {}).items()}
-    unknown = set(commands) - set(command_words) if command_words is not None else set()
-    if unknown:
-        raise SettingsError(f"{where}: phrasings for unknown commands: {sorted(unknown)}")
+    _commands_only(commands, command_words, f"{where} commands")
     answers = {str(k): tuple(raw.plain(w) for w in _words(v, f"{where} answers.{k}"))
                for k, v in (data.get("answers") or {}).items() if k != "ratings"}
     ratings = {}
@@ -384,10 +382,8 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     sound_alike = tuple(sorted(_words(slips.get("words", []), f"{where} slips.words"), key=len,
                                reverse=True))
     not_slips = frozenset(_words(slips.get("not", []), f"{where} slips.not"))
-    named = set(command_words) if command_words is not None else None
-    for word in [w for v in vague.values() for w in v] + list(takes):
-        if named is not None and word not in named:
-            raise SettingsError(f"{where}: {word!r} is not a command")
+    _commands_only([w for v in vague.values() for w in v], command_words, f"{where} vague")
+    _commands_only(takes, command_words, f"{where} thread_takes")
     phrasings = Phrasings(
         fillers=fillers, openers=openers, kind=kind,
         kind_words=tuple(sorted(set().union(*kind.values()), key=len, reverse=True)),
@@ -407,25 +403,27 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
                                        f"{where} telling.statement_marks")
     phrasings.over_problem = {str(w): _compile(p, f"{where} over_problem.{w}")
                               for w, p in (data.get("over_problem") or {}).items()}
-    unknown = set(phrasings.over_problem) - set(command_words) \
-        if command_words is not None else set()
-    if unknown:
-        raise SettingsError(f"{where}: over_problem for unknown commands: {sorted(unknown)}")
+    _commands_only(phrasings.over_problem, command_words, f"{where} over_problem")
     staff = data.get("staff_sentences") or {}
     phrasings.staff_verbs = {str(w): tuple(sorted(_words(v, f"{where} staff_sentences.{w}"),
                                                   key=len, reverse=True))
                              for w, v in (staff.get("verbs") or {}).items()}
     phrasings.staff_needs = {str(w): _words(v, f"{where} staff_sentences.needs.{w}")
                              for w, v in (staff.get("needs") or {}).items()}
-    unknown = (set(phrasings.staff_verbs) | set(phrasings.staff_needs)) - set(command_words) \
-        if command_words is not None else set()
-    if unknown:
-        raise SettingsError(f"{where}: staff_sentences for unknown commands: {sorted(unknown)}")
-    phrasings.problem_over = frozenset(_words(problem.get("over", []), f"{where} problem.over"))
-    for word in phrasings.problem_over:
-        if command_words is not None and word not in command_words:
-            raise SettingsError(f"{where}: problem.over: {word!r} is not a command")
+    _commands_only([*phrasings.staff_verbs, *phrasings.staff_needs], command_words,
+                   f"{where} staff_sentences")
+    phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
+                                                   f"{where} problem.yields"))
+    _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")
     return _with_examples(phrasings, data.get("nearest"), where)
+
+
+def _commands_only(words, command_words, where: str) -> None:
+    """A mistake in the file names a command that does not exist: stop with a clear message
+    (not checked when the command words are not known, as in unit tests)."""
+    unknown = sorted(set(words) - set(command_words)) if command_words is not None else []
+    if unknown:
+        raise SettingsError(f"{where}: not commands: {unknown}")
 
 
 def _with_examples(phrasings: Phrasings, config: dict | None, where: str) -> Phrasings:

@@ -199,3 +199,25 @@ def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
             if phrasings.emergency_in(phrasings.plain(said)) != (line["expect"] == "emergency"):
                 wrong.append((name, line["expect"], said))
     assert wrong == []
+
+
+@pytest.mark.parametrize("old, new", [
+    ("  yields: [反映问题, 通知]", "  yields: [反映问题, 没有这个]"),
+    ("    答复: [答复,", "    没有这个: [答复,"),
+    ("  我的问题:\n    - (反映|反应|报|提|报修)", "  没有这个:\n    - (反映|反应|报|提|报修)"),
+])
+def test_a_section_naming_a_command_that_does_not_exist_stops_the_start(phrasings, tmp_path,
+                                                                        old, new):
+    from bot.settings import SettingsError
+    from bot.understand import PHRASINGS_FILE, load
+
+    known = {*phrasings.commands, *phrasings.over_problem, *phrasings.staff_verbs,
+             *phrasings.yields_to_problem, *phrasings.thread_takes,
+             *(w for words in phrasings.vague.values() for w in words)}
+    text = PHRASINGS_FILE.read_text(encoding="utf-8")
+    assert old in text
+    broken = tmp_path / "phrasings.yaml"
+    broken.write_text(text.replace(old, new, 1), encoding="utf-8")
+    load(PHRASINGS_FILE, command_words=known)  # the file as it is passes
+    with pytest.raises(SettingsError, match="没有这个"):
+        load(broken, command_words=known)
