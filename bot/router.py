@@ -23,6 +23,7 @@ STRONG_ARGS = 6
 SEPARATED = set(" 　,，:：、")  # `人工 …`: the command word, then its words
 PHRASED_MARGIN = 3  # characters more than the command word for everyday words to win
 CANCEL_WORDS = {"取消", "退出", "0"}
+ZERO_SAID = {"零", "〇", "洞"}  # `0` said or typed in words: leaves a dialog (a menu's `0 取消`)
 MENU_LABELS = Path(__file__).resolve().parent.parent / "templates" / "core" / "menu_labels.yaml"
 # What a dialog step returns when the message is not an answer to its question: the router
 # leaves the dialog and handles the message afresh (a command, a menu number, kind words…).
@@ -237,7 +238,8 @@ class Router:
             ctx.end()
             ctx.understood("菜单")
             return ctx.menu()
-        if text in CANCEL_WORDS and (in_dialog or text != "0"):
+        if (text in CANCEL_WORDS or (in_dialog and text in ZERO_SAID)) and \
+                (in_dialog or text != "0"):
             ctx.end()
             ctx.understood("quit" if in_dialog else "取消")
             return ctx.reply("core/cancelled" if in_dialog else "core/nothing_to_cancel",
@@ -305,6 +307,8 @@ class Router:
             if self.phrasings.statement(ctx.plain, ctx.raw_text) and \
                     (R.CADRE in ctx.roles or R.STAFF not in ctx.roles):  # staff give orders
                 return self.mean(ctx, "kind", kind="told")
+            if R.STAFF in ctx.roles and self.phrasings.aside(ctx.plain, ctx.raw_text or ctx.text):
+                return self.mean(ctx, "kind", kind="aside")  # said to colleagues: no order
         ctx.understood("not_understood")
         return ctx.menu(ctx.reply("core/not_understood"))
 
@@ -369,8 +373,10 @@ class Router:
         space (`人工 我爸家暖气的事…`) and staff commands keep their word: what follows is
         their free text, never to be read as something else."""
         rule = found[0]
-        if not matches or rule.role in (R.STAFF, R.SUPERVISOR) or matches[0].word in rule.words:
+        if not matches or matches[0].word in rule.words:
             return False
+        if rule.role in (R.STAFF, R.SUPERVISOR):  # unless the whole message says another
+            return matches[0].score >= len(ctx.plain)  # (`值班结束` is 下班)
         word = min((w for w in rule.words if w and ctx.text.startswith(w)), key=len,
                    default=min((w for w in rule.words if w), key=len, default=""))
         if ctx.text[len(word):len(word) + 1] in SEPARATED:
@@ -452,7 +458,7 @@ class Router:
             return None
         answer = handler(ctx, **values)
         if answer is not None or not quiet:
-            ctx.understood(meaning if meaning != "kind" else "kind")
+            ctx.understood(meaning)
         return answer
 
     def _menu_choice_in_disguise(self, ctx, rule: Rule, args: str) -> bool:
@@ -490,6 +496,8 @@ class Router:
             ctx.end()
             return refused(ctx, refusal)
         if answer is NEW_MESSAGE:
+            if ctx.msg_type in ("text", "voice") and ctx.text and ctx.says_only("quit"):
+                return self.quit(ctx)  # `不看了` leaves the list shown
             ctx.end()
             return self.dispatch(ctx)
         return answer

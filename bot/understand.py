@@ -22,11 +22,19 @@ PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
 # Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
 _NOT_WORDS = re.compile(r"[\s\W_]+", re.UNICODE)
 ADDRESS_PREFIXES = ("小", "老")
+# A surname and a title: how staff and old people address someone (`赵姐`, `王主任`).
+ADDRESS_TITLES = ("主任", "科长", "局长", "处长", "老师", "师傅", "大姐", "大哥", "姐", "哥")
+# Who speaks, said before an answer's words (`我不报了`, `那俺不看了`).
+SUBJECTS = ("那我", "那俺", "我", "俺")
+# A staff verb right after one of these is denied, not ordered (`不归我们科`, `别转`).
+NEGATIONS = ("不", "别", "没")
 # A ticket's number in a staff member's sentence (`12号`, `第12号`), or one standing alone at
 # either end (`接一下 21`); a phone number is never one.
 _TICKET_NUMBER = re.compile(r"(?:第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
-_BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$)")
+_BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$|[:：，,])")
 _PHONE = re.compile(r"1[3-9]\d{9}")
+# A ticket's number as staff write it in other systems (`#15`, `＃17`, `No.9`): read as `15号`.
+_TICKET_MARK = re.compile(r"(?:#|(?<![a-z])no\.?)\s*(\d{1,6})(?!\d|\s*号)", re.IGNORECASE)
 # A staff member asking about a ticket, not ordering something done to it.
 _QUESTION = re.compile(r"(吗|没有|没|呢|\?)[\s.。!！]*$")
 # The ticket's number as typed (full-width digits, numerals), taken out of the words after it.
@@ -113,7 +121,7 @@ class Phrasings:
         """Half-width, no spaces or punctuation, no filler particles, no polite opener."""
         text = unicodedata.normalize("NFKC", text or "").lower()
         text = _STARS.sub(lambda m: f"{len(m.group(0))}星", text)  # ★★★★ is 4星
-        text = digits_for_numerals(_NOT_WORDS.sub("", text))
+        text = digits_for_numerals(_NOT_WORDS.sub("", _TICKET_MARK.sub(r"\1号", text)))
         kept = "".join(ch for ch in text if ch not in self.fillers)
         text = kept or text
         changed = openers
@@ -134,8 +142,11 @@ class Phrasings:
         found, rest = [], plain
         while rest:
             word = next((w for w in self.kind_words if rest.startswith(w)), None)
+            title = next((t for t in ADDRESS_TITLES if rest[1:].startswith(t)), None)
             if word is None and rest.startswith(ADDRESS_PREFIXES) and len(rest) >= 2:
                 word = rest[:2]  # 小孙, 老李: how people address whoever answered them
+            elif word is None and title is not None:
+                word = rest[:1 + len(title)]  # 赵姐, 王主任
             elif word is None:
                 return None
             found.append(word)
@@ -172,6 +183,14 @@ class Phrasings:
         return len(plain) >= self.statement_min and \
             any(mark in plain for mark in self.statement_marks) and \
             not any(p.search(plain) or p.search(typed) for p in self.asking)
+
+    def aside(self, plain: str, text: str) -> bool:
+        """A staff member's sentence with no number in it (`这周单子真不少`, `老周你那边弄完
+        没？`): a remark, not an order about a ticket — answered as chat, with the commands;
+        one with a number may be an order misphrased and gets "not understood"."""
+        typed = digits_for_numerals(unicodedata.normalize("NFKC", text or ""))
+        return len(plain) >= self.statement_min and not re.search(r"\d", typed) and \
+            any(mark in plain for mark in self.statement_marks)
 
     def problem_in(self, plain: str) -> bool:
         """A problem told straight out: long enough, and says what is wrong."""
@@ -245,6 +264,8 @@ class Phrasings:
         words = sorted(set(self.answers.get(group, ())) | set(self.kind_words), key=len,
                        reverse=True)
         rest, seen = plain, False
+        subject = next((s for s in SUBJECTS if plain.startswith(s) and plain != s), "")
+        rest = rest[len(subject):]  # `我不报了` is `不报了`
         while rest:
             word = next((w for w in words if rest.startswith(w)), None)
             if word is None:
@@ -259,7 +280,7 @@ class Phrasings:
         command takes them: `N` and the words after the verb, as typed, punctuation kept);
         None when there is not exactly one ticket number, or no verb of staff_sentences fits."""
         raw = (text or "").strip()
-        typed = digits_for_numerals(unicodedata.normalize("NFKC", raw))
+        typed = digits_for_numerals(_TICKET_MARK.sub(r"\1号", unicodedata.normalize("NFKC", raw)))
         numbers = {next(g for g in m.groups() if g) for m in _TICKET_NUMBER.finditer(typed)} or \
             {m.group(1) for m in _BARE_NUMBER.finditer(typed)}
         if len(numbers) != 1 or _PHONE.search(typed) or _QUESTION.search(typed):
@@ -268,7 +289,8 @@ class Phrasings:
             if word not in allowed or (word in self.staff_needs and
                                        not any(w in raw for w in self.staff_needs[word])):
                 continue
-            found = [(raw.find(v), -len(v), v) for v in verbs if v in raw]
+            found = [(at, -len(v), v) for v in verbs if (at := raw.find(v)) >= 0
+                     and raw[at - 1:at] not in NEGATIONS]  # `不归我们科` claims nothing
             if found:
                 at, _, verb = min(found)
                 rest = _TYPED_NUMBER.sub("", raw[at + len(verb):], count=1)

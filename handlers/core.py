@@ -82,7 +82,10 @@ def other_message(ctx):
 # ---- understanding: kind words, two readings, emergencies, a question about a command ---------
 @handlers.meaning("kind")
 def kind(ctx, kind: str):
-    """`谢谢`, `好的`, `嗯嗯`, a greeting, chit-chat: one kind line, not the menu."""
+    """`谢谢`, `好的`, `嗯嗯`, a greeting, chit-chat: one kind line, not the menu (a staff
+    member's remark to colleagues gets the commands too, and is noted as an `aside`)."""
+    if kind == "aside":
+        ctx.understood("aside")
     return ctx.reply("core/kind", kind=kind)
 
 

@@ -41,7 +41,8 @@ TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # generalises: holdout was used to improve it afterwards; holdout2 was only measured; holdout3
 # and holdout4 were measured blind once, then tuned on; holdout5 is the blind one now.
 # dev6a/dev6b, dev7a/dev7b: 1,220 more lines written blind by four more writers, to be tuned
-# on (their first figures are in the commits that added them).
+# on (their first figures are in the commits that added them); dev8a/dev8b, 600 more by two
+# more writers (first figures 84.0 % and 78.7 % understood), tuned on.
 SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
@@ -52,7 +53,9 @@ SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "dev6a": ROOT / "tests" / "corpus" / "dev6a.jsonl",
         "dev6b": ROOT / "tests" / "corpus" / "dev6b.jsonl",
         "dev7a": ROOT / "tests" / "corpus" / "dev7a.jsonl",
-        "dev7b": ROOT / "tests" / "corpus" / "dev7b.jsonl"}
+        "dev7b": ROOT / "tests" / "corpus" / "dev7b.jsonl",
+        "dev8a": ROOT / "tests" / "corpus" / "dev8a.jsonl",
+        "dev8b": ROOT / "tests" / "corpus" / "dev8b.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.
@@ -60,7 +63,10 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
         "no": {"no", "quit", "ask_quit"}, "ask_command": {"ask_command"},
         "菜单": {"菜单", "subscribe"}, "工作人员": {"工作人员"},
         # Words after a staff reply on a ticket become a note on it: that is 补充.
-        "补充": {"补充", "thread"}}
+        "补充": {"补充", "thread"},
+        # A staff member's remark with no number in it is answered as chat, with the
+        # commands listed (router.understand, `aside`): kind words, not a dead end.
+        "kind": {"aside"}}
 # Per role: someone not yet bound who tells a problem is put through to a person with the
 # words (handlers/issues/chat.py `problem`), not into a report they may not make yet.
 # A cadre or family member asking for one problem's details gets them from `我的问题 N`
@@ -83,7 +89,7 @@ class Score:
         ok = got == expect or got in ALSO.get(expect, ()) or \
             got in ALSO_AS.get(who.rstrip("0123456789"), {}).get(expect, ())
         if expect == "not_understood":
-            ok = got in PASSIVE | {"kind"}
+            ok = got in PASSIVE | {"kind", "aside"}
         misread = not ok and got not in PASSIVE and got is not None
         dead = not ok and (got is None or got == "kind")
         self.rows.append({"who": who, "context": context, "said": said, "expect": expect,

@@ -51,6 +51,18 @@ def report(wx, openid: str) -> int:
     return int(re.search(r"问题编号是 (\d+) 号", wx.text(openid, "1")).group(1))
 
 
+def admin_group(app, people: People) -> None:
+    """A group with 王建国 as its admin (and only member)."""
+    from models.groups import BroadcastGroup, GroupMember
+
+    with db(app) as s:
+        group = BroadcastGroup(name="第一党支部")
+        s.add(group)
+        s.flush()
+        cadre_id = s.scalar(select(Binding.cadre_id).where(Binding.openid == people.cadre))
+        s.add(GroupMember(group_id=group.id, cadre_id=cadre_id, is_admin=True))
+
+
 def understood(app, openid: str) -> str | None:
     """How the user's last message was understood (recorded on its inbound row)."""
     from models import InboundMessage
@@ -245,14 +257,7 @@ def test_confirm_words_and_option_words(app, wx, people):
 
 @pytest.mark.parametrize("said", ["不发了", "算了", "不了"])
 def test_no_words_at_a_broadcast_confirm(app, wx, people, said):
-    from models.groups import BroadcastGroup, GroupMember
-
-    with db(app) as s:
-        group = BroadcastGroup(name="第一党支部")
-        s.add(group)
-        s.flush()
-        cadre_id = s.scalar(select(Binding.cadre_id).where(Binding.openid == people.cadre))
-        s.add(GroupMember(group_id=group.id, cadre_id=cadre_id, is_admin=True))
+    admin_group(app, people)
     wx.text(people.cadre, "群发")
     wx.text(people.cadre, "周五上午九点开支部党员大会")
     assert "已取消" in wx.text(people.cadre, said)
@@ -383,3 +388,79 @@ def test_memory_lives_on_the_follower_row(app, wx, people):
     with db(app) as s:
         f = s.scalar(select(Follower).where(Follower.openid == people.cadre))
         assert (f.thread_kind, f.thread_ref) == ("ticket", n)
+
+
+# ---- round 8 of blind writers (tests/corpus/dev8a, dev8b) --------------------------------------
+@pytest.mark.parametrize("said", ["接 #{n}", "接一下 No.{n}", "接 ＃{n}"])
+def test_staff_write_ticket_numbers_as_other_systems_do(app, wx, people, said):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, said.format(n=n))
+    assert understood(app, people.staff) == "接单"
+    with db(app) as s:
+        assert s.get(Ticket, n).assignee_id is not None
+
+
+def test_a_denied_verb_orders_nothing_and_the_next_one_does(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"{n}号不归我们科，转给孙丽")  # 不归我 is no claim
+    assert understood(app, people.staff) == "转办"
+    with db(app) as s:
+        assert s.get(Ticket, n).assignee.name == "孙丽"
+
+
+@pytest.mark.parametrize("opened, said", [("反映问题", "零"), ("反映问题", "我不报了"),
+                                          ("通知", "不看了"), ("通知", "看完了，退出")])
+def test_leaving_a_question_or_a_list_in_words(app, wx, people, opened, said):
+    if opened == "通知":  # a notice in the cadre's group, so that 通知 shows a list
+        admin_group(app, people)
+        for step in ("群发", "周五上午九点开支部党员大会", "1"):
+            wx.text(people.cadre, step)
+    assert "1" in wx.text(people.cadre, opened)
+    assert "已取消" in wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == "quit"
+    assert "没有听明白" not in wx.text(people.cadre, "谢谢")  # nothing is left open
+
+
+def test_a_whole_message_in_other_words_beats_a_staff_command_word_inside_it(app, wx, people):
+    assert "下班" in wx.text(people.staff, "值班结束")
+    assert understood(app, people.staff) == "下班"
+    with db(app) as s:
+        assert s.scalar(select(Staff.on_duty).where(Staff.openid == people.staff)) is False
+
+
+@pytest.mark.parametrize("said", ["谢谢赵姐", "早上好各位", "辛苦了王主任"])
+def test_a_surname_with_a_title_is_an_address_in_kind_words(app, wx, people, said):
+    reply = wx.text(people.staff, said)
+    assert understood(app, people.staff) == "kind" and "没有听明白" not in reply
+
+
+def test_staff_answer_the_only_waiting_request_without_its_number(app, wx, people):
+    wx.text(people.cadre, "人工")
+    wx.text(people.staff, "刚才要人工的那位老同志，跟他说下午我去他家")
+    assert understood(app, people.staff) == "答复"
+    assert "下午我去他家" in sent(app, people.cadre)[-1]
+    # With two waiting, staff are asked to say which (nothing is sent to a guess).
+    wx.text(people.cadre, "人工")
+    wx.text(people.family, "人工")
+    before = len(sent(app, people.cadre)), len(sent(app, people.family))
+    assert "答复 编号 内容" in wx.text(people.staff, "刚才要人工的那位，跟他说明天再来")
+    assert (len(sent(app, people.cadre)), len(sent(app, people.family))) == before
+
+
+def test_a_staff_remark_is_chat_with_the_commands_and_a_number_is_not(app, wx, people):
+    reply = wx.text(people.staff, "这周单子真不少啊")
+    assert understood(app, people.staff) == "aside"
+    assert "没有执行任何命令" in reply and "待办" in reply and "没有听明白" not in reply
+    n = report(wx, people.cadre)
+    reply = wx.text(people.staff, f"{n}号那老爷子真逗")  # a number: maybe an order misphrased
+    assert understood(app, people.staff) == "not_understood" and "没有听明白" in reply
+    with db(app) as s:
+        assert s.get(Ticket, n).state == "open"
+
+
+def test_calling_someone_over_is_no_memory_of_the_past(app, wx, people):
+    wx.text(people.cadre, "人工")
+    wx.text(people.staff, "那个要找人的老人，跟他说我马上给他打过去")
+    assert understood(app, people.staff) == "答复"
+    assert "我马上给他打过去" in sent(app, people.cadre)[-1]

@@ -58,10 +58,7 @@ def test_a_command_that_answers_no_question_runs_instead(ewx, openid):
 def test_cancel_words_leave_any_dialog(ewx, openid, word):
     ewx.text(openid, "点菜")
     ewx.text(openid, "1")
-    reply = ewx.text(openid, word)
-    if word == "零":  # a Chinese zero is just an unexpected answer inside a dialog
-        assert "没听明白" in reply
-        return
+    reply = ewx.text(openid, word)  # 零: `0` said aloud (voice recognition writes it so)
     assert "已取消" in reply and "请回复数字选择" in reply
     assert "已下单" not in ewx.text(openid, "1")  # the confirm step is gone
     assert not any(k.startswith("order:") for k in echo.calls)

@@ -174,6 +174,25 @@ def test_a_staff_question_or_a_remark_about_a_ticket_is_no_order(phrasings):
     assert phrasings.staff_sentence("回一下12号，师傅下午到。", allowed) == ("回复", "12 师傅下午到。")
 
 
+def test_ticket_marks_and_a_denied_verb_in_a_staff_sentence(phrasings):
+    """`#8`, `＃17`, `No.9` are ticket numbers as other systems write them; a verb right
+    after 不/别/没 orders nothing (`不归我们科` claims nothing)."""
+    allowed = {"答复", "重开", "办结", "回复", "接单", "转办"}
+    assert phrasings.staff_sentence("#8 回他：补贴下个月一起补发", allowed) == \
+        ("回复", "8 补贴下个月一起补发")
+    assert phrasings.staff_sentence("＃17 回复内容 材料收到了正在审核", allowed) == \
+        ("回复", "17 材料收到了正在审核")
+    assert phrasings.staff_sentence("手上这个No.7甩给老郑", allowed) == ("转办", "7 老郑")
+    assert phrasings.staff_sentence("11号不归我们科，转医疗组陈静", allowed)[0] == "转办"
+    assert phrasings.plain("接 #15") == "接15号"
+
+
+def test_a_staff_remark_is_an_aside_only_without_a_number(phrasings):
+    assert phrasings.aside(phrasings.plain("这周单子真不少啊"), "这周单子真不少啊")
+    for said in ("十二号那老爷子真逗", "12号那边挺忙的", "桌子椅子板凳"):
+        assert not phrasings.aside(phrasings.plain(said), said), said
+
+
 def test_a_strong_pattern_is_not_outweighed_by_news_around_it(phrasings):
     """`下周四的课去不了，孙子结婚，跟老师说一声` tells news (a grandson's wedding) and still asks
     a person to pass on the leave; a memory with 党费 in it stays chat."""
@@ -186,19 +205,27 @@ def test_a_strong_pattern_is_not_outweighed_by_news_around_it(phrasings):
     assert not any(m.strong for m in phrasings.commands_in(phrasings.plain(memory), allowed))
 
 
+# Lines a writer labelled as no emergency that are treated as one on purpose: a pain in the
+# chest played down by the one who has it is still a reason for the 120 advice (a needless
+# word of advice costs little; a missed heart attack costs a life).
+SAFE_SIDE = {"这两天胸口有点闷，不厉害，想去医院查查，号总挂不上"}
+
+
 def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
-    """Danger is never missed and never invented on any labelled set (2,751 lines: the corpus,
-    the trial, the holdouts and the dev sets): the 120/119 advice and a supervisor's alert at
-    any hour depend on these words alone."""
+    """Danger is never missed and never invented on any labelled set (3,837 lines: the corpus,
+    the trial, the holdouts and the dev sets) but for SAFE_SIDE: the 120/119 advice and a
+    supervisor's alert at any hour depend on these words alone."""
     from scripts.understanding import SETS, load_lines
 
-    wrong = []
+    wrong, lines = [], 0
     for name, path in SETS.items():
         for line in load_lines(path):
             said = line["said"].removeprefix("[语音]")
-            if phrasings.emergency_in(phrasings.plain(said)) != (line["expect"] == "emergency"):
+            lines += 1
+            if phrasings.emergency_in(phrasings.plain(said)) != \
+                    (line["expect"] == "emergency" or said in SAFE_SIDE):
                 wrong.append((name, line["expect"], said))
-    assert wrong == []
+    assert wrong == [] and lines >= 3837
 
 
 @pytest.mark.parametrize("old, new", [

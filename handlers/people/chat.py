@@ -433,6 +433,8 @@ def answer_human(ctx, args):
     m = re.match(r"\s*([0-9零〇一二两三四五六七八九十]+)\s*[号:：,，]?\s*(.*)", args, re.S)
     number = ctx.number(m.group(1)) if m else None
     words = m.group(2).strip() if m else ""
+    if m is None:  # words and no number (`刚才要人工的那位，跟他说…`): the only one waiting
+        number, words = service.only_unanswered_help(ctx.db), args.strip()
     if number is None or not words:
         return ctx.reply("people/human_answer_usage")
     staff = service.staff_of(ctx.db, ctx.openid)

@@ -347,6 +347,14 @@ def keep_recording(work, request: HelpRequest, media_id: str | None) -> TicketAt
     return item
 
 
+def only_unanswered_help(session: Session) -> int | None:
+    """The number of the one 人工 request nobody has answered yet; None when there are
+    none or several (then staff must say which)."""
+    waiting = session.scalars(select(HelpRequest.id).where(HelpRequest.answers == 0)
+                              .order_by(HelpRequest.id).limit(2)).all()
+    return waiting[0] if len(waiting) == 1 else None
+
+
 def help_requests_to_hear(session: Session, now: datetime,
                           limit: int | None = None) -> list[HelpRequest]:
     """For the console: the open 人工 requests, and answered ones the user sent a recording
