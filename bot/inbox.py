@@ -114,8 +114,8 @@ class Inbox:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handle")
         self.spool = spool
         self.record_limit = record_limit
-        # A message is recorded on the handler's thread, in the handler's transaction; the
-        # checks before it (a plaintext nonce) have threads of their own (`within`).
+        # Recording has threads of its own: it must never wait behind slow handlers (that
+        # wait would count against the record limit and spool messages needlessly).
         self.recorder = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="record")
         self._replayer: threading.Thread | None = None
         self._spool_looked = float("-inf")
@@ -137,8 +137,15 @@ class Inbox:
         if self._waits_in_spool(data):  # in order per user: after the ones spooled before
             return self._spooled(key, message, data, raw, arrived,
                                  DatabaseUnavailable("earlier messages of this user are spooled"))
+        try:
+            row_id = self._record_in_time(key, message, data, raw, arrived)
+        except DatabaseUnavailable as exc:
+            return self._spooled(key, message, data, raw, arrived, exc)
         self.replay_later()
-        return self._run_new(key, message, data, raw, arrived)
+        if row_id is None:
+            logger.info("retry of %s: replaying the stored answer", key)
+            return self._await_existing(key, message, arrived)
+        return self._run(row_id, key, message, arrived)
 
     def left(self, arrived: float) -> float:
         """Seconds of the reply budget left for a request that came in at `arrived`."""
@@ -163,64 +170,31 @@ class Inbox:
             raise DatabaseUnavailable(f"the database is unavailable: {type(exc).__name__}") \
                 from exc
 
-    def _run_new(self, key: str, message, data: dict, raw: str, arrived: float) -> str | None:
-        """Record and handle a new message in one transaction, within the budget.
-
-        The message is durable before `success` is ever answered for it: committed with its
-        answer, or (recording too slow, the database out of reach, or a handler past the
-        budget) written to the spool first; a retry of a message recorded before replays
-        its stored answer."""
-        race, recorded = _Race(), threading.Event()
-        future = self.pool.submit(self._process, key, message, race,
-                                  values=_values(key, data, raw), recorded=recorded)
-        if not recorded.wait(min(self.record_limit, self.spare(arrived))) and _give_up(race):
-            return self._spooled(key, message, data, raw, arrived, DatabaseUnavailable(
-                f"recording took over {self.record_limit:.1f}s"))
-        try:
-            reply = future.result(timeout=self.left(arrived))
-        except FutureTimeout:
-            if not _give_up(race):
-                return future.result()  # decided inline just now: its answer is coming
-            logger.warning("%s ran past %.1fs: answering success, reply follows as a push",
-                           key, self.budget)
-            return self._keep(key, data, raw, arrived)
-        except (DBAPIError, PoolTimeout) as exc:
-            if not unavailable(exc):
-                raise
-            return self._spooled(key, message, data, raw, arrived, DatabaseUnavailable(
-                f"the database is unavailable: {type(exc).__name__}"))
-        if reply is _RECORDED:
-            logger.info("retry of %s: replaying the stored answer", key)
-            return self._await_existing(key, message, arrived)
-        return reply
-
-    def _keep(self, key: str, data: dict, raw: str, arrived: float) -> None:
-        """Before `success` for a message whose handler is still running (uncommitted): the
-        spool keeps it, so that a process dying now loses nothing (replayed exactly once)."""
-        try:
-            self.spool.write(key, data, raw, kept=True)
-        except (OSError, AttributeError) as exc:  # no spool, or a full or broken one
-            logger.error("%s is handled past the budget and could not be spooled (%s): "
-                         "holding the answer so that WeChat retries", key, exc)
-            time.sleep(max(0.0, WECHAT_GIVES_UP - (time.monotonic() - arrived)))
-            return None
-        self.replay_later(spooled=True)
-        return None
-
     def _run(self, row_id: int, key: str, message, arrived: float) -> str | None:
         """Handle within the budget; past it answer None and let the reply follow as a push."""
         race = _Race()
-        future = self.pool.submit(self._process, key, message, race, row_id=row_id)
+        future = self.pool.submit(self._process, row_id, key, message, race)
         try:
             return future.result(timeout=self.left(arrived))
         except FutureTimeout:
-            if _give_up(race):
+            with race.lock:
+                if not race.inline:
+                    race.late = True
+            if race.late:
                 logger.warning("%s ran past %.1fs: answering success, reply follows as a push",
                                key, self.budget)
                 return None
             return future.result()
 
     # ---- the spool: nothing is lost while the database is away -------------------------------
+    def _record_in_time(self, key: str, message, data: dict, raw: str,
+                        arrived: float) -> int | None:
+        """Record the message, or raise DatabaseUnavailable (unreachable, or too slow)."""
+        if self.spool is None:
+            return self._record(key, message, data, raw)
+        limit = min(self.record_limit, self.spare(arrived))
+        return self.within(limit, self._record, key, message, data, raw)
+
     def _spooled(self, key: str, message, data: dict, raw: str, arrived: float,
                  why: Exception) -> str | None:
         """Keep the message in the spool and say we have it; if even that fails, hold the
@@ -299,12 +273,8 @@ class Inbox:
         """Record and handle one spooled message (its reply goes out as a push); False when
         it must wait: recorded already, still 'processing', and maybe by a live handler."""
         message = parse_message(item.raw)
-        race = _Race()
-        race.late = True
-        values = _values(item.key, item.data, item.raw)
-        if self._process(item.key, message, race, values=values) is _RECORDED:
-            # Recorded already: handled (a slow handler kept here, a retry), or a row an
-            # older version left 'processing' when its process died.
+        row_id = self._record(item.key, message, item.data, item.raw)
+        if row_id is None:  # recorded already: a slow record, a retry, or a replay cut short
             with self.db.session() as session:
                 row = session.scalar(select(InboundMessage).where(
                     InboundMessage.dedupe_key == item.key))
@@ -313,22 +283,23 @@ class Inbox:
                 if not self._orphaned(session, row):
                     return False  # someone may be on it: look again once it is orphaned
                 row_id = row.id
-            self._process(item.key, message, race, row_id=row_id)
+        race = _Race()
+        race.late = True
+        self._process(row_id, item.key, message, race)
         logger.info("replayed %s from the spool", item.key)
         return True
 
-    # ---- recording ------------------------------------------------------------------------
-    def _insert(self, session, values: dict, recorded: threading.Event | None) -> int | None:
-        """Insert the inbound row in the session's transaction; None when it exists already
-        (committed by another copy: a retry, or a replay of a spooled copy)."""
+    # ---- recording -----------------------------------------------------------------------
+    def _record(self, key: str, message, data: dict, raw: str) -> int | None:
+        """Insert the inbound row (own transaction); None when it already exists."""
+        values = {"dedupe_key": key, "openid": data.get("FromUserName", ""),
+                  "msg_type": data.get("MsgType", "unknown")[:32],
+                  "event": data.get("Event") or None, "content": _content_of(data), "raw": raw}
         try:
-            return session.execute(_RECORD, values).scalar_one()
+            with self.db.engine.begin() as conn:
+                return conn.execute(_RECORD, values).scalar_one()
         except IntegrityError:
-            session.rollback()
             return None
-        finally:
-            if recorded is not None:
-                recorded.set()
 
     def _await_existing(self, key: str, message, arrived: float) -> str | None:
         """Wait (within the budget) for the first copy to finish, then replay its answer.
@@ -366,18 +337,16 @@ class Inbox:
             .with_for_update(skip_locked=True)) is not None
 
     # ---- handling ------------------------------------------------------------------------
-    def _process(self, key: str, message, race: _Race, *, values: dict | None = None,
-                 recorded: threading.Event | None = None, row_id: int | None = None):
-        """Handle a message in one transaction: recording it (`values`) or taking over a row
-        recorded before (`row_id`), the handler's writes and the answer; the reply, or
-        _RECORDED when another copy has recorded it already."""
+    def _process(self, row_id: int, key: str, message, race: _Race) -> str | None:
         session = self.db.sessionmaker()
         try:
-            row = self._begin(session, values, recorded, row_id)
-            if not isinstance(row, Handling):
-                return row
+            # The row lock marks this message as being handled until the commit below.
+            row = _lock(session, row_id)
+            if row.status != "processing":  # a retry took it over while this copy queued
+                session.rollback()
+                return _stored(row)
             reply, pushed, ok = self._run_handler(session, message, row, key)
-            if ok:  # the record, the handler's writes and the answer: one commit
+            if ok:  # the answer and the handler's writes: one commit
                 late = _decide(race)
                 try:
                     self._answer(session, row, reply, pushed, late, "done")
@@ -387,11 +356,12 @@ class Inbox:
                     logger.exception("handler failed for %s: its changes could not be saved", key)
                     reply, pushed, ok = self.handle.error_reply(), [], False
             if not ok:
-                # The rollback took the record (or the lock) with it: take it again, unless
-                # another copy has settled the message in between.
-                row = self._begin(session, values, None, row_id)
-                if not isinstance(row, Handling):
-                    return row
+                # After the rollback the lock is gone: take it again and make sure no retry
+                # has taken the message over in between.
+                row = _lock(session, row_id)
+                if row.status != "processing":
+                    session.rollback()
+                    return _stored(row)
                 late = _decide(race)
                 self._answer(session, row, reply, pushed, late, "failed")
                 session.commit()
@@ -402,20 +372,6 @@ class Inbox:
                     "late" if late else "inline", len(reply or ""))
         self.handle.after_commit(pushed)
         return reply
-
-    def _begin(self, session, values, recorded, row_id):
-        """The row to handle in this transaction, or what to answer instead (_RECORDED: a
-        new message recorded by another copy; a stored reply: taken over meanwhile)."""
-        if values is not None:
-            new_id = self._insert(session, values, recorded)
-            if new_id is None:
-                return _RECORDED
-            return Handling(new_id, values["openid"], "processing")
-        row = _lock(session, row_id)  # marks the message as being handled until the commit
-        if row.status != "processing":  # a retry took it over while this copy queued
-            session.rollback()
-            return _stored(row)
-        return row
 
     def _answer(self, session, row, reply: str | None, pushed: list, late: bool,
                 status: str) -> None:
@@ -460,25 +416,6 @@ class Inbox:
                               (reply or "").encode("utf-8"), ex=CACHE_TTL)
         except RedisDown:
             logger.warning("reply cache unavailable (Redis down); the database still dedupes")
-
-
-_RECORDED = object()  # _process's answer when another copy of the message recorded it first
-
-
-def _values(key: str, data: dict, raw: str) -> dict:
-    """The inbound row's columns for a message."""
-    return {"dedupe_key": key, "openid": data.get("FromUserName", ""),
-            "msg_type": data.get("MsgType", "unknown")[:32],
-            "event": data.get("Event") or None, "content": _content_of(data), "raw": raw}
-
-
-def _give_up(race: _Race) -> bool:
-    """Whether the request stops waiting (its answer goes late); False once the handler has
-    decided to answer inline, when the request must wait for that answer."""
-    with race.lock:
-        if not race.inline:
-            race.late = True
-        return race.late
 
 
 def _decide(race: _Race) -> bool:

@@ -6,10 +6,6 @@ and handled exactly once when the database is back, in the order it arrived. WeC
 the same message find its file and are not spooled twice. One spool per host, shared by the web
 processes on it; bounded in files and bytes: when it is full, or cannot be written at all, the
 caller holds its answer past WeChat's 5 seconds so that WeChat sends the message again.
-
-A message whose handler is still running (uncommitted) when the reply budget ends is *kept*
-here too before `success` is answered, so that its process dying then loses nothing; a kept
-message does not hold its sender's later messages back (they queue on the sender's lock).
 """
 from __future__ import annotations
 
@@ -23,7 +19,6 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 SUFFIX = ".msg"
-KEPT = ".kept"
 CLAIMED = ".claimed"
 
 
@@ -66,9 +61,9 @@ class Spool:
         return self.folder.is_dir() and any(
             p.name.split("-", 1)[-1].startswith(name) for p in self.folder.iterdir())
 
-    def write(self, key: str, data: dict, raw: str, *, kept: bool = False) -> bool:
-        """Keep the message durably (`kept`: its handler is still running); False when it was
-        there already. Raises OSError (SpoolFull included) when it cannot be kept."""
+    def write(self, key: str, data: dict, raw: str) -> bool:
+        """Keep the message durably; False when it was there already. Raises OSError
+        (SpoolFull included) when it cannot be kept."""
         self._ready()
         if self.has(key):
             return False
@@ -78,8 +73,7 @@ class Spool:
                 sum(_size(p) for p in entries) + len(body) > self.max_bytes:
             raise SpoolFull(f"spool at its bound ({len(entries)} files)")
         user = user_of(str(data.get("FromUserName") or ""))
-        final = self.folder / \
-            f"{time.time_ns():020d}-{_name_of(key)}-{user}{KEPT if kept else ''}{SUFFIX}"
+        final = self.folder / f"{time.time_ns():020d}-{_name_of(key)}-{user}{SUFFIX}"
         temp = final.with_suffix(".tmp")
         with open(temp, "wb") as fh:
             fh.write(body)
@@ -104,12 +98,11 @@ class Spool:
         return sorted(p for p in self.folder.iterdir() if p.name.endswith(SUFFIX))
 
     def users(self) -> set[str]:
-        """Whose messages wait in the spool (pending or being replayed), as user_of(openid);
-        kept messages are being handled already and hold nobody back."""
+        """Whose messages wait in the spool (pending or being replayed), as user_of(openid)."""
         if not self.folder.is_dir():
             return set()
         return {parts[2].split(".", 1)[0] for p in self.folder.iterdir()
-                if len(parts := p.name.split("-")) >= 3 and KEPT + "." not in p.name}
+                if len(parts := p.name.split("-")) >= 3}
 
     def claim(self, path: Path) -> Spooled | None:
         """Take one message for handling (an atomic rename: one process gets it)."""

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import xmltodict
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot.inbox import dedupe_key
 from bot.wxmessage import sign_request
@@ -129,61 +129,6 @@ def test_slow_handler_answers_success_and_pushes_the_reply(make_app, openid):
     # Retries after the fact still get success, never a second handling.
     assert post(wx.client, req).data == b"success"
     assert echo.calls["slow"] == 1
-
-
-def test_a_message_is_recorded_handled_and_answered_in_one_transaction(ewx, openid):
-    engine = ewx.app.extensions["yinling"].db.engine
-    seen = []  # (connection, statement or COMMIT), in order
-
-    def statement(conn, cursor, sql, params, context, executemany):
-        seen.append((id(conn), sql.split("(")[0].split(" SET")[0].strip()))
-
-    def commit(conn):
-        seen.append((id(conn), "COMMIT"))
-
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
-    try:
-        reply = ewx.text(openid, "菜单")  # a new follower: the handler writes a row too
-    finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "commit", commit)
-    assert "绑定身份" in reply
-    [conn] = {c for c, sql in seen if sql.startswith("INSERT INTO inbound_message")}
-    mine = [sql for c, sql in seen if c == conn]
-    mine = mine[mine.index("INSERT INTO inbound_message"):]
-    transaction = mine[:mine.index("COMMIT")]
-    # The row, the handler's writes and the answer: one commit (the budget and the
-    # dead-process takeover need no committed 'processing' row any more).
-    assert "INSERT INTO follower" in transaction
-    assert "UPDATE inbound_message" in transaction
-    with ewx.app.extensions["yinling"].db.session() as s:
-        row = s.scalar(select(InboundMessage).where(InboundMessage.openid == openid))
-        assert (row.status, row.reply) == ("done", reply)
-
-
-def test_a_slow_message_is_kept_before_success_and_holds_nobody_back(make_app, openid):
-    app = make_app(reply_budget_seconds=0.5)
-    echo.install(app)
-    echo.calls.clear()
-    wx = WeChat(app)
-    spool = app.extensions["yinling"].inbox.spool
-    req = sign_request(wx.xml(openid, Content="慢 1.5"), "yinling-dev-token")
-    assert post(wx.client, req).data == b"success"
-    # Answered `success` while its handler has not committed: the spool keeps it, so that
-    # this process dying now would lose nothing (replayed on restart, exactly once).
-    kept = spool.pending() + sorted(spool.folder.glob("*.claimed"))
-    assert [p for p in kept if ".kept." in p.name]
-    # The sender's next message is not held behind it in the spool ("we have it, wait"): it
-    # waits its turn on the sender's lock, past this short budget, and its answer follows.
-    assert wx.text(openid, "计数 next") is None
-    assert set(wx.pushes(openid, wait=5)) == {"慢回复", "推送:next", "计数:next"}
-    assert echo.calls["next"] == 1
-    deadline = time.monotonic() + 10
-    while spool.pending() or list(spool.folder.glob("*.claimed")):
-        assert time.monotonic() < deadline, "the kept copy was never cleared"
-        time.sleep(0.05)
-    assert echo.calls["slow"] == 1  # the replay found it handled: not handled twice
 
 
 def test_fast_handler_is_answered_inline(ewx, openid):
