@@ -40,6 +40,11 @@ def unavailable(exc: BaseException) -> bool:
 
 
 SUBSCRIBE_EVENTS = {e.upper() for e in (wxevents.POPUP, wxevents.CHANGE, wxevents.SENT)}
+# The inbound row's column sizes: a message is recorded whatever its sender signed (a value
+# too long for its column would make every try fail, and its spool file never clear).
+KEY_LIMIT = InboundMessage.__table__.c.dedupe_key.type.length
+OPENID_LIMIT = InboundMessage.__table__.c.openid.type.length
+EVENT_LIMIT = InboundMessage.__table__.c.event.type.length
 
 # The hot path's statements on the inbound row, built once (their cache key too: building a
 # statement per message cost more CPU than running it). Recording is one INSERT … RETURNING
@@ -77,7 +82,15 @@ def _lock(session, row_id: int) -> Handling:
 
 def dedupe_key(data: dict) -> str:
     """MsgId for messages; sender+time+event+key for events (+MsgID for template callbacks,
-    + a digest of the items for subscription-notice events)."""
+    + a digest of the items for subscription-notice events); one longer than its column (a
+    VIEW event's EventKey is the whole URL) keeps its start and a digest of the rest."""
+    key = _key_of(data)
+    if len(key) <= KEY_LIMIT:
+        return key
+    return f"{key[:KEY_LIMIT - 42]}#{hashlib.sha1(key.encode('utf-8')).hexdigest()}"
+
+
+def _key_of(data: dict) -> str:
     if data.get("MsgType") != "event":
         if data.get("MsgId"):
             return f"msg:{data['MsgId']}"
@@ -292,9 +305,10 @@ class Inbox:
     # ---- recording -----------------------------------------------------------------------
     def _record(self, key: str, message, data: dict, raw: str) -> int | None:
         """Insert the inbound row (own transaction); None when it already exists."""
-        values = {"dedupe_key": key, "openid": data.get("FromUserName", ""),
-                  "msg_type": data.get("MsgType", "unknown")[:32],
-                  "event": data.get("Event") or None, "content": _content_of(data), "raw": raw}
+        values = {"dedupe_key": key, "openid": str(data.get("FromUserName", ""))[:OPENID_LIMIT],
+                  "msg_type": str(data.get("MsgType", "unknown"))[:32],
+                  "event": str(data.get("Event"))[:EVENT_LIMIT] if data.get("Event") else None,
+                  "content": _content_of(data), "raw": raw}
         try:
             with self.db.engine.begin() as conn:
                 return conn.execute(_RECORD, values).scalar_one()
@@ -368,8 +382,9 @@ class Inbox:
         finally:
             session.close()
         self._cache(key, reply if not late else "")
-        logger.info("out %s reply %s (%d chars)", message.source,
-                    "late" if late else "inline", len(reply or ""))
+        logger.info("out %s reply %s (%d chars)%s", message.source,  # one line for both
+                    "late" if late else "inline", len(reply or ""),
+                    f", understood as {row.understood}" if row.understood else "")
         self.handle.after_commit(pushed)
         return reply
 
