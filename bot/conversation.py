@@ -1,7 +1,6 @@
 """Turns one recorded inbound message into a Ctx, routes it, and fits the reply."""
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
@@ -12,7 +11,6 @@ from bot.context import Ctx, Services
 from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes, normalise
 from models import Follower
 
-logger = logging.getLogger(__name__)
 
 # Messages and events that open (or re-open) the 48-hour customer-service window.
 WINDOW_OPENERS = {"text", "voice", "image", "location", "link", "video", "shortvideo"}
@@ -47,8 +45,7 @@ class Conversation:
                   inbound_id=row.id)
         reply = self.s.router.dispatch(ctx)
         if ctx.outcome:
-            row.understood = ctx.outcome[:48]
-            logger.info("[%s] understood as %s", message.source, ctx.outcome)
+            row.understood = ctx.outcome[:48]  # logged with the reply (bot/inbox.py)
         return self.fit(follower, reply), ctx.pushed
 
     def touch_follower(self, session, message, now: datetime) -> Follower:
