@@ -223,6 +223,13 @@ class Ctx(Work):
         else what its first clause answers (`急，老人扛不住冻`, `先别发，时间写错了`)."""
         phrasings = self.services.router.phrasings
         found = phrasings.answer(self.plain, *groups)
+        corrected = phrasings.after_correction(self.raw_text or self.text)
+        if found is None and corrected is not None:  # `一般吧……哎不对，还是紧急`
+            found = phrasings.answer(phrasings.plain(corrected), *groups)
+            last = phrasings.last_clause(corrected)
+            if found is None and last is not None:  # `不对，老太太都感冒了，还是紧急`
+                found = phrasings.answer(last, *groups)
+            return found
         if found is None:
             first = phrasings.first_clause(self.raw_text or self.text)
             if first is not None:
@@ -266,9 +273,21 @@ class Ctx(Work):
         (`算了，这几个时间我都去不了` for quit)."""
         return self.services.router.phrasings.leads_with(self.raw_text or self.text, group)
 
+    def ends_with(self, group: str) -> bool:
+        """Whether the message ends with words of one answer group after a reason
+        (`都没啥意思，拉倒吧` for quit)."""
+        return self.services.router.phrasings.ends_with(self.raw_text or self.text, group)
+
     def number(self, text: str | None = None) -> int | None:
-        """The answer as a number (digits, full-width, Chinese numerals), or None."""
-        return parse_number(self.text if text is None else text)
+        """The answer as a number (digits, full-width, Chinese numerals), or None; after a
+        correction (`二，不对，是三`) the number that follows it."""
+        if text is not None:
+            return parse_number(text)
+        number = parse_number(self.text)
+        if number is None:
+            corrected = self.services.router.phrasings.after_correction(self.raw_text or self.text)
+            number = parse_number(corrected) if corrected else None
+        return number
 
     def log(self, what: str, *args) -> None:
         """Log a line about this user, with phone numbers masked."""

@@ -405,7 +405,7 @@ class Router:
             found = self.command_in(ctx)
             if isinstance(found, tuple):
                 return self.run_found(ctx, *found)
-            if ctx.leads_with("quit"):  # 算了，这几个时间我都去不了
+            if ctx.leads_with("quit") or ctx.ends_with("quit"):  # 算了，…去不了 / …，拉倒吧
                 return self.quit(ctx)
             kind = ctx.kind
             if kind is not None:
@@ -420,6 +420,11 @@ class Router:
         words are simply content (or the user already said they are)."""
         if (ctx.state or {}).get("data", {}).get("_content_confirmed") or not ctx.text:
             return None
+        if ctx.leads_with("quit") and not ctx.says_only("quit"):  # `先不报了，看看我的课`
+            after = self._after_pause(ctx)
+            if after is not None:
+                ctx.end()
+                return self.run_found(ctx, *after)
         found = self.command_in(ctx, strong_only=True)
         if found is None and ctx.leads_with("pause"):  # `等一下，我先问问我的党费交了没有`
             found = self._after_pause(ctx)

@@ -43,7 +43,7 @@ def digits_for_numerals(text: str) -> str:
 # A phone number read out digit by digit (`一三八零零零零一零零二`).
 _SPELLED = re.compile(r"[零〇一二三四五六七八九幺洞]{7,}")
 _NUMERAL_UNIT = re.compile(r"([零〇一二两三四五六七八九十]{1,3})(号|月)")
-_NUMERAL_SCORE = re.compile(r"(?<![十百几])([一二三四五])分")
+_NUMERAL_SCORE = re.compile(r"(?<![十百几])([一二三四五])[分份]")  # 份: 分 heard wrong
 
 
 def find_ordinal(text: str | None) -> int | None:

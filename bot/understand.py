@@ -42,6 +42,8 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
                            r"[\s,，]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号?\s*$")
 # Taken off the front of the words after the verb (`可以办结了，…`); their end stays as typed.
 _LEADING = " ，,。.：:；;、了吧啊呀"
+# A correction said mid-answer (`二，不对，是三`, `一般吧……哎不对，还是紧急`): what follows counts.
+_CORRECTION = re.compile(r"(?:不对|哦不|说错了|不是不是|搞错了)[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
 # Stars given as a rating (`★★★★`).
 _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
@@ -307,16 +309,35 @@ class Phrasings:
         m = re.search(gaps.join(re.escape(c) for c in plain) + gaps + "$", raw)
         return m.group(0).strip() if m else None
 
+    @staticmethod
+    def after_correction(text: str) -> str | None:
+        """What follows the last correction in an answer (`二，不对，是三` -> `三`); None
+        when there is none, or nothing follows it."""
+        parts = _CORRECTION.split(text or "")
+        rest = parts[-1].strip(" ,，.。…!！") if len(parts) > 1 else ""
+        return rest or None
+
     def leads_with(self, text: str, group: str) -> bool:
         """Whether the message opens with a clause of one answer group's words and goes on
         (`算了，这几个时间我都去不了`, `唉，不弄了，回头让我闺女弄`): the reason after it."""
         first = self.first_clause(text)
         return first is not None and self.only(first, group)
 
+    def ends_with(self, text: str, group: str) -> bool:
+        """Whether the message ends with a clause of one answer group's words after a reason
+        (`都没啥意思，拉倒吧`, `没有我想学的，算了`)."""
+        last = self.last_clause(text)
+        return last is not None and self.only(last, group)
+
     def first_clause(self, text: str) -> str | None:
         """The first clause of a message of several, made plain; None for a single clause."""
         clauses = self._clauses(text)
         return self.plain(clauses[0]) if len(clauses) > 1 else None
+
+    def last_clause(self, text: str) -> str | None:
+        """The last clause of a message of several, made plain; None for a single clause."""
+        clauses = self._clauses(text)
+        return self.plain(clauses[-1]) if len(clauses) > 1 else None
 
     def after_first_clause(self, text: str) -> str | None:
         """The clauses after the first, made plain; None for a single clause."""

@@ -464,3 +464,46 @@ def test_calling_someone_over_is_no_memory_of_the_past(app, wx, people):
     wx.text(people.staff, "那个要找人的老人，跟他说我马上给他打过去")
     assert understood(app, people.staff) == "答复"
     assert "我马上给他打过去" in sent(app, people.cadre)[-1]
+
+
+# ---- round 9 (tests/corpus/dev9a, dev9b): answers at every question ------------------------------
+@pytest.mark.parametrize("answer, category", [("二，不对，是三", "待遇保障"),
+                                              ("四", "供暖水电")])
+def test_a_correction_mid_answer_counts_what_follows_it(app, wx, people, answer, category):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, answer)
+    assert understood(app, people.cadre) == f"category:{category}"
+
+
+def test_a_corrected_urgency_and_dialect_yes_words(app, wx, people):
+    for said in ("反映问题", "4", "家里暖气片不热"):
+        wx.text(people.cadre, said)
+    wx.text(people.cadre, "一般吧……哎不对，老太太都感冒了，还是紧急")
+    assert understood(app, people.cadre) == "urgency:紧急"
+    assert "问题编号是" in wx.text(people.cadre, "嗯呐，没毛病，整吧")
+    with db(app) as s:
+        assert s.scalars(select(Ticket.urgent)).one() is True
+
+
+def test_giving_up_a_report_then_asking_something_else_does_that(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    reply = wx.text(people.cadre, "先不报了，给我看看我报的课")
+    assert understood(app, people.cadre) == "我的课程" and "课" in reply
+    assert "急不急" not in wx.text(people.cadre, "1")  # the report's question is gone
+
+
+def test_a_reason_then_giving_up_leaves_a_question(app, wx, people):
+    admin_group(app, people)
+    wx.text(people.cadre, "群发")
+    wx.text(people.cadre, "周五上午九点开支部党员大会")
+    assert "已取消" in wx.text(people.cadre, "今天大伙都忙，拉倒吧")
+    assert understood(app, people.cadre) == "quit"
+
+
+def test_a_score_heard_as_a_homophone_is_a_score(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, "打五份")  # 分 heard as 份
+    assert understood(app, people.cadre) == "rating:5"
