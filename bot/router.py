@@ -234,7 +234,7 @@ class Router:
             # The words still answer the open question (a report's description, say).
             return f"{advice}\n\n{self._step(ctx)}"
         text = ctx.text
-        if text in MENU_WORDS or ctx.plain in MENU_WORDS:
+        if text in MENU_WORDS or ctx.plain in MENU_WORDS or (text and not text.strip("?？")):
             ctx.end()
             ctx.understood("菜单")
             return ctx.menu()
@@ -445,7 +445,8 @@ class Router:
         """(rule, args) for a command that covers most of what follows a pause clause."""
         rest = self.phrasings.after_first_clause(ctx.raw_text or ctx.text)
         matches = self.phrasings.commands_in(rest, self._allowed(ctx)) if rest else []
-        if not matches or matches[0].score / len(rest) < WEAK_COVERAGE:
+        if not matches or matches[0].score / len(rest) < WEAK_COVERAGE or \
+                self.phrasings.only(self.phrasings.plain(matches[0].span), "quit"):
             return None  # the pause says a question is coming: it is asked about, not run
         return self.rule_for(matches[0].word), matches[0].args
 

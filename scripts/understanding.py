@@ -45,7 +45,9 @@ TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # more writers (first figures 84.0 % and 78.7 % understood), tuned on; holdout6, by a third
 # writer of that round, blind like holdout5 (83.5 % before the round's tuning, 84.5 % after);
 # dev9a/dev9b, 600 by two more (first figures 85.3 % and 73.7 %: answers at every question,
-# coming back to earlier things), tuned on.
+# coming back to earlier things), tuned on; dev10a (staff in shorthand, English and misheard
+# command words) and dev10b (family, strangers, cadres rambling by voice), 500 by two more
+# (first figures 67.2 % and 74.8 %), tuned on.
 SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
@@ -61,7 +63,9 @@ SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "dev8a": ROOT / "tests" / "corpus" / "dev8a.jsonl",
         "dev8b": ROOT / "tests" / "corpus" / "dev8b.jsonl",
         "dev9a": ROOT / "tests" / "corpus" / "dev9a.jsonl",
-        "dev9b": ROOT / "tests" / "corpus" / "dev9b.jsonl"}
+        "dev9b": ROOT / "tests" / "corpus" / "dev9b.jsonl",
+        "dev10a": ROOT / "tests" / "corpus" / "dev10a.jsonl",
+        "dev10b": ROOT / "tests" / "corpus" / "dev10b.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.

@@ -507,3 +507,25 @@ def test_a_score_heard_as_a_homophone_is_a_score(app, wx, people):
     wx.text(people.staff, f"办结 {n} 已修好")
     wx.text(people.cadre, "打五份")  # 分 heard as 份
     assert understood(app, people.cadre) == "rating:5"
+
+
+# ---- round 10 (tests/corpus/dev10a, dev10b): staff shorthand, strangers -------------------------
+@pytest.mark.parametrize("said, command", [("claim #{n}", "接单"), ("{n} done 暖气片放过气了", "办结"),
+                                           ("{n} history", "详情"), ("接蛋{n}号", "接单")])
+def test_staff_shorthand_english_and_misheard_command_words(app, wx, people, said, command):
+    n = report(wx, people.cadre)
+    if command == "办结":
+        wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, said.format(n=n))
+    assert understood(app, people.staff) == command
+
+
+def test_question_marks_alone_show_the_menu(app, wx, people):
+    assert "请回复数字选择" in wx.text(oid("stranger"), "？？")
+
+
+def test_giving_up_is_not_read_as_the_command_in_its_words(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    wx.text(people.cadre, "算了算了，我再想想吧，今天先不报了")  # not 取消报名
+    assert understood(app, people.cadre) in ("ask_quit", "quit")

@@ -158,9 +158,11 @@ def test_words_about_a_problem_already_reported_are_not_a_new_report(phrasings):
 
 
 def test_weather_and_a_stove_are_no_emergency_but_a_lost_parent_is(phrasings):
-    for said in ("今儿个外头刮大烟炮，出不去门", "武汉今天三十九度，热得人喘不过气", "燃气灶打不着火"):
+    for said in ("今儿个外头刮大烟炮，出不去门", "武汉今天三十九度，热得人喘不过气", "燃气灶打不着火",
+                 "这个怎么弄啊，我按了半天没反应"):
         assert not phrasings.emergency_in(phrasings.plain(said)), said
-    for said in ("我妈出门买菜四个钟头了还没回来，找不着人了", "对门老太太三天没见开门了，敲门也没人应"):
+    for said in ("我妈出门买菜四个钟头了还没回来，找不着人了", "对门老太太三天没见开门了，敲门也没人应",
+                 "厨房里有股味儿，像煤气，我也闻不太准", "老伴叫了半天没反应"):
         assert phrasings.emergency_in(phrasings.plain(said)), said
 
 
@@ -212,7 +214,7 @@ SAFE_SIDE = {"这两天胸口有点闷，不厉害，想去医院查查，号总
 
 
 def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
-    """Danger is never missed and never invented on any labelled set (4,637 lines: the corpus,
+    """Danger is never missed and never invented on any labelled set (5,137 lines: the corpus,
     the trial, the holdouts and the dev sets) but for SAFE_SIDE: the 120/119 advice and a
     supervisor's alert at any hour depend on these words alone."""
     from scripts.understanding import SETS, load_lines
@@ -225,7 +227,7 @@ def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
             if phrasings.emergency_in(phrasings.plain(said)) != \
                     (line["expect"] == "emergency" or said in SAFE_SIDE):
                 wrong.append((name, line["expect"], said))
-    assert wrong == [] and lines >= 4637
+    assert wrong == [] and lines >= 5137
 
 
 @pytest.mark.parametrize("old, new", [
