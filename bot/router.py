@@ -14,7 +14,8 @@ from bot.text import normalise
 
 logger = logging.getLogger(__name__)
 
-MENU_WORDS = {"菜单", "帮助", "?", "你好", "您好", "menu", "help"}
+MENU_WORDS = {"菜单", "帮助", "?", "你好", "您好", "menu", "help",
+              "哈喽", "嗨", "hello", "hi"}  # greetings that say what 你好 says
 # Everyday words count as a command at a free-text step only when they are most of it,
 # and outside one when they are not a small part of a problem told in many words.
 STRONG_COVERAGE = 0.5

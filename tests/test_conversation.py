@@ -520,8 +520,9 @@ def test_staff_shorthand_english_and_misheard_command_words(app, wx, people, sai
     assert understood(app, people.staff) == command
 
 
-def test_question_marks_alone_show_the_menu(app, wx, people):
-    assert "请回复数字选择" in wx.text(oid("stranger"), "？？")
+@pytest.mark.parametrize("said", ["？？", "哈喽", "Hi"])
+def test_question_marks_or_a_hello_alone_show_the_menu(app, wx, people, said):
+    assert "请回复数字选择" in wx.text(oid("stranger"), said)
 
 
 def test_giving_up_is_not_read_as_the_command_in_its_words(app, wx, people):
