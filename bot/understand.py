@@ -44,6 +44,8 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
 _LEADING = " ，,。.：:；;、了吧啊呀"
 # A correction said mid-answer (`二，不对，是三`, `一般吧……哎不对，还是紧急`): what follows counts.
 _CORRECTION = re.compile(r"(?:不对|哦不|说错了|不是不是|搞错了)[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
+# The words before a score in a sentence (`给你们打满分`, `就给个五星`).
+_GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师傅|给)?(打|评|给)?(个|一个)?")
 # Stars given as a rating (`★★★★`).
 _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
@@ -352,6 +354,16 @@ class Phrasings:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""
         found = self.answer(plain, *(f"rating{n}" for n in self.ratings))
         return int(found[len("rating"):]) if found else None
+
+    def rating_in(self, text: str) -> int | None:
+        """A score said at the end or the start of a sentence about the fix (`修得挺好的，
+        师傅也客气，给你们打满分吧`, `不满意，还是不热`), or None."""
+        for clause in (self.last_clause(text), self.first_clause(text)):
+            if clause:
+                score = self.rating(_GIVING_A_SCORE.sub("", clause, count=1))
+                if score is not None:
+                    return score
+        return None
 
 
 # Sounds that people (and dialects, and voice input) run together: zh/z, ch/c, sh/s, n/l,

@@ -530,3 +530,15 @@ def test_giving_up_is_not_read_as_the_command_in_its_words(app, wx, people):
     wx.text(people.cadre, "4")
     wx.text(people.cadre, "算了算了，我再想想吧，今天先不报了")  # not 取消报名
     assert understood(app, people.cadre) in ("ask_quit", "quit")
+
+
+@pytest.mark.parametrize("said, score", [("修得挺好的，暖气现在烫手了，师傅也客气，给你们打满分吧。", 5),
+                                         ("不满意，还是不热", 2)])
+def test_a_score_at_the_end_or_start_of_a_sentence_about_the_fix(app, wx, people, said, score):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == f"rating:{score}"
+    with db(app) as s:
+        assert s.get(Ticket, n).rating == score

@@ -348,7 +348,10 @@ def rating(ctx, words_only: bool = False):
     if not follower.rating_ticket_id or not follower.rating_until or \
             follower.rating_until <= ctx.now or ctx.cadre is None or not ctx.text:
         return None
-    score = ctx.services.router.phrasings.rating(ctx.plain)
+    phrasings = ctx.services.router.phrasings
+    score = phrasings.rating(ctx.plain)
+    if score is None:  # a sentence about the fix with the score at its end or start
+        score = phrasings.rating_in(ctx.raw_text or ctx.text)
     number = ctx.number() if follower.rating_by_number and not words_only else None
     if score is None and number is not None:
         if not 1 <= number <= 5:  # meant as a score: ask again, the question stays
