@@ -447,7 +447,7 @@ class Router:
         rest = self.phrasings.after_first_clause(ctx.raw_text or ctx.text)
         matches = self.phrasings.commands_in(rest, self._allowed(ctx)) if rest else []
         if not matches or matches[0].score / len(rest) < WEAK_COVERAGE or \
-                self.phrasings.only(self.phrasings.plain(matches[0].span), "quit"):
+                self.phrasings.only(matches[0].span, "quit"):  # `今天先不报了`: giving up
             return None  # the pause says a question is coming: it is asked about, not run
         return self.rule_for(matches[0].word), matches[0].args
 

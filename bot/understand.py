@@ -43,7 +43,7 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
 # Taken off the front of the words after the verb (`可以办结了，…`); their end stays as typed.
 _LEADING = " ，,。.：:；;、了吧啊呀"
 # A correction said mid-answer (`二，不对，是三`, `一般吧……哎不对，还是紧急`): what follows counts.
-_CORRECTION = re.compile(r"(?:不对|哦不|说错了|不是不是|搞错了)[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
+_CORRECTION = re.compile(r"(?:不对(?![劲头])|哦不|说错了|不是不是|搞错了)[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
 # The words before a score in a sentence (`给你们打满分`, `就给个五星`).
 _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师傅|给)?(打|评|给)?(个|一个)?")
 # Stars given as a rating (`★★★★`).
@@ -184,8 +184,7 @@ class Phrasings:
         """A sentence that tells something and asks nothing (`老哥几个下午约好去下象棋`): when
         nothing else understood it, it is chat to be answered kindly, not "not understood"."""
         typed = unicodedata.normalize("NFKC", text or "")
-        return len(plain) >= self.statement_min and \
-            any(mark in plain for mark in self.statement_marks) and \
+        return self._sentence(plain) and \
             not any(p.search(plain) or p.search(typed) for p in self.asking)
 
     def aside(self, plain: str, text: str) -> bool:
@@ -193,7 +192,11 @@ class Phrasings:
         没？`): a remark, not an order about a ticket — answered as chat, with the commands;
         one with a number may be an order misphrased and gets "not understood"."""
         typed = digits_for_numerals(unicodedata.normalize("NFKC", text or ""))
-        return len(plain) >= self.statement_min and not re.search(r"\d", typed) and \
+        return self._sentence(plain) and not re.search(r"\d", typed)
+
+    def _sentence(self, plain: str) -> bool:
+        """Long enough and with a mark of a sentence (`桌子椅子板凳` has none)."""
+        return len(plain) >= self.statement_min and \
             any(mark in plain for mark in self.statement_marks)
 
     def problem_in(self, plain: str) -> bool:
