@@ -5,10 +5,10 @@ claims each one (pending -> sending, with a lease from the claim) before sending
 beats in `delivery_worker` every HEARTBEAT_SECONDS; a sweeper puts rows back in the queue when
 they are due again (retry back-off, quiet hours), when the worker holding them has stopped
 beating (it died: taken over within seconds, even while the lease runs), when their lease ran
-out, or when a pending row is neither queued nor held by anyone past a short grace (Redis was
-unreachable at push time, or the queue message was lost). A worker killed between WeChat's
-answer and the record can therefore send that one message twice (at most the ones in flight);
-nothing is ever lost. A live worker inside a slow WeChat call keeps beating: never taken over.
+out (a row being sent: only if its worker is silent too), or when a pending row is neither
+queued nor held by anyone past a short grace (Redis was unreachable at push time, or the
+queue message was lost). A worker killed between WeChat's answer and the record can
+therefore send that one message twice (at most the ones in flight); nothing is ever lost. A live worker inside a slow WeChat call keeps beating: never taken over.
 """
 from __future__ import annotations
 
@@ -558,8 +558,9 @@ def sweep(db, settings, now: datetime | None = None, limit: int = 5000, *,
     """Deliveries to enqueue again; each is left to its new queue message for a short grace.
 
     - 'sending' rows whose worker stopped beating (`judge`: this process may tell, see
-      Heartbeat.steady) or whose lease from the claim ran out: pending again, or failed after
-      too many attempts (WeChat may have had them: at most the ones in flight go twice);
+      Heartbeat.steady), or whose lease from the claim ran out while their worker is silent:
+      pending again, or failed after too many attempts (WeChat may have had them: at most the
+      ones in flight go twice); a worker that beats is never taken over mid-send;
     - pending rows a worker took from the queue and no longer holds (the same test): free;
     - free pending rows that are due, past their grace and not among `queued()`, the ids the
       queue still carries (a backlog is not queued twice): never queued because Redis was
@@ -571,7 +572,12 @@ def sweep(db, settings, now: datetime | None = None, limit: int = 5000, *,
     gone = (and_(Delivery.worker.is_not(None), Delivery.worker.not_in(live)) if judge
             else false())
     let_go = or_(Delivery.lease_until < now, gone)
-    abandoned = (Delivery.status == "sending", let_go)
+    # A row being sent is taken over only from a worker that stopped beating: one that still
+    # beats is inside a slow send (a token fetch, the pace, a record retried), and taking its
+    # row over would send the message twice. Its lease counts once it is silent too.
+    silent_holder = or_(Delivery.worker.is_(None), Delivery.worker.not_in(live))
+    abandoned = (Delivery.status == "sending",
+                 or_(gone, and_(Delivery.lease_until < now, silent_holder)))
     free = (Delivery.status == "pending", Delivery.worker.is_(None),
             or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
             or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))

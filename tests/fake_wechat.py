@@ -462,12 +462,15 @@ class FakeWeChat(_MediaApi):
 
 
 def live_settings(fake: FakeWeChat, **overrides) -> dict:
-    """App settings that leave sandbox mode for this fake, with test-sized timings."""
+    """App settings that leave sandbox mode for this fake, with test-sized timings.
+
+    The timeout leaves room for a loaded CI machine (a fake that answered after 0.5 s made a
+    download wait for its first retry); tests of timing out set their own."""
     settings = {"wechat_api_base": fake.base, "wechat_oauth_base": fake.base,
                 "wechat_appid": fake.appid,
                 "wechat_secret": fake.secret, "wechat_template_notice": "TPL-NOTICE",
-                "quiet_hours": "off", "wechat_timeout_seconds": 0.5,
-                "delivery_lease_seconds": 2.0, "delivery_sweep_seconds": 0.05,
+                "quiet_hours": "off", "wechat_timeout_seconds": 2.0,
+                "delivery_lease_seconds": 8.0, "delivery_sweep_seconds": 0.05,
                 "delivery_backoff_seconds": 0.05, "delivery_max_attempts": 3}
     settings.update(overrides)
     return settings

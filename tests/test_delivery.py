@@ -164,7 +164,7 @@ def test_template_43004_marks_a_never_seen_user_unsubscribed(live, fake, openid)
 
 
 @pytest.mark.parametrize("fault", [{"errcode": 45011}, {"errcode": -1}, {"status": 500},
-                                   {"delay": 1.0}], ids=["45011", "busy", "http500", "slow"])
+                                   {"delay": 2.5}], ids=["45011", "busy", "http500", "slow"])
 def test_busy_answers_back_off_and_retry(live, fake, openid, fault):
     open_window(live, openid)
     fake.inject("custom", **fault)
@@ -264,7 +264,7 @@ def test_sweeper_resends_what_a_dead_worker_left(live, fake, openid, caplog):
     past = utcnow() - timedelta(seconds=5)
     with yl_of(live).db.session() as session:   # one died mid-send, one was never handed over
         session.execute(update(Delivery).where(Delivery.id == ids[0]).values(
-            status="sending", lease_until=past, attempts=1))
+            status="sending", lease_until=past, attempts=1, worker="gone-host:1:dead"))
         session.execute(update(Delivery).where(Delivery.id == ids[1]).values(
             status="pending", lease_until=past, attempts=0))
     wait_for(lambda: [(r.status, r.attempts) for r in rows_of(live, ids)] ==
@@ -272,6 +272,28 @@ def test_sweeper_resends_what_a_dead_worker_left(live, fake, openid, caplog):
     assert [(r.status, r.attempts) for r in rows_of(live, ids)] == [("sent", 2), ("sent", 1)]
     assert "1 deliveries were left sending by a stopped worker" in caplog.text
     assert len(fake.messages()) == 4   # the first two sends, then one more each
+
+
+def test_a_worker_that_still_beats_keeps_its_row_past_the_lease(live, fake, openid):
+    """A send slower than the lease (a token fetch, the pace, a loaded machine) is not taken
+    over while its worker beats: taking it over would send the message twice. Once the worker
+    is silent, the lease counts."""
+    [row] = settle(live, [push(live, openid, "一")])
+    heartbeat = yl_of(live).dispatcher.deliverer.heartbeat
+    assert heartbeat.beat()
+    past = utcnow() - timedelta(seconds=5)
+    with yl_of(live).db.session() as session:
+        session.execute(update(Delivery).where(Delivery.id == row.id).values(
+            status="sending", lease_until=past, attempts=1, worker=heartbeat.id))
+    time.sleep(0.5)   # ten sweeps
+    assert [(r.status, r.attempts) for r in rows_of(live, [row.id])] == [("sending", 1)]
+    assert len(fake.messages(openid)) == 1
+    with yl_of(live).db.session() as session:   # the same row, held by a worker gone silent
+        session.execute(update(Delivery).where(Delivery.id == row.id).values(
+            worker="gone-host:1:dead"))
+    assert wait_for(lambda: [(r.status, r.attempts) for r in rows_of(live, [row.id])] ==
+                    [("sent", 2)], 5)
+    assert len(fake.messages(openid)) == 2
 
 
 def test_a_database_blip_after_an_accepted_send_is_recorded_not_resent(live, fake, openid,
