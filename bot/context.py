@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 
-from bot.text import mask_phones_in, parse_number
+from bot.text import mask_phones_in, normalise, parse_number
 from bot.work import Work
 
 logger = logging.getLogger(__name__)
@@ -194,6 +194,12 @@ class Ctx(Work):
             self.follower.draft = self.follower.draft_until = None
 
     # ---- input helpers -------------------------------------------------------------------
+    def reread(self, text: str) -> None:
+        """Take only `text` as the message from here on (what follows a self-introduction)."""
+        self.raw_text, self.text = text, normalise(text)
+        for cached in ("_plain", "_phrased"):
+            self.__dict__.pop(cached, None)
+
     @property
     def plain(self) -> str:
         """The text without spaces, punctuation, fillers and polite openers (for matching)."""
@@ -230,10 +236,10 @@ class Ctx(Work):
             if found is None and last is not None:  # `不对，老太太都感冒了，还是紧急`
                 found = phrasings.answer(last, *groups)
             return found
-        if found is None:
-            first = phrasings.first_clause(self.raw_text or self.text)
-            if first is not None:
-                found = phrasings.answer(first, *groups)
+        for clause in (phrasings.first_clause, phrasings.last_clause):
+            if found is None:  # `…，我弟弟管，解吧`: the decision at the end
+                part = clause(self.raw_text or self.text)
+                found = phrasings.answer(part, *groups) if part is not None else None
         return found
 
     def choose(self, numbers: dict, *groups: str, note: bool = True) -> str | None:
@@ -258,6 +264,10 @@ class Ctx(Work):
     def says_only(self, group: str) -> bool:
         """Whether the message is only words of one answer group (`算了，不弄了` for quit)."""
         return self.services.router.phrasings.only(self.plain, group)
+
+    def mentions(self, group: str) -> bool:
+        """Whether any word of one answer group stands anywhere in the message."""
+        return any(w in self.plain for w in self.services.router.phrasings.answers.get(group, ()))
 
     def without(self, group: str) -> str:
         """The message made plain with one answer group's words taken out (`尾号` from

@@ -264,6 +264,14 @@ class Router:
         """A message that answers no open question: a command in any words, a menu number,
         the thread a staff member opened, kind words, chit-chat, a problem told straight
         out — or the menu."""
+        if R.CADRE in ctx.roles and not in_dialog:  # bound: who they are is known already
+            rest = self.phrasings.after_introduction(ctx.raw_text or ctx.text)
+            if rest is not None:   # `我是王建国的女儿，我爸家燃气灶打不着火了`
+                ctx.reread(rest)
+        if not in_dialog:   # `谢谢你们上回来看我，对了，…给我报上`: the point follows the pause
+            rest = self.phrasings.after_pause(ctx.raw_text or ctx.text)
+            if rest is not None:
+                ctx.reread(rest)
         found = self.command_in(ctx)
         if found is None and ctx.correct_slips():
             found = self.command_in(ctx)  # `当费咋交` is 党费 mistyped
@@ -404,7 +412,7 @@ class Router:
             if ctx.says_only("quit"):  # 算了, 不弄了
                 return self.quit(ctx)
             found = self.command_in(ctx)
-            if isinstance(found, tuple):
+            if isinstance(found, tuple) and not self.giving_up(ctx):
                 return self.run_found(ctx, *found)
             if ctx.leads_with("quit") or ctx.ends_with("quit"):  # 算了，…去不了 / …，拉倒吧
                 return self.quit(ctx)
@@ -414,6 +422,14 @@ class Router:
                 return ctx.reply("core/kind_reask", kind=kind, prompt=prompt)
         ctx.understood("reask")
         return ctx.reply("core/reask", prompt=prompt)
+
+    def giving_up(self, ctx) -> bool:
+        """A reason and giving up, in words a command also has (`算了吧，也不是啥大事，不报了`,
+        `都没有我想学的，不报了`): giving up, not 取消报名."""
+        if not (ctx.leads_with("quit") or ctx.ends_with("quit")):
+            return False
+        matches = self._phrased(ctx, self._allowed(ctx))
+        return bool(matches) and self.phrasings.only(matches[0].span, "quit")
 
     def ask_about(self, ctx) -> str | None:
         """At a free-text step, a command (`党费`) or a way of giving up (`算了`) is asked

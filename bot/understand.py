@@ -50,6 +50,7 @@ _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师�
 _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
 _CLAUSES = re.compile(r"[，,。.！!？?；;、\s]+")
+_CLAUSE = re.compile(r"[^，,。.！!？?；;、\s]+")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
 ARG_GROUPS = ("n", "args", "text")
 # The labelled examples' outcomes for kind words and for a problem told straight out.
@@ -92,12 +93,15 @@ class Phrasings:
     limits: tuple = ()
     telling: list = field(default_factory=list)
     asking: list = field(default_factory=list)
+    just_talking: list = field(default_factory=list)
     statement_min: int = 6
     statement_marks: tuple = ()
     yields_to_problem: frozenset = frozenset()  # commands a problem told with them outweighs
     staff_verbs: dict = field(default_factory=dict)
     over_problem: dict = field(default_factory=dict)
     staff_needs: dict = field(default_factory=dict)
+    introductions: list = field(default_factory=list)
+    introduction_kept: tuple = ()
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -177,6 +181,8 @@ class Phrasings:
         asks nothing: a command word in it is a guess, to be asked about, not run. Asking is
         looked for in the words as typed too (`我想`, `呀` are gone from `plain`)."""
         typed = unicodedata.normalize("NFKC", text or "")
+        if any(p.search(plain) for p in self.just_talking):  # `…，就是跟你唠唠`
+            return True
         return any(p.search(plain) for p in self.telling) and \
             not any(p.search(plain) or p.search(typed) for p in self.asking)
 
@@ -344,6 +350,10 @@ class Phrasings:
         clauses = self._clauses(text)
         return self.plain(clauses[-1]) if len(clauses) > 1 else None
 
+    def clauses(self, text: str) -> list[str]:
+        """The clauses of a message, each made plain."""
+        return [self.plain(c) for c in self._clauses(text)]
+
     def after_first_clause(self, text: str) -> str | None:
         """The clauses after the first, made plain; None for a single clause."""
         clauses = self._clauses(text)
@@ -352,6 +362,43 @@ class Phrasings:
     def _clauses(self, text: str) -> list[str]:
         return [c for c in _CLAUSES.split(unicodedata.normalize("NFKC", text or ""))
                 if self.plain(c, openers=False).strip(self.fillers)]  # `唉，` is no clause
+
+    def after_introduction(self, text: str) -> str | None:
+        """What a message says after the sender says who they are (`你好，我是王建国的女儿，
+        我爸家的燃气灶打不着火了` -> `我爸家的燃气灶打不着火了`), as typed; None when it
+        opens with no introduction, or says nothing else."""
+        raw = unicodedata.normalize("NFKC", text or "")
+        introduced = False
+        for m in _CLAUSE.finditer(raw):
+            clause = self.plain(m.group(0))
+            if not clause.strip(self.fillers) or self.kind_of(clause) is not None:
+                continue   # `你好，`, `小同志，` before it
+            if any(p.fullmatch(clause) for p in self.introductions):
+                introduced = True
+                continue
+            rest = raw[m.start():].strip()
+            if any(w in rest for w in self.introduction_kept):
+                return None   # `我是王建国的儿子，想绑定一下`: who they are is the point
+            return rest if introduced else None
+        return None
+
+    def after_pause(self, text: str) -> str | None:
+        """What follows a pause word in the middle of a message when what comes before it is
+        only kind words or chat (`谢谢你们上回来看我，对了，听说开书法课了，给我报上`), as typed;
+        None otherwise (a problem told before the pause is not passed over)."""
+        raw = unicodedata.normalize("NFKC", text or "")
+        clauses = list(_CLAUSE.finditer(raw))
+        for i, m in enumerate(clauses[1:-1], start=1):
+            if not self.only(self.plain(m.group(0), openers=False), "pause"):
+                continue
+            before = self.plain(raw[:m.start()])
+            if self.problem_in(before) and not self.telling_only(before, raw[:m.start()]):
+                return None
+            if self.kind_of(before) is None and not self.chat_score(before) and \
+                    not self.telling_only(before, raw[:m.start()]):
+                return None
+            return raw[clauses[i + 1].start():].strip()
+        return None
 
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""
@@ -456,6 +503,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     telling = data.get("telling") or {}
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
+    phrasings.just_talking = _compile(telling.get("just_talking"), f"{where} telling.just_talking")
     phrasings.statement_min = int(telling.get("statement_min", 6))
     phrasings.statement_marks = _words(telling.get("statement_marks", []),
                                        f"{where} telling.statement_marks")
@@ -470,6 +518,11 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
                              for w, v in (staff.get("needs") or {}).items()}
     _commands_only([*phrasings.staff_verbs, *phrasings.staff_needs], command_words,
                    f"{where} staff_sentences")
+    introductions = data.get("introductions") or {}
+    phrasings.introductions = _compile(introductions.get("patterns"),
+                                       f"{where} introductions")
+    phrasings.introduction_kept = _words(introductions.get("kept_with", []),
+                                         f"{where} introductions.kept_with")
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

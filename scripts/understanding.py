@@ -47,7 +47,9 @@ TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # dev9a/dev9b, 600 by two more (first figures 85.3 % and 73.7 %: answers at every question,
 # coming back to earlier things), tuned on; dev10a (staff in shorthand, English and misheard
 # command words) and dev10b (family, strangers, cadres rambling by voice), 500 by two more
-# (first figures 67.2 % and 74.8 %), tuned on.
+# (first figures 67.2 % and 74.8 %), tuned on; dev11a (cadres and family by voice, the point
+# in the middle) and dev11b (answers at every question, staff in chat), 500 by two more
+# (first figures 90.0 % and 91.2 %), tuned on.
 SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
@@ -65,7 +67,9 @@ SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "dev9a": ROOT / "tests" / "corpus" / "dev9a.jsonl",
         "dev9b": ROOT / "tests" / "corpus" / "dev9b.jsonl",
         "dev10a": ROOT / "tests" / "corpus" / "dev10a.jsonl",
-        "dev10b": ROOT / "tests" / "corpus" / "dev10b.jsonl"}
+        "dev10b": ROOT / "tests" / "corpus" / "dev10b.jsonl",
+        "dev11a": ROOT / "tests" / "corpus" / "dev11a.jsonl",
+        "dev11b": ROOT / "tests" / "corpus" / "dev11b.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.
@@ -84,6 +88,9 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
 # words (handlers/issues/chat.py `problem`), not into a report they may not make yet.
 # A cadre or family member asking for one problem's details gets them from `我的问题 N`
 # (详情 is the staff's command).
+# Per context: at the name question of binding oneself, a name said with "it is for my
+# father" is taken as the name and turns the binding into family binding: both labels fit.
+ALSO_AT = {"bind.name": {"content": {"家属绑定"}, "家属绑定": {"content"}}}
 ALSO_AS = {"stranger": {"report_prefilled": {"人工"}, "problem": {"人工"}},
            "cadre": {"详情": {"我的问题"}}, "family": {"详情": {"我的问题"}}}
 
@@ -100,7 +107,8 @@ class Score:
         """Judge one utterance by its label (a command by any of its words)."""
         expect, got = self.canonical.get(expect, expect), self.canonical.get(got, got)
         ok = got == expect or got in ALSO.get(expect, ()) or \
-            got in ALSO_AS.get(who.rstrip("0123456789"), {}).get(expect, ())
+            got in ALSO_AS.get(who.rstrip("0123456789"), {}).get(expect, ()) or \
+            got in ALSO_AT.get(context, {}).get(expect, ())
         if expect == "not_understood":
             ok = got in PASSIVE | {"kind", "aside"}
         misread = not ok and got not in PASSIVE and got is not None

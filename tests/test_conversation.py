@@ -542,3 +542,111 @@ def test_a_score_at_the_end_or_start_of_a_sentence_about_the_fix(app, wx, people
     assert understood(app, people.cadre) == f"rating:{score}"
     with db(app) as s:
         assert s.get(Ticket, n).rating == score
+
+
+# ---- round 11 (tests/corpus/dev11a, dev11b): who they are, a pause, giving up, corrections ---
+def test_a_bound_user_saying_who_they_are_first_is_read_by_what_follows(app, wx, people):
+    reply = wx.text(people.family, "你好，我是王建国的女儿，我爸家的燃气灶打不着火了，他做不了饭。")
+    assert understood(app, people.family) == "problem" and "供暖水电" in reply
+    wx.text(people.family, "1")
+    wx.text(people.family, "1")
+    with db(app) as s:
+        [ticket] = s.scalars(select(Ticket)).all()
+        assert "燃气灶打不着火" in ticket.description and "女儿" not in ticket.description
+    reply = wx.text(people.family, "我是王建国的女儿，我爸这个月党费交了没有？")
+    assert understood(app, people.family) == "党费" and "缴费" in reply
+
+
+def test_saying_who_they_are_stays_when_it_is_the_point(app, wx, people):
+    wx.text(people.family, "你好，我是王建国的儿子，想绑定一下，帮我爸看看消息。")
+    assert understood(app, people.family) == "家属绑定"
+    wx.text(people.family, "我是王建国的女儿")   # nothing else said: read as it is
+    assert understood(app, people.family) == "家属绑定"
+
+
+@pytest.mark.parametrize("said", ["我是帮我爸绑的，他叫王建国", "王建国，我是他闺女"])
+def test_binding_oneself_turns_to_family_binding_when_they_say_it_is_for_a_parent(app, wx,
+                                                                                  said):
+    with db(app) as s:
+        s.add(Cadre(name="王建国", phone="13800001001"))
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    assert "手机号" in wx.text(stranger, said)
+    assert "作为家属绑定王建国同志" in wx.text(stranger, "1001")
+    with db(app) as s:
+        assert s.scalar(select(Binding.relation).where(Binding.openid == stranger)) == "family"
+
+
+def test_a_request_at_the_name_question_is_no_name(app, wx, people):
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    wx.text(stranger, "我要找人工")
+    assert understood(app, stranger) == "人工"
+    with db(app) as s:
+        assert s.scalar(select(HelpRequest.openid).where(HelpRequest.openid == stranger))
+        assert s.scalar(select(Follower.dialog).where(Follower.openid == stranger)) is None
+
+
+def test_phone_digits_corrected_mid_answer(app, wx):
+    with db(app) as s:
+        s.add(Cadre(name="王建国", phone="13800001001"))
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    wx.text(stranger, "王建国")
+    reply = wx.text(stranger, "尾号1002，哦不对，那是我闺女的，我的是1001")
+    assert "绑定成功" in reply
+
+
+def test_a_rating_corrected_mid_answer_and_no_answer_on_the_phone_is_no_emergency(
+        app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, "三分，哦不，四分，人家也挺辛苦")
+    assert understood(app, people.cadre) == "rating:4"
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.cadre, "１分，态度太差了，打电话没人接")
+    assert understood(app, people.cadre) == "rating:1" and "120" not in reply
+    assert not any("120" in text for text in sent(app, people.boss))
+
+
+def test_kind_words_a_pause_then_the_point(app, wx, people):
+    reply = wx.text(people.cadre, "谢谢你们上回来看我，对了，我这个月的党费交了没有")
+    assert understood(app, people.cadre) == "党费" and "缴费" in reply
+
+
+@pytest.mark.parametrize("said", ["我这几天血压有点高，按时吃着药呢，没啥大事，就是跟你唠唠。",
+                                  "谢谢你们啊，上回暖气的事给我办得挺利索，我都跟老伙计们夸你们呢。"])
+def test_just_talking_or_praise_is_chat_not_a_report(app, wx, people, said):
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == "kind"
+    with db(app) as s:
+        assert s.scalar(select(Ticket.id)) is None
+
+
+def test_a_reason_and_giving_up_in_a_commands_words_is_giving_up(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    wx.text(people.cadre, "家里暖气片不热")
+    reply = wx.text(people.cadre, "算了吧，也不是啥大事，不报了")
+    assert understood(app, people.cadre) == "quit" and "取消" in reply
+    with db(app) as s:
+        assert s.scalar(select(Ticket.id)) is None
+
+
+def test_staff_shorthand_reply_with_the_number_after_the_verb(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"回{n} 师傅明天上午过去，家里留个人")
+    assert understood(app, people.staff) == "回复"
+    assert "师傅明天上午过去，家里留个人" in sent(app, people.cadre)[-1]
+
+
+def test_unbinding_decided_at_the_end_of_a_sentence(app, wx, people):
+    wx.text(people.family, "解绑")
+    wx.text(people.family, "我不管我爸的事了，我弟弟管，解吧")
+    assert understood(app, people.family) == "yes"
+    with db(app) as s:
+        assert s.scalar(select(Binding.id).where(Binding.openid == people.family)) is None

@@ -107,7 +107,10 @@ def pick_step(ctx):
     keeps the list open (the reason, then the courses again), unlike other dialogs."""
     if ctx.text and ctx.services.router.match(ctx.text) is not None:
         return NEW_MESSAGE
-    found = ctx.services.router.command_in(ctx) if ctx.text else None
+    router = ctx.services.router
+    found = router.command_in(ctx) if ctx.text else None
+    if isinstance(found, tuple) and router.giving_up(ctx):  # `都没有我想学的，不报了`
+        return router.quit(ctx)
     if isinstance(found, tuple) and found[0].words[0] not in ("报名", "课程"):
         return NEW_MESSAGE  # `书法我不去了，给我退了`: another command in everyday words
     if ctx.msg_type not in ("text", "voice") or not ctx.text:

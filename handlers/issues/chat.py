@@ -349,9 +349,11 @@ def rating(ctx, words_only: bool = False):
             follower.rating_until <= ctx.now or ctx.cadre is None or not ctx.text:
         return None
     phrasings = ctx.services.router.phrasings
-    score = phrasings.rating(ctx.plain)
+    corrected = phrasings.after_correction(ctx.raw_text or ctx.text)  # `三分，哦不，四分`
+    said = corrected or ctx.raw_text or ctx.text
+    score = phrasings.rating(phrasings.plain(corrected) if corrected else ctx.plain)
     if score is None:  # a sentence about the fix with the score at its end or start
-        score = phrasings.rating_in(ctx.raw_text or ctx.text)
+        score = phrasings.rating_in(said)
     number = ctx.number() if follower.rating_by_number and not words_only else None
     if score is None and number is not None:
         if not 1 <= number <= 5:  # meant as a score: ask again, the question stays

@@ -21,6 +21,10 @@ BIND_NAME, BIND_LAST4, BIND_SCAN, UNBIND_CONFIRM = ("bind.name", "bind.last4", "
 RELATION_WORD = {"self": "绑定", "family": "家属绑定"}
 MAX_NAME = 20
 RECENT_TEXTS = 3
+# A name as people answer the name question (欧阳建国; 阿依古丽·买买提 with its dot).
+_NAME = re.compile(r"[\u4e00-\u9fa5]{2,4}|[\u4e00-\u9fa5]{1,8}·[\u4e00-\u9fa5·]{1,12}")
+_NAME_SAID = re.compile(r"(?:叫|是)([\u4e00-\u9fa5]{2,4})$")   # `…，他叫张振华`
+_NOT_IN_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的]")
 
 
 def _last4(text: str) -> str | None:
@@ -112,11 +116,43 @@ def step_name(ctx):
         return _attempt(ctx, ctx.data["relation"], name, last4)
     if ctx.says_only("quit") or ctx.leads_with("quit"):  # `不绑了，我爸说他自己弄`
         return ctx.services.router.quit(ctx)
+    if ctx.data["relation"] == "self" and ctx.mentions("binding_for"):
+        return _for_family(ctx)   # `我是帮我爸绑的，他叫张振华`
     name = _spoken_name(name)
+    if not _NAME.fullmatch(name) or len(name) > 3:  # `我要找人工`, `查下党费`: not a name
+        found = ctx.services.router.command_in(ctx, strong_only=True)
+        if isinstance(found, tuple):
+            ctx.end()
+            return ctx.services.router.run_found(ctx, *found)
     if not _valid_name(name):
         return ctx.reask()
     ctx.understood("content")
     return ctx.ask(BIND_LAST4, "people/ask_last4", data={**ctx.data, "name": name})
+
+
+def _for_family(ctx) -> str:
+    """At the name question of binding oneself, the sender says they bind for a parent:
+    family binding, with the name when they said it (`…，他叫张振华`)."""
+    data = {**ctx.data, "relation": "family"}
+    name = _name_in(ctx)
+    if name is None:
+        ctx.understood("家属绑定")
+        return ctx.ask(BIND_NAME, "people/ask_name", data=data, family=True)
+    ctx.understood("content")
+    return ctx.ask(BIND_LAST4, "people/ask_last4", data={**data, "name": name})
+
+
+def _name_in(ctx) -> str | None:
+    """The name in an answer that says more (`我妈叫刘桂兰，桂花的桂`, `李秀英，我是她闺女`):
+    the first clause that says it (`叫…`) or is only a name; None when none does."""
+    phrasings = ctx.services.router.phrasings
+    for clause in phrasings.clauses(ctx.raw_text or ctx.text):
+        m = _NAME_SAID.search(clause)
+        name = m.group(1) if m else clause
+        if _NAME.fullmatch(name) and not _NOT_IN_A_NAME.search(name) and \
+                not phrasings.only(name, "binding_for"):
+            return name
+    return None
 
 
 def step_last4(ctx):
@@ -124,10 +160,22 @@ def step_last4(ctx):
     last4 = _last4(ctx.text)
     if last4 is None:  # `尾号三七二一`, `后四位是0526`: the digits with words around them
         last4 = _last4(ctx.without("digits_said"))
+    corrected = ctx.services.router.phrasings.after_correction(ctx.raw_text or ctx.text)
+    if corrected is not None:  # `尾号1002，哦不对，那是我闺女的，我的是1001`
+        last4 = _last4(_digits_in_last_clause(ctx, corrected)) or last4
     if last4 is None:
         return ctx.reask()
     ctx.understood("content")
     return _attempt(ctx, ctx.data["relation"], ctx.data["name"], last4)
+
+
+def _digits_in_last_clause(ctx, text: str) -> str:
+    """The last clause of `text` made plain, without the words around phone digits."""
+    phrasings = ctx.services.router.phrasings
+    clause = phrasings.last_clause(text) or phrasings.plain(text)
+    for word in sorted(phrasings.answers.get("digits_said", ()), key=len, reverse=True):
+        clause = clause.replace(word, "")
+    return clause
 
 
 def _attempt(ctx, relation: str, name: str, last4: str) -> str:
