@@ -272,11 +272,7 @@ class Ctx(Work):
     def without(self, group: str) -> str:
         """The message made plain with one answer group's words taken out (`尾号` from
         `尾号三七二一`)."""
-        plain = self.plain
-        for word in sorted(self.services.router.phrasings.answers.get(group, ()), key=len,
-                           reverse=True):
-            plain = plain.replace(word, "")
-        return plain
+        return self.services.router.phrasings.without(self.plain, group)
 
     def leads_with(self, group: str) -> bool:
         """Whether the message opens with words of one answer group and then gives a reason

@@ -8,7 +8,8 @@ beating (it died: taken over within seconds, even while the lease runs), when th
 out (a row being sent: only if its worker is silent too), or when a pending row is neither
 queued nor held by anyone past a short grace (Redis was unreachable at push time, or the
 queue message was lost). A worker killed between WeChat's answer and the record can
-therefore send that one message twice (at most the ones in flight); nothing is ever lost. A live worker inside a slow WeChat call keeps beating: never taken over.
+therefore send that one message twice (at most the ones in flight); nothing is ever lost.
+A live worker inside a slow WeChat call keeps beating: never taken over.
 """
 from __future__ import annotations
 

@@ -49,8 +49,9 @@ _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师�
 # Stars given as a rating (`★★★★`).
 _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
-_CLAUSES = re.compile(r"[，,。.！!？?；;、\s]+")
-_CLAUSE = re.compile(r"[^，,。.！!？?；;、\s]+")
+_BREAKS = r"，,。.！!？?；;、\s"
+_CLAUSES = re.compile(f"[{_BREAKS}]+")
+_CLAUSE = re.compile(f"[^{_BREAKS}]+")   # one clause, with where it stands
 # Named groups a command pattern may capture, passed on in this order as the arguments.
 ARG_GROUPS = ("n", "args", "text")
 # The labelled examples' outcomes for kind words and for a problem told straight out.
@@ -349,6 +350,12 @@ class Phrasings:
         """The last clause of a message of several, made plain; None for a single clause."""
         clauses = self._clauses(text)
         return self.plain(clauses[-1]) if len(clauses) > 1 else None
+
+    def without(self, plain: str, group: str) -> str:
+        """`plain` with one answer group's words taken out (longest first)."""
+        for word in sorted(self.answers.get(group, ()), key=len, reverse=True):
+            plain = plain.replace(word, "")
+        return plain
 
     def clauses(self, text: str) -> list[str]:
         """The clauses of a message, each made plain."""

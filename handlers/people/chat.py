@@ -160,22 +160,15 @@ def step_last4(ctx):
     last4 = _last4(ctx.text)
     if last4 is None:  # `尾号三七二一`, `后四位是0526`: the digits with words around them
         last4 = _last4(ctx.without("digits_said"))
-    corrected = ctx.services.router.phrasings.after_correction(ctx.raw_text or ctx.text)
-    if corrected is not None:  # `尾号1002，哦不对，那是我闺女的，我的是1001`
-        last4 = _last4(_digits_in_last_clause(ctx, corrected)) or last4
+    phrasings = ctx.services.router.phrasings
+    corrected = phrasings.after_correction(ctx.raw_text or ctx.text)
+    if corrected is not None:  # `尾号1002，哦不对，那是我闺女的，我的是1001`: the last clause
+        clause = phrasings.last_clause(corrected) or phrasings.plain(corrected)
+        last4 = _last4(phrasings.without(clause, "digits_said")) or last4
     if last4 is None:
         return ctx.reask()
     ctx.understood("content")
     return _attempt(ctx, ctx.data["relation"], ctx.data["name"], last4)
-
-
-def _digits_in_last_clause(ctx, text: str) -> str:
-    """The last clause of `text` made plain, without the words around phone digits."""
-    phrasings = ctx.services.router.phrasings
-    clause = phrasings.last_clause(text) or phrasings.plain(text)
-    for word in sorted(phrasings.answers.get("digits_said", ()), key=len, reverse=True):
-        clause = clause.replace(word, "")
-    return clause
 
 
 def _attempt(ctx, relation: str, name: str, last4: str) -> str:
