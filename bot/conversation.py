@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
 
 from bot.channel import EVENT_KINDS, cs_window
 from bot.context import Ctx, Services
+from bot.db import insert_missing
 from bot.text import WECHAT_TEXT_LIMIT, cut_to_bytes, normalise
 from models import Follower
 
@@ -51,16 +51,16 @@ class Conversation:
     def touch_follower(self, session, message, now: datetime) -> Follower:
         """Get or create the follower and note when the chat window last opened."""
         openid = message.source
-        follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})  # one at a time
-        if follower is None:
-            try:
-                with session.begin_nested():
-                    follower = Follower(openid=openid, subscribed=True, subscribed_at=now)
-                    session.add(follower)
-            except IntegrityError:  # created by a concurrent message of the same user
-                follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})
         kind = message.type if message.type in WINDOW_OPENERS else \
             WINDOW_EVENTS.get(getattr(message, "event", None) or "")
+        follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})  # one at a time
+        if follower is None:
+            # Created with its window open, so a first message writes the row once; a
+            # concurrent first message of the same user finds it there (and waits on its lock).
+            opened = {"last_inbound_at": now, "last_inbound_kind": kind} if kind else {}
+            insert_missing(session, Follower, {"openid": openid, "subscribed": True,
+                                               "subscribed_at": now, **opened}, "openid")
+            follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})
         # A click/follow/scan opens a short window (3 in a minute); it must not replace a
         # user message's 48-hour window that still has messages left.
         keeps_message_window = kind in EVENT_KINDS and \

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 import re
 from pathlib import Path
 
@@ -84,3 +85,23 @@ def _sqlite_begin_immediate(conn) -> None:
 def session_of(db: Database) -> Session:
     """A bare session for callers that manage the transaction themselves."""
     return db.sessionmaker()
+
+
+def insert_missing(session: Session, model, values: dict, key: str) -> None:
+    """Insert a row unless one with the same unique `key` exists (a concurrent writer's row
+    wins): one INSERT … ON CONFLICT DO NOTHING instead of a savepoint, an INSERT and its
+    release, and no aborted transaction on PostgreSQL when the row is there already."""
+    session.execute(_insert_missing(session.get_bind().dialect.name, model, key), values)
+
+
+@lru_cache(maxsize=None)
+def _insert_missing(dialect: str, model, key: str):
+    """The statement, built once (SQLAlchemy does not cache the compiled form of a dialect's
+    ON CONFLICT insert: compiling it takes ~0.1 ms, less than the two round trips it saves)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two supported databases
+        raise NotImplementedError(dialect)
+    return insert(model).on_conflict_do_nothing(index_elements=[key])

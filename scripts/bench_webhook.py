@@ -120,10 +120,13 @@ class Server:
         """Start gunicorn; return once it answers HTTP."""
         self.port = free_port()
         log = open(logdir / f"{self.key}.log", "ab")
+        # The product as deployed (deploy/gunicorn.conf.py: its hooks, its access log), with
+        # the same processes, threads and port as its peers.
+        config = ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")] if self.product else []
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--workers", str(args.workers), "--threads",
-             str(self.threads or args.threads), "--bind", f"127.0.0.1:{self.port}", self.app], cwd=ROOT,
-            env=self.env, stdout=log, stderr=log)
+            [str(BIN / "gunicorn"), *config, "--workers", str(args.workers), "--threads",
+             str(self.threads or args.threads), "--bind", f"127.0.0.1:{self.port}", self.app],
+            cwd=ROOT, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

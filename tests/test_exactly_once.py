@@ -57,6 +57,33 @@ def test_three_concurrent_copies_across_two_app_instances(make_app, openid):
                         .where(InboundMessage.openid == openid)) == 1
 
 
+def test_a_new_users_first_two_messages_at_once_make_one_follower_and_both_are_answered(
+        make_app, openid):
+    """Two first messages of one user reach two processes together: both create the follower
+    (INSERT … ON CONFLICT DO NOTHING), one row results and both are handled, one at a time."""
+    apps = [make_app(), make_app()]
+    for app in apps:
+        echo.install(app)
+    echo.calls.clear()
+    reqs = [sign_request(WeChat(apps[0]).xml(openid, Content=f"计数 {w}"), "yinling-dev-token")
+            for w in ("d1", "d2")]
+    results, barrier = [], threading.Barrier(2)
+
+    def send(app, req):
+        barrier.wait()
+        results.append(WeChat(app).reply_of(post(app.test_client(), req)))
+
+    threads = [threading.Thread(target=send, args=(apps[i], reqs[i])) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(results) == ["计数:d1", "计数:d2"]
+    assert echo.calls["d1"] == echo.calls["d2"] == 1
+    with apps[0].extensions["yinling"].db.session() as s:
+        followers = s.scalars(select(Follower).where(Follower.openid == openid)).all()
+        assert len(followers) == 1 and followers[0].last_inbound_kind == "text"
+        assert followers[0].last_inbound_at is not None and followers[0].subscribed
+
+
 def test_events_dedupe_on_sender_time_event_and_key(ewx, openid):
     now = int(time.time())
     xml = ewx.xml(openid, "event", create_time=now, Event="CLICK", EventKey="MENU_HELP")
