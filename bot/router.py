@@ -272,6 +272,9 @@ class Router:
             rest = self.phrasings.after_pause(ctx.raw_text or ctx.text)
             if rest is not None:
                 ctx.reread(rest)
+            rest = self.phrasings.after_changed_mind(ctx.raw_text or ctx.text)
+            if rest is not None:   # `我想报名，噢不对，是退掉书法那个`: what follows counts
+                ctx.reread(rest)
         found = self.command_in(ctx)
         if found is None and ctx.correct_slips():
             found = self.command_in(ctx)  # `当费咋交` is 党费 mistyped
@@ -359,8 +362,9 @@ class Router:
                 ctx.follower.open_thread(ctx.now) is not None:
             return None
         tied = [m for m in matches if m.score == matches[0].score]
-        if not matches[0].strong and self.phrasings.telling_only(ctx.plain,
-                                                                 ctx.raw_text or ctx.text):
+        order = R.STAFF in ctx.roles and matches[0].args[:1].isdigit()  # `15号修好了，能关了`
+        if not matches[0].strong and not order and \
+                self.phrasings.telling_only(ctx.plain, ctx.raw_text or ctx.text):
             return None  # a memory, a grandchild's doings: chat, whatever words it uses
         if len(tied) > 1:
             return [m.word for m in tied[:3]]  # asked about in one question, never guessed
@@ -431,10 +435,11 @@ class Router:
         matches = self._phrased(ctx, self._allowed(ctx))
         return bool(matches) and self.phrasings.only(matches[0].span, "quit")
 
-    def ask_about(self, ctx) -> str | None:
+    def ask_about(self, ctx, *, strong_only: bool = True) -> str | None:
         """At a free-text step, a command (`党费`) or a way of giving up (`算了`) is asked
         about in one short question instead of being stored as the content; None when the
-        words are simply content (or the user already said they are)."""
+        words are simply content (or the user already said they are). `strong_only=False`
+        where the words cannot be content anyway (a sentence at the name question)."""
         if (ctx.state or {}).get("data", {}).get("_content_confirmed") or not ctx.text:
             return None
         if ctx.leads_with("quit") and not ctx.says_only("quit"):  # `先不报了，看看我的课`
@@ -442,7 +447,7 @@ class Router:
             if after is not None:
                 ctx.end()
                 return self.run_found(ctx, *after)
-        found = self.command_in(ctx, strong_only=True)
+        found = self.command_in(ctx, strong_only=strong_only)
         if found is None and ctx.leads_with("pause"):  # `等一下，我先问问我的党费交了没有`
             found = self._after_pause(ctx)
         quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and

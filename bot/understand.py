@@ -44,6 +44,12 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
 _LEADING = " ，,。.：:；;、了吧啊呀"
 # A correction said mid-answer (`二，不对，是三`, `一般吧……哎不对，还是紧急`): what follows counts.
 _CORRECTION = re.compile(r"(?:不对(?![劲头])|哦不|说错了|不是不是|搞错了)[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
+# A change of mind in the middle of a message (`我想报名，噢不对，是退掉书法那个`): what
+# follows it is what they mean.
+# It stands as a clause of its own (`我绑了好几次都不对，…` is no change of mind).
+_CHANGED_MIND = re.compile(r"(?:^|(?<=[\s,，.。…!！;；:：]))[哦噢喔啊嗯哎唉]*(?:我)?(?:刚才|刚刚)?"
+                           r"(?:不对(?![劲头])|说错了|发错了|打错了|搞错了|弄错了|那条不算|那句不算|不是不是)"
+                           r"[了啊哦]*(?=[\s,，.。…!！;；:：])[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
 # The words before a score in a sentence (`给你们打满分`, `就给个五星`).
 _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师傅|给)?(打|评|给)?(个|一个)?")
 # Stars given as a rating (`★★★★`).
@@ -406,6 +412,24 @@ class Phrasings:
                 return None
             return raw[clauses[i + 1].start():].strip()
         return None
+
+    def after_changed_mind(self, text: str) -> str | None:
+        """What follows the last change of mind in a message (`我想反映个事，哦不对，我是想问
+        上回反映的楼道灯修了没` -> `我是想问上回…`), as typed; None when there is none,
+        nothing follows it, or a problem was told before it (it is not taken back)."""
+        raw = unicodedata.normalize("NFKC", text or "")
+        last = None
+        for last in _CHANGED_MIND.finditer(raw):
+            pass
+        if last is None:
+            return None
+        told = _CHANGED_MIND.sub("", raw[:last.start()])  # `发错了` is no problem told
+        before, rest = self.plain(told), raw[last.end():].strip(" ,，.。…!！")
+        if not self.plain(rest).strip(self.fillers):
+            return None
+        if self.problem_in(before) and not self.telling_only(before, told):
+            return None
+        return rest
 
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""

@@ -650,3 +650,81 @@ def test_unbinding_decided_at_the_end_of_a_sentence(app, wx, people):
     assert understood(app, people.family) == "yes"
     with db(app) as s:
         assert s.scalar(select(Binding.id).where(Binding.openid == people.family)) is None
+
+
+# ---- round 12 (tests/corpus/dev12a, dev12b): a change of mind, orders in plain words, ---------
+# ---- what the account can do, a sentence at the name question, thanks for what was done -----
+def test_a_change_of_mind_mid_message_is_read_by_what_follows(app, wx, people):
+    wx.text(people.cadre, "我想反映个事，哦不对，我是想问上回反映的事处理了没")
+    assert understood(app, people.cadre) == "我的问题"
+    with db(app) as s:
+        assert s.scalar(select(Follower.dialog).where(Follower.openid == people.cadre)) is None
+    wx.text(people.family, "我刚才发错了，那条不算，我是想查查我爸报了啥课")
+    assert understood(app, people.family) == "我的课程"
+    # a problem told before the change of mind is not taken back: the whole is the report
+    reply = wx.text(people.cadre, "我家暖气不热，不对，是水管漏了")
+    assert understood(app, people.cadre) == "problem" and "急不急" in reply
+
+
+def test_a_staff_order_with_a_number_in_plain_words(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"{n}转孙丽 医保她熟")
+    assert understood(app, people.staff) == "转办"
+    m = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {m}")
+    wx.text(people.staff, f"{m}号修好了，能关了")   # 修好了 told, but an order about {m}
+    assert understood(app, people.staff) == "办结"
+    with db(app) as s:
+        assert s.get(Ticket, n).assignee.name == "孙丽"
+        assert s.get(Ticket, m).resolved_at is not None and "修好了" in s.get(Ticket, m).resolution
+
+
+@pytest.mark.parametrize("said", ["你都会些啥，说来听听", "说了半天你也不懂，你到底能干点啥"])
+def test_asking_what_the_account_can_do_gets_the_menu(app, wx, people, said):
+    reply = wx.text(people.family, said)
+    assert understood(app, people.family) == "菜单" and "请回复数字选择" in reply
+
+
+def test_a_sentence_at_the_name_question_is_no_name_and_no_wrong_try(app, wx):
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    reply = wx.text(stranger, "我不会弄，能不能找个人帮我")
+    assert understood(app, stranger) == "ask_command" and "人工" in reply
+    wx.text(stranger, "绑定")
+    reply = wx.text(stranger, "太麻烦了，不绑了")
+    assert understood(app, stranger) == "quit" and "已取消" in reply
+    with db(app) as s:
+        assert s.scalar(select(Follower.dialog).where(Follower.openid == stranger)) is None
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("谢谢小孙上回帮我跑医保的事，真是个好孩子", "kind"),
+    ("[语音]我爸今天去医院复查了，医生说恢复得不错，谢谢你们派人陪他去。", "kind"),
+    ("谢谢你们上回帮忙，这回又得麻烦了，卫生间下水道堵了", "problem")])
+def test_thanks_for_what_was_done_is_kind_words_a_new_problem_after_them_a_report(
+        app, wx, people, said, outcome):
+    if said.startswith("[语音]"):
+        wx.voice(people.family, said[len("[语音]"):])
+    else:
+        wx.text(people.family, said)
+    assert understood(app, people.family) == outcome
+
+
+def test_an_invite_code_sent_inside_a_sentence_makes_staff(app, wx):
+    result = app.test_cli_runner().invoke(args=["staff", "invite", "钱多"])
+    code = result.output.strip().splitlines()[-1]
+    newcomer = oid("newcomer")
+    wx.text(newcomer, f"孙丽让我发这个：工作人员 {code}")
+    assert understood(app, newcomer) == "工作人员"
+    with db(app) as s:
+        assert s.scalar(select(Staff.name).where(Staff.openid == newcomer)) == "钱多"
+
+
+def test_courses_asked_about_in_plain_words(app, wx, people):
+    wx.text(people.cadre, "下学期还开书法入门不，我想接着学")
+    assert understood(app, people.cadre) == "课程"
+    wx.text(people.family, "我妈想学唱歌，你们有合唱班没有")
+    assert understood(app, people.family) == "课程"
+    wx.text(people.cadre, "你们这边周末有人值班吗")   # 值班 is no class
+    assert understood(app, people.cadre) == "kind"

@@ -114,7 +114,7 @@ def step_name(ctx):
     if name and last4:
         ctx.understood("content")
         return _attempt(ctx, ctx.data["relation"], name, last4)
-    if ctx.says_only("quit") or ctx.leads_with("quit"):  # `不绑了，我爸说他自己弄`
+    if ctx.says_only("quit") or ctx.leads_with("quit") or ctx.ends_with("quit"):  # `不绑了，…`
         return ctx.services.router.quit(ctx)
     if ctx.data["relation"] == "self" and ctx.mentions("binding_for"):
         return _for_family(ctx)   # `我是帮我爸绑的，他叫张振华`
@@ -124,6 +124,10 @@ def step_name(ctx):
         if isinstance(found, tuple):
             ctx.end()
             return ctx.services.router.run_found(ctx, *found)
+        if not _NAME.fullmatch(re.sub(r"\s+", "", name)):  # a sentence with a wish in it
+            asked = ctx.services.router.ask_about(ctx, strong_only=False)  # `能不能找个人帮我`
+            if asked is not None:   # is asked about; a name spelled out (`张振华，弓长张…`) goes on
+                return asked
     if not _valid_name(name):
         return ctx.reask()
     ctx.understood("content")
