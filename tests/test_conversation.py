@@ -63,6 +63,13 @@ def admin_group(app, people: People) -> None:
         s.add(GroupMember(group_id=group.id, cadre_id=cadre_id, is_admin=True))
 
 
+def say(wx, openid: str, said: str) -> str:
+    """Send a corpus-style line: `[语音]…` as recognised voice, anything else as text."""
+    if said.startswith("[语音]"):
+        return wx.voice(openid, said[len("[语音]"):])
+    return wx.text(openid, said)
+
+
 def understood(app, openid: str) -> str | None:
     """How the user's last message was understood (recorded on its inbound row)."""
     from models import InboundMessage
@@ -704,10 +711,7 @@ def test_a_sentence_at_the_name_question_is_no_name_and_no_wrong_try(app, wx):
     ("谢谢你们上回帮忙，这回又得麻烦了，卫生间下水道堵了", "problem")])
 def test_thanks_for_what_was_done_is_kind_words_a_new_problem_after_them_a_report(
         app, wx, people, said, outcome):
-    if said.startswith("[语音]"):
-        wx.voice(people.family, said[len("[语音]"):])
-    else:
-        wx.text(people.family, said)
+    say(wx, people.family, said)
     assert understood(app, people.family) == outcome
 
 
@@ -728,3 +732,30 @@ def test_courses_asked_about_in_plain_words(app, wx, people):
     assert understood(app, people.family) == "课程"
     wx.text(people.cadre, "你们这边周末有人值班吗")   # 值班 is no class
     assert understood(app, people.cadre) == "kind"
+
+
+def test_staff_orders_in_whole_sentences(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"第{n}号问题由我来负责处理。")
+    assert understood(app, people.staff) == "接单"
+    wx.text(people.staff, f"这个{n}号我弄不了，能不能交给孙丽姐？")
+    assert understood(app, people.staff) == "转办"
+    wx.text(people.other, f"{n}号刘阿姨那个买菜的事社区已经安排好了，可以结束了")
+    assert understood(app, people.other) == "办结"
+    with db(app) as s:
+        ticket = s.get(Ticket, n)
+        assert ticket.assignee.name == "孙丽" and ticket.resolved_at is not None
+        assert "社区已经安排好了" in ticket.resolution
+    wx.text(people.cadre, "肆")   # the rating question, in the formal numeral
+    assert understood(app, people.cadre) == "rating:4"
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("[语音]你们上次派来那个修水管的小伙子不错，手脚麻利，我就是想说一声谢谢，没别的事。", "kind"),
+    ("报名截止到哪天？我下周才回去帮我妈弄", "课程"),
+    ("[语音]中秋你们说要来家里看看，我礼拜一二都去医院复查，礼拜四下午在家，你们礼拜四下午来吧。", "走访"),
+    ("我这个月的党费，能不能用微信交，上回去银行排了一上午队", "党费")])
+def test_the_point_of_a_long_sentence_outweighs_the_problem_words_in_it(
+        app, wx, people, said, outcome):
+    say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == outcome
