@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,10 @@ MENU_LABELS = Path(__file__).resolve().parent.parent / "templates" / "core" / "m
 # What a dialog step returns when the message is not an answer to its question: the router
 # leaves the dialog and handles the message afresh (a command, a menu number, kind words…).
 NEW_MESSAGE = object()
+
+
+# Words that join a second wish to the first in one message.
+_ALSO = re.compile(r"(?:^|[\s,，.。!！?？;；、])(?:还有|另外)|顺便|顺带|既.{1,12}又|都想|都要")
 
 
 @dataclass
@@ -368,7 +373,27 @@ class Router:
             return None  # a memory, a grandchild's doings: chat, whatever words it uses
         if len(tied) > 1:
             return [m.word for m in tied[:3]]  # asked about in one question, never guessed
+        second = self._second_wish(ctx, matches)
+        if second is not None:   # `党费交了没有？顺便把书法班也给我报上`: which first?
+            return [matches[0].word, second.word]
         return self.rule_for(matches[0].word), matches[0].args
+
+    def _second_wish(self, ctx, matches):
+        """Another command wished for in the same message, in words of its own and joined
+        to the first (`顺便`, `还有`, `既…又…`, `…都想`), or None."""
+        if not _ALSO.search(ctx.raw_text or ctx.text):   # `还有空位不` joins nothing
+            return None
+        first = matches[0]
+        for other in matches[1:]:
+            if other.word == first.word or other.score < 2 or not other.span or \
+                    other.span in first.span or first.span in other.span:
+                continue
+            at, other_at = ctx.plain.find(first.span), ctx.plain.find(other.span)
+            if at < 0 or other_at < 0 or (at < other_at + len(other.span) and
+                                          other_at < at + len(first.span)):
+                continue  # their words overlap: one wish said two ways
+            return other
+        return None
 
     def _phrased(self, ctx, allowed) -> list:
         """Everyday-word matches of this message (every pattern is searched once per text:

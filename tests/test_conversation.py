@@ -759,3 +759,20 @@ def test_the_point_of_a_long_sentence_outweighs_the_problem_words_in_it(
         app, wx, people, said, outcome):
     say(wx, people.cadre, said)
     assert understood(app, people.cadre) == outcome
+
+
+def test_two_wishes_joined_in_one_message_are_asked_about(app, wx, people):
+    reply = wx.text(people.cadre, "我这个月党费交了没有？顺便把书法班也给我报上")
+    assert understood(app, people.cadre) == "clarify"
+    assert "报名" in reply and "党费" in reply
+    wx.text(people.cadre, "还有，我的课程是哪天")   # one wish after `还有`: run
+    assert understood(app, people.cadre) == "我的课程"
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("我爸记性越来越差，经常忘关火，我在外地很担心，有没有上门照看的服务", "problem"),
+    ("想问问离休和退休有啥区别", "kind")])
+def test_a_service_asked_for_is_a_report_a_question_about_words_is_chat(
+        app, wx, people, said, outcome):
+    say(wx, people.family, said)
+    assert understood(app, people.family) == outcome
