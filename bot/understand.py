@@ -42,14 +42,16 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
                            r"[\s,，]*第?\s*[0-9０-９零〇一二两三四五六七八九十百]+\s*号?\s*$")
 # Taken off the front of the words after the verb (`可以办结了，…`); their end stays as typed.
 _LEADING = " ，,。.：:；;、了吧啊呀"
+# Words that take back what was just said, and what may follow them before the new words.
+_WRONG = r"不对(?![劲头])|说错了|搞错了|不是不是"
+_THEN = r"[\s,，.。…!！:：;；]*(?:应该|还是|是)*"
 # A correction said mid-answer (`二，不对，是三`, `一般吧……哎不对，还是紧急`): what follows counts.
-_CORRECTION = re.compile(r"(?:不对(?![劲头])|哦不|说错了|不是不是|搞错了)[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
-# A change of mind in the middle of a message (`我想报名，噢不对，是退掉书法那个`): what
-# follows it is what they mean.
-# It stands as a clause of its own (`我绑了好几次都不对，…` is no change of mind).
-_CHANGED_MIND = re.compile(r"(?:^|(?<=[\s,，.。…!！;；:：]))[哦噢喔啊嗯哎唉]*(?:我)?(?:刚才|刚刚)?"
-                           r"(?:不对(?![劲头])|说错了|发错了|打错了|搞错了|弄错了|那条不算|那句不算|不是不是)"
-                           r"[了啊哦]*(?=[\s,，.。…!！;；:：])[\s,，.。…!！:：;；]*(?:应该|还是|是)*")
+_CORRECTION = re.compile(rf"(?:{_WRONG}|哦不){_THEN}")
+# A change of mind in the middle of a message (`我想报名，噢不对，是退掉书法那个`): what follows
+# is what they mean. It stands as a clause of its own (`我绑了好几次都不对，…` is none).
+_CHANGED_MIND = re.compile(rf"(?:^|(?<=[\s,，.。…!！;；:：]))[哦噢喔啊嗯哎唉]*(?:我)?(?:刚才|刚刚)?"
+                           rf"(?:{_WRONG}|发错了|打错了|弄错了|那条不算|那句不算)"
+                           rf"[了啊哦]*(?=[\s,，.。…!！;；:：]){_THEN}")
 # The words before a score in a sentence (`给你们打满分`, `就给个五星`).
 _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师傅|给)?(打|评|给)?(个|一个)?")
 # Stars given as a rating (`★★★★`).

@@ -8,7 +8,8 @@
 
 Four servers, each gunicorn with 2 workers (x 4 threads; WeRoBot with its session 1 thread, as
 its SQLite session is not thread-safe) on a free port, all in safe mode (AES):
-  yinling          this product, `bot:create_app()`, sandbox (nothing reaches WeChat), on
+  yinling          this product, `bot:create_app()` with deploy/gunicorn.conf.py (its hooks and
+                   access log, as deployed), sandbox (nothing reaches WeChat), on
                    PostgreSQL (database `bench`, created if missing) and Redis (db 11);
   flask echo       scripts/echo_flask.py: wechatpy decrypts, answers the content, encrypted;
   werobot echo     scripts/echo_werobot.py, sessions off;
