@@ -776,3 +776,25 @@ def test_a_service_asked_for_is_a_report_a_question_about_words_is_chat(
         app, wx, people, said, outcome):
     say(wx, people.family, said)
     assert understood(app, people.family) == outcome
+
+
+def test_the_digits_said_in_a_clause_of_their_own_are_the_answer(app, wx):
+    with db(app) as s:
+        s.add(Cadre(name="王建国", phone="13800001001"))
+    stranger = oid("stranger")
+    wx.text(stranger, "家属绑定")
+    wx.text(stranger, "王建国")
+    reply = wx.text(stranger, "1001，是我爸的号")
+    assert understood(app, stranger) == "content" and "王建国" in reply
+    with db(app) as s:
+        assert s.scalar(select(Binding.relation).where(Binding.openid == stranger)) == "family"
+
+
+def test_a_question_at_a_step_is_asked_about_or_answered(app, wx, people):
+    wx.text(people.cadre, "课程")
+    wx.text(people.cadre, "我以前报的是哪个来着")
+    assert understood(app, people.cadre) == "我的课程"
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    reply = wx.text(people.cadre, "怎么交党费来着")
+    assert understood(app, people.cadre) == "ask_command" and "党费" in reply

@@ -169,6 +169,10 @@ def step_last4(ctx):
     if corrected is not None:  # `尾号1002，哦不对，那是我闺女的，我的是1001`: the last clause
         clause = phrasings.last_clause(corrected) or phrasings.plain(corrected)
         last4 = _last4(phrasings.without(clause, "digits_said")) or last4
+    if last4 is None:  # `后四位1002吧，我记不太清了`, `1001，是我爸的号`: the one clause of digits
+        said = {d for clause in phrasings.clauses(ctx.raw_text or ctx.text)
+                if (d := _last4(phrasings.without(clause, "digits_said")))}
+        last4 = said.pop() if len(said) == 1 else None
     if last4 is None:
         return ctx.reask()
     ctx.understood("content")
