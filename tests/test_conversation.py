@@ -594,12 +594,18 @@ def test_a_request_at_the_name_question_is_no_name(app, wx, people):
         assert s.scalar(select(Follower.dialog).where(Follower.openid == stranger)) is None
 
 
-def test_phone_digits_corrected_mid_answer(app, wx):
+def at_the_digits_question(app, wx, command: str = "绑定") -> str:
+    """A stranger binding to 王建国 (phone ending 1001), asked for the last four digits."""
     with db(app) as s:
         s.add(Cadre(name="王建国", phone="13800001001"))
     stranger = oid("stranger")
-    wx.text(stranger, "绑定")
+    wx.text(stranger, command)
     wx.text(stranger, "王建国")
+    return stranger
+
+
+def test_phone_digits_corrected_mid_answer(app, wx):
+    stranger = at_the_digits_question(app, wx)
     reply = wx.text(stranger, "尾号1002，哦不对，那是我闺女的，我的是1001")
     assert "绑定成功" in reply
 
@@ -779,11 +785,7 @@ def test_a_service_asked_for_is_a_report_a_question_about_words_is_chat(
 
 
 def test_the_digits_said_in_a_clause_of_their_own_are_the_answer(app, wx):
-    with db(app) as s:
-        s.add(Cadre(name="王建国", phone="13800001001"))
-    stranger = oid("stranger")
-    wx.text(stranger, "家属绑定")
-    wx.text(stranger, "王建国")
+    stranger = at_the_digits_question(app, wx, "家属绑定")
     reply = wx.text(stranger, "1001，是我爸的号")
     assert understood(app, stranger) == "content" and "王建国" in reply
     with db(app) as s:
