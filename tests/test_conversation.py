@@ -760,7 +760,8 @@ def test_staff_orders_in_whole_sentences(app, wx, people):
     ("[语音]你们上次派来那个修水管的小伙子不错，手脚麻利，我就是想说一声谢谢，没别的事。", "kind"),
     ("报名截止到哪天？我下周才回去帮我妈弄", "课程"),
     ("[语音]中秋你们说要来家里看看，我礼拜一二都去医院复查，礼拜四下午在家，你们礼拜四下午来吧。", "走访"),
-    ("我这个月的党费，能不能用微信交，上回去银行排了一上午队", "党费")])
+    ("我这个月的党费，能不能用微信交，上回去银行排了一上午队", "党费"),
+    ("能不能帮我去报个名", "报名")])
 def test_the_point_of_a_long_sentence_outweighs_the_problem_words_in_it(
         app, wx, people, said, outcome):
     say(wx, people.cadre, said)
