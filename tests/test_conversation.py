@@ -714,7 +714,10 @@ def test_a_sentence_at_the_name_question_is_no_name_and_no_wrong_try(app, wx):
 @pytest.mark.parametrize("said, outcome", [
     ("谢谢小孙上回帮我跑医保的事，真是个好孩子", "kind"),
     ("[语音]我爸今天去医院复查了，医生说恢复得不错，谢谢你们派人陪他去。", "kind"),
-    ("谢谢你们上回帮忙，这回又得麻烦了，卫生间下水道堵了", "problem")])
+    ("谢谢你们上回帮忙，这回又得麻烦了，卫生间下水道堵了", "problem"),
+    # a service asked for is a report; a question about words is chat
+    ("我爸记性越来越差，经常忘关火，我在外地很担心，有没有上门照看的服务", "problem"),
+    ("想问问离休和退休有啥区别", "kind")])
 def test_thanks_for_what_was_done_is_kind_words_a_new_problem_after_them_a_report(
         app, wx, people, said, outcome):
     say(wx, people.family, said)
@@ -774,15 +777,6 @@ def test_two_wishes_joined_in_one_message_are_asked_about(app, wx, people):
     assert "报名" in reply and "党费" in reply
     wx.text(people.cadre, "还有，我的课程是哪天")   # one wish after `还有`: run
     assert understood(app, people.cadre) == "我的课程"
-
-
-@pytest.mark.parametrize("said, outcome", [
-    ("我爸记性越来越差，经常忘关火，我在外地很担心，有没有上门照看的服务", "problem"),
-    ("想问问离休和退休有啥区别", "kind")])
-def test_a_service_asked_for_is_a_report_a_question_about_words_is_chat(
-        app, wx, people, said, outcome):
-    say(wx, people.family, said)
-    assert understood(app, people.family) == outcome
 
 
 def test_the_digits_said_in_a_clause_of_their_own_are_the_answer(app, wx):
