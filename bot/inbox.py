@@ -5,17 +5,18 @@ import hashlib
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from wechatpy import parse_message
 
 from bot import wxevents
+from bot.db import insert_missing
 from bot.kv import Breaker, RedisDown
 from bot.spool import user_of
 from models import InboundMessage, utcnow
@@ -47,11 +48,12 @@ OPENID_LIMIT = InboundMessage.__table__.c.openid.type.length
 EVENT_LIMIT = InboundMessage.__table__.c.event.type.length
 
 # The hot path's statements on the inbound row, built once (their cache key too: building a
-# statement per message cost more CPU than running it). Recording is one INSERT … RETURNING
-# id; the handler's row lock and its answer are Core statements, so the row (raw XML and
-# all) is never loaded into the ORM and its UPDATE skips the unit of work.
+# statement per message cost more CPU than running it). Recording is one INSERT … ON
+# CONFLICT DO NOTHING RETURNING id (bot.db.insert_missing) in the handler's own transaction;
+# the row lock (taking over a row a dead process left) and the answer are Core statements,
+# so the row (raw XML and all) is never loaded into the ORM and its UPDATE skips the unit
+# of work.
 _T = InboundMessage.__table__
-_RECORD = insert(InboundMessage).returning(InboundMessage.id)
 _LOCK = select(_T.c.status, _T.c.reply, _T.c.reply_mode, _T.c.openid) \
     .where(_T.c.id == bindparam("row_id")).with_for_update()
 _SETTLE = update(_T).where(_T.c.id == bindparam("row_id")).values(
@@ -115,7 +117,14 @@ class _Race:
 
 
 class Inbox:
-    """Records each message before handling it and replays the stored answer to retries."""
+    """Records each message and replays the stored answer to retries.
+
+    The record is the first statement of the transaction that handles the message, so a
+    message costs one commit: a second copy (a retry, at any process) waits on the unique
+    key until the first copy's transaction ends, then finds it handled and replays its
+    answer, or records it afresh when the first died with its process (its rollback took
+    the record along). A message answered `success` before its commit (past the budget) is
+    first kept in the spool, so that `success` always means "we have it"."""
 
     def __init__(self, db, redis_client, handle, budget: float, workers: int = 8, *,
                  spool=None, record_limit: float = 2.0, breaker: Breaker | None = None):
@@ -150,15 +159,8 @@ class Inbox:
         if self._waits_in_spool(data):  # in order per user: after the ones spooled before
             return self._spooled(key, message, data, raw, arrived,
                                  DatabaseUnavailable("earlier messages of this user are spooled"))
-        try:
-            row_id = self._record_in_time(key, message, data, raw, arrived)
-        except DatabaseUnavailable as exc:
-            return self._spooled(key, message, data, raw, arrived, exc)
         self.replay_later()
-        if row_id is None:
-            logger.info("retry of %s: replaying the stored answer", key)
-            return self._await_existing(key, message, arrived)
-        return self._run(row_id, key, message, arrived)
+        return self._run(key, message, data, raw, arrived)
 
     def left(self, arrived: float) -> float:
         """Seconds of the reply budget left for a request that came in at `arrived`."""
@@ -183,31 +185,53 @@ class Inbox:
             raise DatabaseUnavailable(f"the database is unavailable: {type(exc).__name__}") \
                 from exc
 
-    def _run(self, row_id: int, key: str, message, arrived: float) -> str | None:
-        """Handle within the budget; past it answer None and let the reply follow as a push."""
-        race = _Race()
-        future = self.pool.submit(self._process, row_id, key, message, race)
+    def _run(self, key: str, message, data: dict, raw: str, arrived: float,
+             row_id: int | None = None) -> str | None:
+        """Record and handle the message in one transaction on a handling thread (or take
+        over the row `row_id` a dead process left); within the budget the reply goes inline,
+        past it `success` and the reply follows as a push."""
+        race, recorded = _Race(), Future()
+        future = self.pool.submit(self._once, key, message, data, raw, race, recorded, row_id)
+        limit = min(self.record_limit, self.spare(arrived)) if self.spool is not None else None
+        try:
+            row = _recorded(recorded, limit)
+        except DatabaseUnavailable as exc:
+            return self._spooled(key, message, data, raw, arrived, exc)
+        if row is None:
+            logger.info("retry of %s: replaying the stored answer", key)
+            return self._await_existing(key, message, data, raw, arrived)
         try:
             return future.result(timeout=self.left(arrived))
         except FutureTimeout:
-            with race.lock:
-                if not race.inline:
-                    race.late = True
-            if race.late:
-                logger.warning("%s ran past %.1fs: answering success, reply follows as a push",
-                               key, self.budget)
-                return None
-            return future.result()
+            if not _give_up(race):
+                return future.result()
+            logger.warning("%s ran past %.1fs: answering success, reply follows as a push",
+                           key, self.budget)
+            return self._trace(key, data, raw, arrived)
+        except (DBAPIError, PoolTimeout) as exc:
+            if not unavailable(exc):
+                raise
+            # The handler's transaction, the record with it, could not be saved.
+            return self._spooled(key, message, data, raw, arrived, DatabaseUnavailable(
+                f"the database went away while handling: {type(exc).__name__}"))
+
+    def _trace(self, key: str, data: dict, raw: str, arrived: float) -> None:
+        """Before answering `success` for a message whose record is not committed yet, keep
+        it in the spool: should this process die before the commit, another replays it (and
+        once the commit lands, the replay finds the row handled and forgets it)."""
+        if self.spool is None:
+            return None
+        try:
+            self.spool.write(key, data, raw, late=True)
+        except OSError as exc:
+            logger.error("%s could not be kept while it runs late (%s): holding the answer "
+                         "so that WeChat retries", key, exc)
+            time.sleep(max(0.0, WECHAT_GIVES_UP - (time.monotonic() - arrived)))
+            return None
+        self.replay_later(spooled=True)
+        return None
 
     # ---- the spool: nothing is lost while the database is away -------------------------------
-    def _record_in_time(self, key: str, message, data: dict, raw: str,
-                        arrived: float) -> int | None:
-        """Record the message, or raise DatabaseUnavailable (unreachable, or too slow)."""
-        if self.spool is None:
-            return self._record(key, message, data, raw)
-        limit = min(self.record_limit, self.spare(arrived))
-        return self.within(limit, self._record, key, message, data, raw)
-
     def _spooled(self, key: str, message, data: dict, raw: str, arrived: float,
                  why: Exception) -> str | None:
         """Keep the message in the spool and say we have it; if even that fails, hold the
@@ -222,6 +246,8 @@ class Inbox:
         logger.warning("%s spooled (%s)%s", key, why,
                        "" if fresh else " (a retry of a spooled message)")
         self.replay_later(spooled=True)
+        if not fresh and self.spool.kept_late(key):
+            return None  # its first copy was answered `success`: so is the retry
         return self.handle.spooled_reply(message)
 
     def replay_later(self, *, spooled: bool = False) -> None:
@@ -271,6 +297,8 @@ class Inbox:
                 continue
             try:
                 settled = self._replay(item)
+            except DatabaseUnavailable:
+                settled = False  # still away
             except (DBAPIError, PoolTimeout) as exc:
                 if not unavailable(exc):
                     raise
@@ -286,8 +314,10 @@ class Inbox:
         """Record and handle one spooled message (its reply goes out as a push); False when
         it must wait: recorded already, still 'processing', and maybe by a live handler."""
         message = parse_message(item.raw)
-        row_id = self._record(item.key, message, item.data, item.raw)
-        if row_id is None:  # recorded already: a slow record, a retry, or a replay cut short
+        race, recorded = _Race(), Future()
+        race.late = True
+        self._once(item.key, message, item.data, item.raw, race, recorded)
+        if recorded.result() is None:  # recorded already: handled late, a retry, a replay cut short
             with self.db.session() as session:
                 row = session.scalar(select(InboundMessage).where(
                     InboundMessage.dedupe_key == item.key))
@@ -296,30 +326,33 @@ class Inbox:
                 if not self._orphaned(session, row):
                     return False  # someone may be on it: look again once it is orphaned
                 row_id = row.id
-        race = _Race()
-        race.late = True
-        self._process(row_id, item.key, message, race)
+            self._once(item.key, message, item.data, item.raw, race, Future(), row_id)
         logger.info("replayed %s from the spool", item.key)
         return True
 
     # ---- recording -----------------------------------------------------------------------
-    def _record(self, key: str, message, data: dict, raw: str) -> int | None:
-        """Insert the inbound row (own transaction); None when it already exists."""
-        values = {"dedupe_key": key, "openid": str(data.get("FromUserName", ""))[:OPENID_LIMIT],
+    def _take(self, session, key: str, data: dict, raw: str,
+              row_id: int | None) -> Handling | None:
+        """In the session's transaction: record the message (None when it is recorded
+        already: a retry waits here until the first copy's transaction ends), or lock the
+        row `row_id` to take it over."""
+        if row_id is not None:
+            return _lock(session, row_id)
+        openid = str(data.get("FromUserName", ""))[:OPENID_LIMIT]
+        values = {"dedupe_key": key, "openid": openid,
                   "msg_type": str(data.get("MsgType", "unknown"))[:32],
                   "event": str(data.get("Event"))[:EVENT_LIMIT] if data.get("Event") else None,
                   "content": _content_of(data), "raw": raw}
-        try:
-            with self.db.engine.begin() as conn:
-                return conn.execute(_RECORD, values).scalar_one()
-        except IntegrityError:
-            return None
+        new_id = insert_missing(session, InboundMessage, values, "dedupe_key",
+                                InboundMessage.id)
+        return None if new_id is None else Handling(new_id, openid, "processing")
 
-    def _await_existing(self, key: str, message, arrived: float) -> str | None:
+    def _await_existing(self, key: str, message, data: dict, raw: str,
+                        arrived: float) -> str | None:
         """Wait (within the budget) for the first copy to finish, then replay its answer.
 
-        A copy whose handler died with its process (no commit, so no effect) is taken over:
-        WeChat's retry is the last chance to handle that message at all.
+        A row left 'processing' by a handler that died with its process (no commit, so no
+        effect) is taken over: WeChat's retry is the last chance to handle that message.
         """
         deadline = arrived + self.budget
         while True:
@@ -331,7 +364,7 @@ class Inbox:
                 orphan = row is not None and self._orphaned(session, row)
             if orphan:
                 logger.warning("%s was left unhandled by a dead process: taking it over", key)
-                return self._run(row.id, key, message, arrived)
+                return self._run(key, message, data, raw, arrived, row.id)
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.05)
@@ -351,42 +384,68 @@ class Inbox:
             .with_for_update(skip_locked=True)) is not None
 
     # ---- handling ------------------------------------------------------------------------
-    def _process(self, row_id: int, key: str, message, race: _Race) -> str | None:
+    def _once(self, key: str, message, data: dict, raw: str, race: _Race, recorded: Future,
+              row_id: int | None = None) -> str | None:
+        """Record (or take over) and handle the message in one transaction; `recorded` says
+        as soon as the row is there (None: recorded before) or could not be written."""
         session = self.db.sessionmaker()
         try:
-            # The row lock marks this message as being handled until the commit below.
-            row = _lock(session, row_id)
-            if row.status != "processing":  # a retry took it over while this copy queued
+            try:
+                row = self._take(session, key, data, raw, row_id)
+            except BaseException as exc:
                 session.rollback()
-                return _stored(row)
-            reply, pushed, ok = self._run_handler(session, message, row, key)
-            if ok:  # the answer and the handler's writes: one commit
-                late = _decide(race)
-                try:
-                    self._answer(session, row, reply, pushed, late, "done")
-                    session.commit()
-                except Exception:  # noqa: BLE001 - the error boundary: its writes failed
-                    session.rollback()
-                    logger.exception("handler failed for %s: its changes could not be saved", key)
-                    reply, pushed, ok = self.handle.error_reply(), [], False
-            if not ok:
-                # After the rollback the lock is gone: take it again and make sure no retry
-                # has taken the message over in between.
-                row = _lock(session, row_id)
-                if row.status != "processing":
-                    session.rollback()
-                    return _stored(row)
-                late = _decide(race)
-                self._answer(session, row, reply, pushed, late, "failed")
-                session.commit()
+                if recorded.set_running_or_notify_cancel():
+                    recorded.set_exception(_unavailable_as(exc))
+                return None
+            if not recorded.set_running_or_notify_cancel():
+                # The request stopped waiting and spooled the message: the spool's replay
+                # handles it, after this user's earlier spooled messages.
+                session.rollback()
+                return None
+            recorded.set_result(row)
+            if row is None or row.status != "processing":  # a retry took it over meanwhile
+                session.rollback()
+                return None if row is None else _stored(row)
+            reply, pushed, late, row = self._handle_taken(session, row, key, message, data, raw,
+                                                          race, row_id)
         finally:
             session.close()
+        if row is None:
+            return reply
         self._cache(key, reply if not late else "")
         logger.info("out %s reply %s (%d chars)%s", message.source,  # one line for both
                     "late" if late else "inline", len(reply or ""),
                     f", understood as {row.understood}" if row.understood else "")
         self.handle.after_commit(pushed)
         return reply
+
+    def _handle_taken(self, session, row: Handling, key: str, message, data: dict, raw: str,
+                      race: _Race, row_id: int | None):
+        """Run the handler on the recorded (or locked) row and commit its writes with the
+        answer; (reply, pushed, late, row), row None when another copy took the message over
+        after a failure."""
+        reply, pushed, ok = self._run_handler(session, message, row, key)
+        late = False
+        if ok:  # the record, the answer and the handler's writes: one commit
+            late = _decide(race)
+            try:
+                self._answer(session, row, reply, pushed, late, "done")
+                session.commit()
+            except Exception:  # noqa: BLE001 - the error boundary: its writes failed
+                session.rollback()
+                logger.exception("handler failed for %s: its changes could not be saved", key)
+                reply, pushed, ok = self.handle.error_reply(), [], False
+        if not ok:
+            # The rollback took the record (or the row lock) with it: take it again, unless a
+            # retry has taken the message over in between.
+            row = self._take(session, key, data, raw, row_id)
+            if row is None or row.status != "processing":
+                session.rollback()
+                return (None if row is None else _stored(row)), [], late, None
+            late = _decide(race)
+            self._answer(session, row, reply, pushed, late, "failed")
+            session.commit()
+        return reply, pushed, late, row
 
     def _answer(self, session, row, reply: str | None, pushed: list, late: bool,
                 status: str) -> None:
@@ -439,6 +498,35 @@ def _decide(race: _Race) -> bool:
     with race.lock:
         race.inline = not race.late
         return race.late
+
+
+def _give_up(race: _Race) -> bool:
+    """Whether the request stops waiting (the answer will be late); False when the handler
+    has just decided to answer inline, so that the request waits for it after all."""
+    with race.lock:
+        if not race.inline:
+            race.late = True
+        return race.late
+
+
+def _recorded(recorded: Future, limit: float | None):
+    """The recorded row (None: recorded before) once the handling thread has written it;
+    DatabaseUnavailable when it could not, or not within `limit` seconds (then it drops the
+    message when it gets there: the spool has it)."""
+    try:
+        return recorded.result(timeout=limit)
+    except FutureTimeout:
+        if recorded.cancel():
+            raise DatabaseUnavailable(f"recording took over {limit:.1f}s") from None
+        return recorded.result()  # written just now
+
+
+def _unavailable_as(exc: BaseException) -> BaseException:
+    """A recording error as the request sees it: DatabaseUnavailable when the database is
+    out of reach (the message goes to the spool), else the error itself."""
+    if isinstance(exc, (DBAPIError, PoolTimeout)) and unavailable(exc):
+        return DatabaseUnavailable(f"the database is unavailable: {type(exc).__name__}")
+    return exc
 
 
 def _stored(row) -> str | None:

@@ -57,17 +57,37 @@ class Spool:
 
     def has(self, key: str) -> bool:
         """Whether this message is already spooled (a WeChat retry during the outage)."""
-        name = _name_of(key)
-        return self.folder.is_dir() and any(
-            p.name.split("-", 1)[-1].startswith(name) for p in self.folder.iterdir())
+        return self._find(key) is not None
 
-    def write(self, key: str, data: dict, raw: str) -> bool:
-        """Keep the message durably; False when it was there already. Raises OSError
-        (SpoolFull included) when it cannot be kept."""
+    def _find(self, key: str) -> Path | None:
+        """The file holding this message (pending or claimed), if any."""
+        name = _name_of(key)
+        if not self.folder.is_dir():
+            return None
+        return next((p for p in self.folder.iterdir()
+                     if p.name.split("-", 1)[-1].startswith(name)), None)
+
+    def kept_late(self, key: str) -> bool:
+        """Whether this message was kept while it ran late (its sender was answered
+        `success`, not the spooled reply)."""
+        path = self._find(key)
+        try:
+            return path is not None and \
+                bool(json.loads(path.read_text(encoding="utf-8")).get("late"))
+        except (FileNotFoundError, ValueError):
+            return False  # replayed and removed meanwhile, or being written
+
+    def write(self, key: str, data: dict, raw: str, *, late: bool = False) -> bool:
+        """Keep the message durably (`late`: kept while its handler runs past the budget);
+        False when it was there already. Raises OSError (SpoolFull included) when it
+        cannot be kept."""
         self._ready()
         if self.has(key):
             return False
-        body = json.dumps({"key": key, "data": data, "raw": raw}, ensure_ascii=False).encode()
+        doc = {"key": key, "data": data, "raw": raw}
+        if late:
+            doc["late"] = True
+        body = json.dumps(doc, ensure_ascii=False).encode()
         entries = list(self.folder.iterdir())
         if len(entries) >= self.max_files or \
                 sum(_size(p) for p in entries) + len(body) > self.max_bytes:

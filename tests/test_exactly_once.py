@@ -12,7 +12,7 @@ from bot.inbox import dedupe_key
 from bot.wxmessage import sign_request
 from models import Delivery, Follower, InboundMessage, utcnow
 from tests import echo
-from tests.conftest import sent
+from tests.conftest import sent, wait_for
 from tests.wx import WeChat, post
 
 
@@ -173,6 +173,24 @@ def test_slow_handler_answers_success_and_pushes_the_reply(make_app, openid):
     # Retries after the fact still get success, never a second handling.
     assert post(wx.client, req).data == b"success"
     assert echo.calls["slow"] == 1
+
+
+def test_a_message_answered_before_its_commit_is_kept_in_the_spool_until_then(make_app, openid):
+    """`success` means "we have it": past the budget the record is not committed yet (it is
+    written in the handler's transaction), so the message waits in the spool meanwhile, as
+    answered late; once the commit lands the spool forgets it without handling it again."""
+    app = make_app(reply_budget_seconds=0.3)
+    echo.install(app)
+    echo.calls.clear()
+    wx = WeChat(app)
+    xml = wx.xml(openid, Content="慢 1.0")
+    key = dedupe_key(xmltodict.parse(xml)["xml"])
+    assert post(wx.client, sign_request(xml, "yinling-dev-token")).data == b"success"
+    spool = app.extensions["yinling"].inbox.spool
+    assert spool.has(key) and spool.kept_late(key)
+    assert wx.pushes(openid, wait=5) == ["慢回复"]
+    assert wait_for(lambda: not spool.has(key), 5)  # the replay found it handled: forgot it
+    assert echo.calls["slow"] == 1 and wx.pushes(openid) == ["慢回复"]
 
 
 def test_fast_handler_is_answered_inline(ewx, openid):

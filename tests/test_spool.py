@@ -3,6 +3,7 @@ spools the message, answers within the budget, recognises WeChat's retries, and 
 message exactly once, in order, when the database is back."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from models import Delivery, InboundMessage
 from models.issues import Ticket
 from tests.conftest import (TEST_DATABASE_URL, TEST_REDIS_URL, bound_user, reset_schema, sent,
                             wait_for)
+from tests import echo
 from tests.faults import Proxy
 from tests.wx import WeChat
 
@@ -85,6 +87,26 @@ def test_an_outage_loses_nothing_and_handles_each_message_once_in_order(outage):
                               .order_by(Delivery.id)).scalars().all()
         tickets = conn.execute(select(func.count()).select_from(Ticket)).scalar()
     assert tickets == 1 and any("问题编号是" in b for b in bodies)
+
+
+def test_the_database_lost_while_a_message_is_handled_loses_nothing(outage):
+    """The record is written in the handler's own transaction: when the database goes away
+    before its commit, the record goes with it, so the message is spooled, answered within
+    WeChat's wait, and handled once when the database is back."""
+    app, proxy, direct = outage
+    echo.install(app)
+    wx = WeChat(app)
+    user = bound_user(app)
+    threading.Timer(0.3, proxy.cut).start()        # while the handler sleeps
+    started = time.monotonic()
+    reply = wx.reply_of(wx.post_xml(wx.xml(user, "text", Content="慢 0.8")))
+    assert time.monotonic() - started < 4.5 and reply is not None and "稍后答复" in reply
+    assert rows(direct, user) == []               # nothing of it was committed
+    proxy.restore()
+    assert wait_for(lambda: rows(direct, user) == [("慢 0.8", "done")], 20, every=0.2), \
+        rows(direct, user)
+    assert wait_for(lambda: sent(app, user) == ["慢回复"], 20, every=0.2), sent(app, user)
+    assert not app.extensions["yinling"].inbox.spool.pending()
 
 
 def test_when_even_the_spool_fails_the_answer_waits_for_wechat_to_retry(outage, tmp_path):
