@@ -15,7 +15,7 @@ from bot.text import normalise
 
 logger = logging.getLogger(__name__)
 
-MENU_WORDS = {"菜单", "帮助", "?", "你好", "您好", "menu", "help",
+MENU_WORDS = {"菜单", "帮助", "?", "你好", "您好", "侬好", "雷猴", "你们好", "menu", "help",
               "哈喽", "嗨", "hello", "hi"}  # greetings that say what 你好 says
 # Everyday words count as a command at a free-text step only when they are most of it,
 # and outside one when they are not a small part of a problem told in many words.
@@ -357,6 +357,8 @@ class Router:
             return None
         if coverage < WEAK_COVERAGE and not matches[0].strong and \
                 self.phrasings.problem_in(ctx.plain):
+            if self._wish_after_problem(ctx, matches[0]):  # `暖气不热，还有党费交了没`
+                return ["反映问题", matches[0].word]
             return None  # a problem told in many words, one of which sounds like a command
         if matches[0].word in self.phrasings.yields_to_problem and \
                 self.phrasings.problem_in(ctx.plain.replace(matches[0].span, "", 1)):
@@ -376,7 +378,21 @@ class Router:
         second = self._second_wish(ctx, matches)
         if second is not None:   # `党费交了没有？顺便把书法班也给我报上`: which first?
             return [matches[0].word, second.word]
+        if self._wish_after_problem(ctx, matches[0]):  # `暖气不热，还有党费交了没`
+            return ["反映问题", matches[0].word]
         return self.rule_for(matches[0].word), matches[0].args
+
+    def _wish_after_problem(self, ctx, match) -> bool:
+        """A problem told, then another wish joined to it (`还有`, `另外`, `顺便`): the
+        command's words stand after the joiner, and the words before it tell the problem."""
+        raw = ctx.raw_text or ctx.text
+        joined = _ALSO.search(raw)
+        if joined is None or "反映问题" not in self._allowed(ctx):
+            return False
+        before, after = (self.phrasings.plain(part) for part in
+                         (raw[:joined.start()], raw[joined.end():]))
+        return bool(match.span) and match.span in after and match.span not in before and \
+            self.phrasings.problem_in(before)
 
     def _second_wish(self, ctx, matches):
         """Another command wished for in the same message, in words of its own and joined

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -111,6 +111,7 @@ class Phrasings:
     staff_needs: dict = field(default_factory=dict)
     introductions: list = field(default_factory=list)
     introduction_kept: tuple = ()
+    course_words: tuple = ()  # (everyday name, the course's own word), longest first
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -132,6 +133,13 @@ class Phrasings:
                 else:
                     i += 1
         return plain
+
+    def course_name(self, text: str) -> str:
+        """The words with a class's everyday name put as courses are named (`写毛笔字的` →
+        `书法的`, `打太极` → `太极`): what the course list is searched for."""
+        for said, own in self.course_words:
+            text = text.replace(said, own)
+        return text
 
     # ---- plain text ------------------------------------------------------------------------
     def plain(self, text: str | None, openers: bool = True) -> str:
@@ -234,11 +242,16 @@ class Phrasings:
                     if m is None:
                         continue
                     score = len(m.group(0))
-                    if word not in best or score > best[word].score or \
-                            (strong and score == best[word].score):
+                    was = best.get(word)
+                    if was is None or score > was.score or (strong and score == was.score):
                         parts = [m.groupdict().get(g) for g in ARG_GROUPS]
+                        # strong when any pattern of `over_problem` fits, however long
+                        # the words a plain pattern covered (`…来不来走访，…去医院复查`)
                         best[word] = Match(word, score, " ".join(p for p in parts if p),
-                                           m.group(0), strong)
+                                           m.group(0), strong or (was is not None and
+                                                                  was.strong))
+                    elif strong and not was.strong:
+                        best[word] = replace(was, strong=True)
         return sorted(best.values(), key=lambda m: (-m.score, not m.strong))
 
     # ---- what no pattern knows ---------------------------------------------------------------
@@ -556,6 +569,10 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
                                        f"{where} introductions")
     phrasings.introduction_kept = _words(introductions.get("kept_with", []),
                                          f"{where} introductions.kept_with")
+    phrasings.course_words = tuple(sorted(
+        ((said, str(own)) for own, words in (data.get("course_words") or {}).items()
+         for said in _words(words, f"{where} course_words.{own}")),
+        key=lambda pair: len(pair[0]), reverse=True))
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

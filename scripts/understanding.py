@@ -51,7 +51,9 @@ TRIAL_LABELS = ROOT / "tests" / "corpus" / "trial_labels.jsonl"
 # in the middle) and dev11b (answers at every question, staff in chat), 500 by two more
 # (first figures 90.0 % and 91.2 %), tuned on; dev12a (an ordinary winter week) and dev12b
 # (people not sure what the account can do), 500 by two more (first figures 87.2 % and
-# 73.6 %), tuned on.
+# 73.6 %), tuned on; dev13a (voice recognition slips, dialects, old formal phrasing) and
+# dev13b (a family over a month: a daughter far away, her father, a carer, a grandson), 500
+# by two more (first figures 85.6 % and 85.2 %), tuned on.
 SCRATCH = Path("/dev/shm")
 SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "holdout": ROOT / "tests" / "corpus" / "holdout.jsonl",
@@ -73,7 +75,9 @@ SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "dev11a": ROOT / "tests" / "corpus" / "dev11a.jsonl",
         "dev11b": ROOT / "tests" / "corpus" / "dev11b.jsonl",
         "dev12a": ROOT / "tests" / "corpus" / "dev12a.jsonl",
-        "dev12b": ROOT / "tests" / "corpus" / "dev12b.jsonl"}
+        "dev12b": ROOT / "tests" / "corpus" / "dev12b.jsonl",
+        "dev13a": ROOT / "tests" / "corpus" / "dev13a.jsonl",
+        "dev13b": ROOT / "tests" / "corpus" / "dev13b.jsonl"}
 # Outcomes that leave the user where they were, with the question or the menu in front of them.
 PASSIVE = {"not_understood", "reask", "clarify"}
 # What counts as the expected outcome besides the label itself.
@@ -94,9 +98,15 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
 # (详情 is the staff's command).
 # Per context: at the name question of binding oneself, a name said with "it is for my
 # father" is taken as the name and turns the binding into family binding: both labels fit.
-ALSO_AT = {"bind.name": {"content": {"家属绑定"}, "家属绑定": {"content"}}}
+# After a staff member wrote (a reply, or the resolved ticket's rating question), thanks are
+# passed on to them and answered kindly at once (PRODUCT §5, issue 11.3): that is a kind word.
+ALSO_AT = {"bind.name": {"content": {"家属绑定"}, "家属绑定": {"content"}},
+           "thread": {"kind": {"thread"}}, "rating": {"kind": {"thread"}}}
+# Per role: reopening is the staff's (`重开 N`); a reporter who says the fix did not work has
+# their words put on the ticket for the staff on it to decide (补充, or the open thread).
 ALSO_AS = {"stranger": {"report_prefilled": {"人工"}, "problem": {"人工"}},
-           "cadre": {"详情": {"我的问题"}}, "family": {"详情": {"我的问题"}}}
+           "cadre": {"详情": {"我的问题"}, "重开": {"补充", "thread"}},
+           "family": {"详情": {"我的问题"}, "重开": {"补充", "thread"}}}
 
 
 @dataclass

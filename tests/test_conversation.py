@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Binding, Cadre, Follower, Staff
+from models.courses import Enrollment
 from models.issues import Ticket, TicketEvent
 from models.people import HelpRequest
 from tests.conftest import db, oid, sent
@@ -795,3 +796,101 @@ def test_a_question_at_a_step_is_asked_about_or_answered(app, wx, people):
     wx.text(people.cadre, "4")
     reply = wx.text(people.cadre, "怎么交党费来着")
     assert understood(app, people.cadre) == "ask_command" and "党费" in reply
+
+
+# ---- round 13 (tests/corpus/dev13a, dev13b): voice slips and dialects, a family over a month --
+def test_at_the_course_list_a_class_by_its_everyday_name_a_number_to_cancel_or_none(
+        app, wx, people):
+    out = app.test_cli_runner().invoke(args=[
+        "course", "create", "书法入门", "--venue", "活动中心二楼", "--capacity", "20",
+        "--deadline", "2027-01-10", "--session", "2027-01-12 09:30"]).output
+    n = int(re.search(r"course (\d+) created", out).group(1))
+    wx.text(people.cadre, "课程")
+    reply = say(wx, people.cadre, "[语音]我报那个写毛笔字的")   # 毛笔字 is 书法
+    assert understood(app, people.cadre) == "报名" and "书法入门" in reply
+    wx.text(people.cadre, "课程")
+    reply = wx.text(people.cadre, f"取消{n}")
+    assert understood(app, people.cadre) == "取消报名" and "已取消" in reply
+    with db(app) as s:
+        assert s.scalar(select(Enrollment.state)) == "cancelled"
+    wx.text(people.cadre, "课程")
+    reply = wx.text(people.cadre, "都不想报，太远了")
+    assert understood(app, people.cadre) == "quit" and "已取消" in reply
+
+
+def test_at_the_rating_question_not_fixed_is_no_score_and_thanks_are_passed_on(
+        app, wx, people):
+    n = report(wx, people.family)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.family, "还没修好呢评什么价，屋顶还在滴水")   # 修好评: no 好评
+    assert understood(app, people.family) == "thread" and "转给" in reply
+    assert "屋顶还在滴水" in sent(app, people.staff)[-1]
+    reply = wx.text(people.family, "谢谢你们啊")
+    assert understood(app, people.family) == "thread" and "不客气" in reply
+    with db(app) as s:
+        assert s.get(Ticket, n).rating is None
+
+
+def test_a_problem_and_a_wish_joined_are_asked_about(app, wx, people):
+    reply = wx.text(people.cadre, "暖气不热，还有党费交了没")
+    assert understood(app, people.cadre) == "clarify"
+    assert "反映问题" in reply and "党费" in reply
+
+
+@pytest.mark.parametrize("said, urgency", [("[语音]急啊怎么不急天天漏", "紧急"),
+                                           ("不算特别急，这周内能来就行", "一般")])
+def test_urgency_said_against_its_own_word(app, wx, people, said, urgency):
+    for step in ("反映问题", "4", "家里暖气片不热"):
+        wx.text(people.cadre, step)
+    reply = say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == f"urgency:{urgency}"
+    assert f"紧急程度：{urgency}" in reply
+
+
+def test_strangers_binding_for_a_grandparent_and_a_command_at_the_name_question(app, wx):
+    for said in ("我想给我奶奶绑定，她不会用手机，以后有什么事发到我这儿就行",
+                 "怎么绑定家属？我奶奶是退休干部，我是她孙子"):
+        stranger = oid("grandson")
+        reply = wx.text(stranger, said)
+        assert understood(app, stranger) == "家属绑定" and "姓名" in reply
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    reply = wx.text(stranger, "找人工")   # shaped like a name, and none
+    assert understood(app, stranger) == "ask_command" and "人工" in reply
+
+
+def test_staff_new_tickets_and_closing_in_shorthand(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, "有啥新单子")
+    assert understood(app, people.staff) == "待办"
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"结了{n} 水管换好了")
+    assert understood(app, people.staff) == "办结"
+    with db(app) as s:
+        assert "水管换好了" in s.get(Ticket, n).resolution
+
+
+def test_a_typo_at_the_broadcast_confirm_means_rewrite(app, wx, people):
+    admin_group(app, people)
+    wx.text(people.cadre, "群发")
+    wx.text(people.cadre, "明天上午九点开支部会")
+    wx.text(people.cadre, "等等 有个错字")
+    assert understood(app, people.cadre) == "rewrite"
+
+
+@pytest.mark.parametrize("who, said, outcome", [
+    ("cadre", "侬好", "菜单"), ("cadre", "唔该", "kind"), ("family", "这是干啥的", "菜单"),
+    ("cadre", "给上次修水管的那个事打个分", "评价"),
+    ("family", "上个月的党费是不是已经扣了？他自己记不清了，一天问我三遍", "党费"),
+    ("cadre", "组织上好，我是军休的张振华，建军节那天不知道组织上来不来走访，我那天上午在家，"
+              "下午要去医院复查", "走访"),
+    ("cadre", "我在医院住着呢，重阳节你们来了也见不着我，等我出院再说吧", "不在家"),
+    ("cadre", "你们怎么都不理人，发了好几回了也没人回一句", "人工"),
+    ("cadre", "工资卡这个月少了二百块钱，也没人跟我说为啥", "problem"),
+    ("family", "我爸出院了，谢谢赵主任还专门去医院看他，他念叨了好几天", "kind"),
+    ("family", "我是王建国女儿，我爸说他手机上有个什么通知，是啥通知能再发一下吗", "通知公告"),
+    ("cadre", "那个，我都报了些啥课，我记性不好，帮我看看", "我的课程")])
+def test_dialect_formal_and_family_phrasings(app, wx, people, who, said, outcome):
+    openid = getattr(people, who)
+    say(wx, openid, said)
+    assert understood(app, openid) == outcome

@@ -64,7 +64,8 @@ def _number_of(ctx, args: str, views) -> int | None:
         number = find_ordinal(args)
     if number is not None:
         return number
-    view = _by_name(views, args)
+    view = _by_name(views, args) or \
+        _by_name(views, ctx.services.router.phrasings.course_name(args))  # `写毛笔字的`
     if view is None and args:
         raise Refusal("no_such_name", text=args)
     return view.number if view else None
@@ -111,6 +112,8 @@ def pick_step(ctx):
     found = router.command_in(ctx) if ctx.text else None
     if isinstance(found, tuple) and router.giving_up(ctx):  # `都没有我想学的，不报了`
         return router.quit(ctx)
+    if found is None and (ctx.leads_with("quit") or ctx.ends_with("quit")):
+        return router.quit(ctx)  # `都不想报，太远了`
     if isinstance(found, tuple) and found[0].words[0] not in ("报名", "课程"):
         return NEW_MESSAGE  # `书法我不去了，给我退了`: another command in everyday words
     if ctx.msg_type not in ("text", "voice") or not ctx.text:

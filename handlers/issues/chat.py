@@ -354,6 +354,8 @@ def rating(ctx, words_only: bool = False):
     score = phrasings.rating(phrasings.plain(corrected) if corrected else ctx.plain)
     if score is None:  # a sentence about the fix with the score at its end or start
         score = phrasings.rating_in(said)
+    if score is not None and score >= 3 and phrasings.answer(ctx.plain, "not_fixed"):
+        score = None  # `还没修好呢评什么价` (修好评 is no 好评): words for the staff
     number = ctx.number() if follower.rating_by_number and not words_only else None
     if score is None and number is not None:
         if not 1 <= number <= 5:  # meant as a score: ask again, the question stays

@@ -128,6 +128,10 @@ def step_name(ctx):
             asked = ctx.services.router.ask_about(ctx, strong_only=False)  # `能不能找个人帮我`
             if asked is not None:   # is asked about; a name spelled out (`张振华，弓长张…`) goes on
                 return asked
+    elif isinstance(ctx.services.router.command_in(ctx, strong_only=True), tuple):
+        asked = ctx.services.router.ask_about(ctx)  # `找人工` is shaped like a name, is none
+        if asked is not None:
+            return asked
     if not _valid_name(name):
         return ctx.reask()
     ctx.understood("content")
