@@ -93,7 +93,9 @@ def insert_missing(session: Session, model, values: dict, key: str, returning=No
     release, and no aborted transaction on PostgreSQL when the row is there already. With
     `returning` (a column), that column of the new row, or None when it existed."""
     statement = _insert_missing(session.get_bind().dialect.name, model, key, returning)
-    result = session.execute(statement, values)
+    # On the session's connection, in its transaction, as a Core statement: the ORM's
+    # bulk-insert handling of `session.execute(insert(Model))` cost ~0.35 ms of CPU a call.
+    result = session.connection().execute(statement, values)
     return None if returning is None else result.scalar_one_or_none()
 
 
