@@ -54,6 +54,7 @@ _CHANGED_MIND = re.compile(rf"(?:^|(?<=[\s,，.。…!！;；:：]))[哦噢喔�
                            rf"[了啊哦]*(?=[\s,，.。…!！;；:：]){_THEN}")
 # The words before a score in a sentence (`给你们打满分`, `就给个五星`).
 _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师傅|给)?(打|评|给)?(个|一个)?")
+_SCORES = {"1", "2", "3", "4", "5"}
 # Stars given as a rating (`★★★★`).
 _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
@@ -459,6 +460,16 @@ class Phrasings:
                 score = self.rating(_GIVING_A_SCORE.sub("", clause, count=1))
                 if score is not None:
                     return score
+        return self.score_given(text)
+
+    def score_given(self, text: str) -> int | None:
+        """A bare 1–5 after a word of giving, as a clause of its own (`打个4吧，下午说来晚上才
+        到`, `我妈说满意，给5`): the number is the score; None otherwise."""
+        for clause in (self.last_clause(text), self.first_clause(text), text):
+            plain = self.plain(clause or "", openers=False)
+            m = _GIVING_A_SCORE.match(plain)
+            if m and (m.group(2) or m.group(3)) and plain[m.end():] in _SCORES:
+                return int(plain[m.end():])
         return None
 
 

@@ -894,3 +894,81 @@ def test_dialect_formal_and_family_phrasings(app, wx, people, who, said, outcome
     openid = getattr(people, who)
     say(wx, openid, said)
     assert understood(app, openid) == outcome
+
+
+# ---- round 14 (tests/corpus/dev14a, dev14b): staff at work and the answers they get; the ------
+# ---- first weeks: binding in sentences, QR codes, emergencies that are not ------------------
+def test_at_the_rating_question_a_number_given_in_a_sentence_or_no_score(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.cadre, "打个4吧，下午说来晚上才到")
+    assert understood(app, people.cadre) == "rating:4" and "4分" in reply
+    m = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {m} 已修好")
+    reply = wx.text(people.cadre, "不打了")
+    assert understood(app, people.cadre) == "quit" and "不打分了" in reply
+    assert "非常满意" not in wx.text(people.cadre, "非常满意")   # the question is gone
+    with db(app) as s:
+        assert s.get(Ticket, n).rating == 4 and s.get(Ticket, m).rating is None
+
+
+@pytest.mark.parametrize("said, emergency", [
+    ("我爸前两天摔了一下，去医院拍了片子没骨折，在家养着呢，跟你们说一声", False),
+    ("昨天闻到一点煤气味，燃气公司来人看过了，已经修好了", False),
+    ("我家燃气灶打不着火，闻着有点味", True)])
+def test_gas_and_falls_now_and_not_now(app, wx, people, said, emergency):
+    reply = wx.text(people.family, said)
+    assert (understood(app, people.family) == "emergency") is emergency
+    assert ("119" in reply) is emergency
+
+
+def test_at_the_name_question_a_name_in_a_sentence_and_a_question_back(app, wx):
+    with db(app) as s:
+        s.add(Cadre(name="刘桂兰", phone="13800001005"))
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    reply = wx.text(stranger, "是填我的名字还是我妈的名字？")
+    assert understood(app, stranger) == "reask" and "姓名" in reply
+    reply = wx.text(stranger, "我是刘桂兰，原来在市卫健委工作，社区的同志让我在这上面登记一下")
+    assert understood(app, stranger) == "content" and "后四位" in reply
+    reply = wx.text(stranger, "1005")
+    assert understood(app, stranger) == "content"
+    with db(app) as s:
+        assert s.scalar(select(Binding.relation).where(Binding.openid == stranger)) == "self"
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("扫了码了", "绑定"), ("二维码过期了扫不了", "人工"),
+    ("我爸妈都是退休干部，能不能一个微信绑两个人", "家属绑定"),
+    ("我不是干部，我是王建国老先生家的保姆，他儿子让我帮着看看消息，我能绑吗", "家属绑定")])
+def test_strangers_first_weeks_in_their_own_words(app, wx, said, outcome):
+    stranger = oid("stranger")
+    wx.text(stranger, said)
+    assert understood(app, stranger) == outcome
+
+
+def test_a_cadre_about_who_is_bound_to_him(app, wx, people):
+    wx.text(people.cadre, "我没让任何人绑我啊")
+    assert understood(app, people.cadre) == "不是我"
+    wx.text(people.cadre, "我孩子给我买了个新手机，旧手机上的那个绑定是不是要解掉，怎么解")
+    assert understood(app, people.cadre) == "解绑"
+
+
+def test_staff_tickets_by_ordinal_and_hash(app, wx, people):
+    n, m = report(wx, people.cadre), report(wx, people.cadre)
+    wx.text(people.staff, f"第{n}个我来")
+    assert understood(app, people.staff) == "接单"
+    wx.text(people.staff, f"第{n}个给孙丽吧，医疗的她熟")
+    assert understood(app, people.staff) == "转办"
+    wx.text(people.staff, f"接单 {m}")
+    wx.text(people.staff, f"关单 #{m} 已协调住院")
+    assert understood(app, people.staff) == "办结"
+    with db(app) as s:
+        assert s.get(Ticket, n).assignee.name == "孙丽"
+        assert "已协调住院" in s.get(Ticket, m).resolution
+
+
+def test_after_asking_for_a_person_ok_words_are_passed_on(app, wx, people):
+    wx.text(people.cadre, "人工")
+    reply = wx.text(people.cadre, "好的，我等着")
+    assert understood(app, people.cadre) == "thread" and "转给" in reply

@@ -351,7 +351,13 @@ def rating(ctx, words_only: bool = False):
     phrasings = ctx.services.router.phrasings
     corrected = phrasings.after_correction(ctx.raw_text or ctx.text)  # `三分，哦不，四分`
     said = corrected or ctx.raw_text or ctx.text
-    score = phrasings.rating(phrasings.plain(corrected) if corrected else ctx.plain)
+    if phrasings.answer(ctx.plain, "no_rating"):  # `不打了`: the question is dropped
+        follower.rating_ticket_id = follower.rating_until = None
+        follower.rating_by_number = False
+        ctx.understood("quit")
+        return ctx.reply("issues/rating_skipped")
+    score = phrasings.score_given(said) or \
+        phrasings.rating(phrasings.plain(corrected) if corrected else ctx.plain)
     if score is None:  # a sentence about the fix with the score at its end or start
         score = phrasings.rating_in(said)
     if score is not None and score >= 3 and phrasings.answer(ctx.plain, "not_fixed"):

@@ -25,6 +25,7 @@ RECENT_TEXTS = 3
 _NAME = re.compile(r"[\u4e00-\u9fa5]{2,4}|[\u4e00-\u9fa5]{1,8}·[\u4e00-\u9fa5·]{1,12}")
 _NAME_SAID = re.compile(r"(?:叫|是)([\u4e00-\u9fa5]{2,4})$")   # `…，他叫张振华`
 _NOT_IN_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的]")
+_QUESTION = re.compile(r"[？?]|吗|还是|要不要|是不是|怎么|什么")   # asked back, not a name
 
 
 def _last4(text: str) -> str | None:
@@ -124,10 +125,16 @@ def step_name(ctx):
         if isinstance(found, tuple):
             ctx.end()
             return ctx.services.router.run_found(ctx, *found)
-        if not _NAME.fullmatch(re.sub(r"\s+", "", name)):  # a sentence with a wish in it
-            asked = ctx.services.router.ask_about(ctx, strong_only=False)  # `能不能找个人帮我`
-            if asked is not None:   # is asked about; a name spelled out (`张振华，弓长张…`) goes on
-                return asked
+        if not _NAME.fullmatch(re.sub(r"\s+", "", name)):  # a sentence: a name in it, or a wish
+            said = _name_in(ctx)   # `我是刘桂兰，原来在卫健委工作，社区让我登记一下`
+            if said is not None:
+                name = said
+            else:
+                asked = ctx.services.router.ask_about(ctx, strong_only=False)  # `能不能找个人帮我`
+                if asked is not None:
+                    return asked
+                if _QUESTION.search(ctx.raw_text or ctx.text):
+                    return ctx.reask()  # `是填我的名字还是我妈的名字？`: no name, no wrong try
     elif isinstance(ctx.services.router.command_in(ctx, strong_only=True), tuple):
         asked = ctx.services.router.ask_about(ctx)  # `找人工` is shaped like a name, is none
         if asked is not None:
