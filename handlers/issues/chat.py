@@ -351,7 +351,7 @@ def rating(ctx, words_only: bool = False):
     phrasings = ctx.services.router.phrasings
     corrected = phrasings.after_correction(ctx.raw_text or ctx.text)  # `三分，哦不，四分`
     said = corrected or ctx.raw_text or ctx.text
-    if phrasings.answer(ctx.plain, "no_rating"):  # `不打了`: the question is dropped
+    if phrasings.only(ctx.plain, "no_rating"):  # `不打了`: the question is dropped
         follower.rating_ticket_id = follower.rating_until = None
         follower.rating_by_number = False
         ctx.understood("quit")
