@@ -54,8 +54,11 @@ def env_for(fake, database: str, redis_url: str = "") -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database,
            "WECHAT_API_BASE": fake.base, "WECHAT_APPID": fake.appid,
            "WECHAT_SECRET": fake.secret, "WECHAT_TEMPLATE_NOTICE": "TPL-NOTICE",
-           "QUIET_HOURS": "off", "YINLING_ENV": "test", "WECHAT_TIMEOUT": "0.5",
-           "YINLING_DELIVERY_LEASE": "2", "YINLING_DELIVERY_SWEEP": "0.2",
+           # 2 s, not 0.5 (and a lease over 3 x that): a send the fake received but answered
+           # late (a stall on a loaded 2-core CI machine) timed out and was sent again, a
+           # duplicate no kill caused
+           "QUIET_HOURS": "off", "YINLING_ENV": "test", "WECHAT_TIMEOUT": "2",
+           "YINLING_DELIVERY_LEASE": "7", "YINLING_DELIVERY_SWEEP": "0.2",
            "YINLING_DELIVERY_BATCH": "20", "REDIS_URL": redis_url}
     if not redis_url:
         env.pop("REDIS_URL")
@@ -121,8 +124,8 @@ def test_rq_worker_killed_mid_batch_and_restarted_loses_nothing(fake, database):
     overrides = {"database_url": database, "redis_url": TEST_REDIS_URL, "env": "test",
                  "wechat_api_base": fake.base, "wechat_appid": fake.appid,
                  "wechat_secret": fake.secret, "quiet_hours": "off",
-                 "delivery_batch_size": 20, "delivery_lease_seconds": 2,
-                 "wechat_timeout_seconds": 0.5}
+                 "delivery_batch_size": 20, "delivery_lease_seconds": 7,
+                 "wechat_timeout_seconds": 2}
     yl = create_app(overrides, redis_client=client).extensions["yinling"]
     with yl.db.session() as session:   # the web process: commit, then queue
         pushed = [yl.outbox.push(session, f"kill-{i:03d}", "core/raw", {"text": f"通知{i}"},
