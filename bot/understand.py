@@ -460,7 +460,7 @@ class Phrasings:
                 score = self.rating(_GIVING_A_SCORE.sub("", clause, count=1))
                 if score is not None:
                     return score
-        return self.score_given(text)
+        return None
 
     def score_given(self, text: str) -> int | None:
         """A bare 1–5 after a word of giving, as a clause of its own (`打个4吧，下午说来晚上才
