@@ -240,17 +240,25 @@ class Router:
             # The words still answer the open question (a report's description, say).
             return f"{advice}\n\n{self._step(ctx)}"
         text = ctx.text
-        if text in MENU_WORDS or ctx.plain in MENU_WORDS or (text and not text.strip("?？")):
+        if text in MENU_WORDS or ctx.plain in MENU_WORDS or (text and not text.strip("?？")) \
+                or ctx.says_only("menu"):   # `回菜单` at any question, as `菜单`
             ctx.end()
             ctx.understood("菜单")
             return ctx.menu()
         if (text in CANCEL_WORDS or (in_dialog and text in ZERO_SAID)) and \
                 (in_dialog or text != "0"):
+            if not in_dialog:  # `取消` right after `人工`: the staff hear it, the thread ends
+                withdrawn = self.mean(ctx, "thread", quiet=True)
+                if withdrawn is not None:
+                    return withdrawn
             ctx.end()
             ctx.understood("quit" if in_dialog else "取消")
             return ctx.reply("core/cancelled" if in_dialog else "core/nothing_to_cancel",
                              menu=ctx.menu())
         if in_dialog:  # the dialog's question gets the first go; then a rating in words
+            topic = self._topic(ctx)   # `等一下，我问问我儿子`: the question waits for them
+            if topic is not None:
+                return self.on_topic(ctx, topic, ctx.state)
             return self._step(ctx)
         rated = self.mean(ctx, "rating", quiet=True)
         if rated is not None:
@@ -305,6 +313,9 @@ class Router:
             answered = self.mean(ctx, "thread", quiet=True)
             if answered is not None:
                 return answered
+        topic = None if in_dialog else self._topic(ctx)
+        if topic is not None:
+            return self.on_topic(ctx, topic, None)
         kind = ctx.kind
         if kind is not None:
             return self.mean(ctx, "kind", kind=kind)
@@ -445,6 +456,28 @@ class Router:
         return {w for w, rule in self._by_word
                 if (R.has_role(ctx.roles, rule.role) or (rule.role == R.CADRE and not staff_only))
                 and not (staff_only and R.STAFF in rule.hide_for)}  # staff do not ask for 人工
+
+    def _topic(self, ctx) -> str | None:
+        """A question about the conversation itself (phrasings `topics`), unless the
+        message also says no, gives up or opens with a yes (`先别提交，我问问我爸再说` is a no)."""
+        if ctx.msg_type not in ("text", "voice") or not ctx.text:
+            return None
+        found = self.phrasings.topic(ctx.raw_text or ctx.text)
+        if found is None or ctx.leads_with("yes"):   # `确认，大概多久有人联系？` confirms
+            return None
+        topic, rest = found
+        if any(self.phrasings.answer(rest, group) is not None for group in ("no", "quit")):
+            return None   # `先不报，等我问问我妈`: giving up, said with the reason
+        return topic
+
+    @staticmethod
+    def on_topic(ctx, topic: str, state: dict | None) -> str:
+        """Answer it in a line; an open question stays open (and its ten minutes start
+        again: the user went to ask someone)."""
+        if state is not None:
+            ctx.resume(state)
+        ctx.understood("kind")
+        return ctx.reply("core/topic", topic=topic, prompt=(state or {}).get("prompt"))
 
     def not_an_answer(self, ctx) -> str:
         """A dialog's question got something else: a command runs, kind words get a kind

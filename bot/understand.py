@@ -113,6 +113,7 @@ class Phrasings:
     introductions: list = field(default_factory=list)
     introduction_kept: tuple = ()
     course_words: tuple = ()  # (everyday name, the course's own word), longest first
+    topics: dict = field(default_factory=dict)  # questions about the conversation itself
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -158,6 +159,19 @@ class Phrasings:
                     text, changed = text[len(opener):], True
                     break
         return text
+
+    def topic(self, text: str) -> tuple[str, str] | None:
+        """A question about the conversation itself, answered by a line of its own
+        (`等一下，我问问我儿子`: we wait; `提交了以后呢`: what happens next): (its name, the
+        rest of the message), None for others. Read with its opening words kept (`我问问…`
+        is an opener elsewhere)."""
+        plain = self.plain(text, openers=False)
+        for name, patterns in self.topics.items():
+            for pattern in patterns:
+                m = pattern.search(plain)
+                if m is not None:
+                    return name, plain[:m.start()] + plain[m.end():]
+        return None
 
     # ---- what kind of message ----------------------------------------------------------------
     def kind_of(self, plain: str, text: str = "") -> str | None:
@@ -584,6 +598,8 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
         ((said, str(own)) for own, words in (data.get("course_words") or {}).items()
          for said in _words(words, f"{where} course_words.{own}")),
         key=lambda pair: len(pair[0]), reverse=True))
+    phrasings.topics = {str(name): _compile(p, f"{where} topics.{name}")
+                        for name, p in (data.get("topics") or {}).items()}
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models import Binding, Cadre, Follower, Staff
 from models.courses import Enrollment
 from models.issues import Ticket, TicketEvent
-from models.people import HelpRequest
+from models.people import BindAttempt, HelpRequest
 from tests.conftest import db, oid, sent
 
 
@@ -972,3 +972,95 @@ def test_after_asking_for_a_person_ok_words_are_passed_on(app, wx, people):
     wx.text(people.cadre, "人工")
     reply = wx.text(people.cadre, "好的，我等着")
     assert understood(app, people.cadre) == "thread" and "转给" in reply
+
+
+# ---- round 15 (tests/corpus/dev15a, dev15b): answers to the season's pushes; changing one's ----
+# ---- mind and asking someone first, inside dialogs ------------------------------------------
+def test_asking_someone_first_keeps_the_question_open(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    reply = wx.text(people.cadre, "等一下等一下，我叫我儿子过来")
+    assert understood(app, people.cadre) == "kind" and "给您留着" in reply
+    wx.text(people.cadre, "家里暖气片不热")   # the description, not the words before
+    assert understood(app, people.cadre) == "content"
+    wx.text(people.cadre, "我问问我儿子再说")   # at the urgency question
+    assert understood(app, people.cadre) == "kind"
+    wx.text(people.cadre, "1")
+    reply = wx.text(people.cadre, "先别提交，我问问我爸再说")  # a no, said with the reason
+    assert understood(app, people.cadre) == "no"
+    with db(app) as s:
+        assert s.scalar(select(Ticket.id)) is None
+
+
+def test_what_happens_after_a_report_is_told_and_the_summary_stays(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    for said in ("4", "家里暖气片不热", "1"):
+        wx.text(people.cadre, said)
+    reply = wx.text(people.cadre, "提交了以后呢？多久有人来？")
+    assert understood(app, people.cadre) == "kind"
+    assert "值班工作人员会接单" in reply and "1. 确认提交" in reply
+    assert "问题编号是" in wx.text(people.cadre, "1")
+    reply = wx.text(people.family, "我爸那单 提交了 接下来啥流程 多久有人联系")
+    assert understood(app, people.family) == "kind" and "我的问题" in reply
+
+
+def test_cancelling_right_after_asking_for_a_person_tells_the_staff(app, wx, people):
+    wx.text(people.cadre, "人工")
+    before = len(sent(app, people.staff))
+    reply = wx.text(people.cadre, "取消")
+    assert understood(app, people.cadre) == "quit" and "您先不用了" in reply
+    assert "取消" in sent(app, people.staff)[before]
+    reply = wx.text(people.cadre, "取消")   # nothing open any more
+    assert understood(app, people.cadre) == "取消" and "没有进行中的操作" in reply
+
+
+def test_the_menu_asked_for_in_words_at_a_free_text_step(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    reply = wx.text(people.cadre, "回菜单")
+    assert understood(app, people.cadre) == "菜单" and "1. 反映问题" in reply
+    wx.text(people.cadre, "家里暖气片不热")   # the report was left: not its description
+    assert understood(app, people.cadre) == "problem"
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("28号之前我在女儿家，29号一早就回来，29号下午来吧", "走访"),
+    ("重阳节当天上午支部有活动我得去，你们下午两点以后来吧", "走访"),
+    ("我去海南过冬了，明年三月份回来，谢谢组织", "不在家"),
+    ("[语音]通知收到了，可是我这阵子在大连我女儿那儿呢，得过了元旦才回去，你们就别跑了。", "不在家"),
+    ("一个人在家真没意思，电视也看腻了，说话的人都没有", "kind"),
+    ("我上个月交过了怎么又提醒我", "党费"),
+    ("明年开春还开不开太极拳啊", "课程"),
+    ("单元门口台阶结冰了，老人出门容易滑倒，能不能找人撒点盐", "problem")])
+def test_answers_to_the_seasons_pushes_in_their_own_words(app, wx, people, said, outcome):
+    say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == outcome
+
+
+def test_a_question_back_at_binding_is_answered_without_a_wrong_try(app, wx):
+    stranger = oid("stranger")
+    wx.text(stranger, "家属绑定")
+    reply = wx.text(stranger, "名字填我的还是我爸的？")
+    assert understood(app, stranger) == "reask" and "不是您自己的" in reply
+    reply = wx.text(stranger, "１３８００００１００１")   # the whole number, at the name question
+    assert understood(app, stranger) == "reask" and "先填姓名" in reply
+    wx.text(stranger, "王建国")
+    reply = wx.text(stranger, "手机号是填我的还是我爸的？")
+    assert understood(app, stranger) == "reask" and "老人登记的号码" in reply
+    with db(app) as s:
+        assert s.scalar(select(BindAttempt.failures).where(BindAttempt.openid == stranger)) \
+            in (None, 0)
+
+
+def test_asking_how_to_rate_is_no_score(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.cadre, "打几分？满分几分？")
+    assert understood(app, people.cadre) == "reask" and "5分最满意" in reply
+    wx.text(people.cadre, "那就5分吧")
+    assert understood(app, people.cadre) == "rating:5"
+
+
+def test_a_payment_in_cash_marked_by_phone_and_month_in_words(app, wx, people):
+    wx.text(people.staff, "13800001001 五月份党费收现金了")
+    assert understood(app, people.staff) == "已缴"

@@ -420,6 +420,28 @@ def test_cancel_without_a_number_lists_the_choices(app, wx, people):
     assert "没有找到77号课程" in wx.text(people.cadre, "取消报名 77")
 
 
+def test_leave_for_one_session_keeps_the_seat_in_any_words(app, wx, people):
+    n = create(app)  # sessions on Thursday 5 and 12 March, 09:00
+    other = create(app, name="太极拳", sessions=("2026-03-06 15:00",))
+    assert "没有已报名的课程，不用请假" in wx.text(people.cadre, "请假")
+    wx.text(people.cadre, f"报名 {n}")
+    reply = wx.text(people.cadre, "周四书法课我去不了，孙子发烧我得看着")
+    assert "已帮您请假" in reply and "3月5日（周四）09:00" in reply and f"取消报名 {n}" in reply
+    assert states(app, n)[people.ids["wang"]][0] == "enrolled"  # the seat is kept
+    assert "已经请过假了" in wx.text(people.cadre, "请假")      # asked once
+    with db(app) as s:
+        leave = s.scalars(select(CourseEvent).where(CourseEvent.kind == service.LEAVE)).all()
+        first = s.scalar(select(CourseSession.id).where(CourseSession.course_id == n)
+                         .order_by(CourseSession.starts_at))
+    assert [(e.cadre_id, e.data["session_id"]) for e in leave] == [(people.ids["wang"], first)]
+    wx.text(people.cadre, f"报名 {other}")
+    reply = wx.text(people.family, "我爸明天的课去不了了")  # two courses: which one
+    assert "哪门课请假" in reply and f"{n}. 书法班" in reply and f"{other}. 太极拳" in reply
+    reply = wx.text(people.family, f"请假 {other}")
+    assert "已帮王建国请假" in reply and "太极拳" in reply
+    assert "没有报名“书法班”" in wx.text(people.other, f"请假 {n}")
+
+
 def test_family_acts_for_the_cadre_and_everything_is_recorded(app, wx, people):
     n = create(app)
     reply = wx.text(people.family, f"报名 {n}")

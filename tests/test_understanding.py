@@ -197,11 +197,11 @@ def test_a_staff_remark_is_an_aside_only_without_a_number(phrasings):
 
 def test_a_strong_pattern_is_not_outweighed_by_news_around_it(phrasings):
     """`下周四的课去不了，孙子结婚，跟老师说一声` tells news (a grandson's wedding) and still asks
-    a person to pass on the leave; a memory with 党费 in it stays chat."""
-    allowed = {"人工", "党费", "评价"}
+    for leave from the class; a memory with 党费 in it stays chat."""
+    allowed = {"人工", "党费", "评价", "请假"}
     said = "我下周四的课去不了，孙子结婚，嗯，跟老师说一声。"
     found = phrasings.commands_in(phrasings.plain(said), allowed)
-    assert found and found[0].word == "人工" and found[0].strong
+    assert found and found[0].word == "请假" and found[0].strong
     memory = "过去交党费都是到支部书记家里交"
     assert phrasings.telling_only(phrasings.plain(memory), memory)
     assert not any(m.strong for m in phrasings.commands_in(phrasings.plain(memory), allowed))

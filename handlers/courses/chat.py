@@ -150,6 +150,27 @@ def cancel_command(ctx, args):
     return ctx.reply("courses/cancelled", c=outcome.course, **_who(ctx))
 
 
+@course_command("请假")
+def leave_command(ctx, args):
+    """`请假 3` (or `明天书法课我去不了`): away from the next session only, the seat kept; with
+    several courses and none named, which one is asked."""
+    mine = [m for m in service.my_courses(ctx.db, ctx.cadre.id, ctx.now)
+            if m.state == service.ENROLLED]
+    try:
+        number = _number_of(ctx, args, [m.course for m in mine]) if args else None
+    except Refusal:  # a name that is none of theirs: their courses, to choose from
+        number = None
+    else:
+        if number is None and len(mine) == 1:
+            number = mine[0].course.number
+    if number is None:
+        return ctx.reply("courses/leave_which", mine=mine, **_who(ctx))
+    meeting, again = service.leave_next(ctx.db, number, _actor(ctx), ctx.now)
+    ctx.log("course %s: leave for session %s", number, meeting.id)
+    return ctx.reply("courses/leave_taken", c=service.course_view(ctx.db, meeting.course, ctx.now),
+                     at=meeting.starts_at.astimezone(ctx.now.tzinfo), again=again, **_who(ctx))
+
+
 @course_command("我的课程", "我的报名")
 def my_courses(ctx, args):
     """The cadre's seats and wait-list places, with the next session of each."""

@@ -412,6 +412,19 @@ def take_leave(session, meeting: CourseSession, actor: Actor, now: datetime) -> 
     return event
 
 
+def leave_next(session, number: int, actor: Actor, now: datetime) -> tuple[CourseSession, bool]:
+    """`请假 3` in chat: leave for course 3's next session, the seat kept. Returns the
+    session and whether leave had been asked for it already."""
+    course = get_course(session, number)
+    meeting = min((s for s in course.sessions if s.starts_at > now),
+                  key=lambda s: s.starts_at, default=None)
+    if meeting is None:
+        raise Refusal("finished", n=course.id, name=course.name)
+    earlier = leave_of(session, meeting, actor.cadre_id) if actor.cadre_id else None
+    take_leave(session, meeting, actor, now)
+    return meeting, earlier is not None
+
+
 # ---- reminders -----------------------------------------------------------------------------
 def sessions_on(session, day: date, zone) -> list[CourseSession]:
     """Sessions of active courses that start on a local calendar day."""

@@ -349,6 +349,8 @@ def rating(ctx, words_only: bool = False):
             follower.rating_until <= ctx.now or ctx.cadre is None or not ctx.text:
         return None
     phrasings = ctx.services.router.phrasings
+    if (phrasings.topic(ctx.raw_text or ctx.text) or ("",))[0] == "wait":
+        return None  # `等一下，我问问我儿子打几分`: the question stays for later
     corrected = phrasings.after_correction(ctx.raw_text or ctx.text)  # `三分，哦不，四分`
     said = corrected or ctx.raw_text or ctx.text
     if phrasings.only(ctx.plain, "no_rating"):  # `不打了`: the question is dropped
@@ -362,6 +364,9 @@ def rating(ctx, words_only: bool = False):
         score = phrasings.rating_in(said)
     if score is not None and score >= 3 and phrasings.answer(ctx.plain, "not_fixed"):
         score = None  # `还没修好呢评什么价` (修好评 is no 好评): words for the staff
+    if phrasings.answer(ctx.plain, "rating_asked") and not any(c.isdigit() for c in ctx.plain):
+        ctx.understood("reask")  # `打几分？满分几分？`: the question again says how
+        return ctx.reply("issues/rate_question", n=follower.rating_ticket_id)
     number = ctx.number() if follower.rating_by_number and not words_only else None
     if score is None and number is not None:
         if not 1 <= number <= 5:  # meant as a score: ask again, the question stays

@@ -26,6 +26,8 @@ _NAME = re.compile(r"[\u4e00-\u9fa5]{2,4}|[\u4e00-\u9fa5]{1,8}·[\u4e00-\u9fa5·
 _NAME_SAID = re.compile(r"(?:叫|是)([\u4e00-\u9fa5]{2,4})$")   # `…，他叫张振华`
 _NOT_IN_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的]")
 _QUESTION = re.compile(r"[？?]|吗|还是|要不要|是不是|怎么|什么")   # asked back, not a name
+_OWN_NAME = re.compile(r"^(?:我|俺)(?:叫|是)")   # `我叫张伟，是给我妈绑`: the sender's own name
+_PHONE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def _last4(text: str) -> str | None:
@@ -42,7 +44,7 @@ def _last4(text: str) -> str | None:
 def _split(args: str) -> tuple[str, str | None]:
     """`张三 1234` / `张三1234` -> ('张三', '1234'); a name alone -> (name, None)."""
     m = re.fullmatch(r"(.*?)[\s,，:：]*([0-9０-９零〇一二两三四五六七八九]{4})", args.strip())
-    if m and m.group(1).strip() and _last4(m.group(2)):
+    if m and m.group(1).strip() and not re.search(r"\d", m.group(1)) and _last4(m.group(2)):
         return m.group(1).strip(), _last4(m.group(2))
     return args.strip(), None
 
@@ -111,6 +113,8 @@ def step_name(ctx):
     for relation, word in sorted(RELATION_WORD.items(), key=lambda kv: -len(kv[1])):
         if ctx.text.startswith(word):  # `绑定 张三 1234` typed again inside the dialog
             return _start(ctx, ctx.text[len(word):].strip(), relation)
+    if _PHONE.fullmatch(re.sub(r"\s", "", ctx.text)):  # the whole number, at the name question
+        return _explain(ctx, digits=True)
     name, last4 = _split(ctx.text)
     if name and last4:
         ctx.understood("content")
@@ -126,7 +130,7 @@ def step_name(ctx):
             ctx.end()
             return ctx.services.router.run_found(ctx, *found)
         if not _NAME.fullmatch(re.sub(r"\s+", "", name)):  # a sentence: a name in it, or a wish
-            said = _name_in(ctx)   # `我是刘桂兰，原来在卫健委工作，社区让我登记一下`
+            said = _name_in(ctx, family=ctx.data["relation"] == "family")   # `我是刘桂兰，…`
             if said is not None:
                 name = said
             else:
@@ -134,7 +138,7 @@ def step_name(ctx):
                 if asked is not None:
                     return asked
                 if _QUESTION.search(ctx.raw_text or ctx.text):
-                    return ctx.reask()  # `是填我的名字还是我妈的名字？`: no name, no wrong try
+                    return _explain(ctx)  # `是填我的名字还是我妈的名字？`: no wrong try
     elif isinstance(ctx.services.router.command_in(ctx, strong_only=True), tuple):
         asked = ctx.services.router.ask_about(ctx)  # `找人工` is shaped like a name, is none
         if asked is not None:
@@ -149,7 +153,7 @@ def _for_family(ctx) -> str:
     """At the name question of binding oneself, the sender says they bind for a parent:
     family binding, with the name when they said it (`…，他叫张振华`)."""
     data = {**ctx.data, "relation": "family"}
-    name = _name_in(ctx)
+    name = _name_in(ctx, family=True)
     if name is None:
         ctx.understood("家属绑定")
         return ctx.ask(BIND_NAME, "people/ask_name", data=data, family=True)
@@ -157,11 +161,14 @@ def _for_family(ctx) -> str:
     return ctx.ask(BIND_LAST4, "people/ask_last4", data={**data, "name": name})
 
 
-def _name_in(ctx) -> str | None:
+def _name_in(ctx, family: bool = False) -> str | None:
     """The name in an answer that says more (`我妈叫刘桂兰，桂花的桂`, `李秀英，我是她闺女`):
-    the first clause that says it (`叫…`) or is only a name; None when none does."""
+    the first clause that says it (`叫…`) or is only a name; None when none does. For a
+    family binding the sender's own name (`我叫张伟，…`) is not the one asked for."""
     phrasings = ctx.services.router.phrasings
     for clause in phrasings.clauses(ctx.raw_text or ctx.text):
+        if family and _OWN_NAME.match(clause):
+            continue
         m = _NAME_SAID.search(clause)
         name = m.group(1) if m else clause
         if _NAME.fullmatch(name) and not _NOT_IN_A_NAME.search(name) and \
@@ -185,9 +192,20 @@ def step_last4(ctx):
                 if (d := _last4(phrasings.without(clause, "digits_said")))}
         last4 = said.pop() if len(said) == 1 else None
     if last4 is None:
-        return ctx.reask()
+        return _explain(ctx) if _QUESTION.search(ctx.raw_text or ctx.text) else ctx.reask()
     ctx.understood("content")
     return _attempt(ctx, ctx.data["relation"], ctx.data["name"], last4)
+
+
+def _explain(ctx, digits: bool = False) -> str:
+    """A question back at a binding question (`手机号是填我的还是我爸的？`): whose name or
+    number is meant, and the question again; no wrong try is counted. A wish in it
+    (`我不记得了，能找个人帮我弄吗`) is run instead, as any answer that is none."""
+    if isinstance(ctx.services.router.command_in(ctx), tuple):
+        return ctx.reask()
+    ctx.understood("reask")
+    return ctx.reply("people/bind_explain", step=ctx.state["name"], digits=digits,
+                     family=ctx.data.get("relation") == "family", prompt=ctx.state["prompt"])
 
 
 def _attempt(ctx, relation: str, name: str, last4: str) -> str:
@@ -433,7 +451,8 @@ def thread(ctx):
         return None
     service.join_help(request, words, ctx.now)
     recording = _keep_recording(ctx, request)
-    if ctx.says_only("quit"):  # `算了，不用了`: staff hear it, and the thread ends
+    withdrawn = ctx.says_only("quit")  # `算了，不用了`: staff hear it, and the thread ends
+    if withdrawn:
         ctx.follower.close_thread()
         ctx.understood("quit")
     writer = ctx.db.get(Staff, staff_id) if staff_id else None
@@ -442,6 +461,8 @@ def thread(ctx):
                  who=mask_name(ctx.cadre.name) if ctx.cadre else ctx.openid,
                  recording=recording)
     ctx.log("words joined help request %s", request.id)
+    if withdrawn:
+        return ctx.reply("people/help_withdrawn", staff_name=writer.name if writer else None)
     return ctx.reply("people/thread_passed", staff_name=writer.name if writer else None,
                      ticket=None, kind=thanks, voice=recording)
 
