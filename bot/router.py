@@ -307,8 +307,15 @@ class Router:
         if number is None and self.match(ctx.text):  # `回复1`: copying "请回复1"
             number = ctx.number(self.match(ctx.text)[1])
         items = self.menu_rules(ctx.roles)
-        if number is not None and 1 <= number <= len(items):
+        ticket = None if in_dialog else self.phrasings.ticket_said_alone(ctx.plain)
+        if number is not None and 1 <= number <= len(items) and \
+                (ticket is None or ctx.plain.isdigit()):
             return self.run(ctx, items[number - 1], "")
+        if ticket is not None:   # `12号`: what to do with it is asked
+            choices = self._ticket_choices(ctx)
+            if choices:
+                return self.mean(ctx, "clarify", options=choices, args=str(ticket),
+                                 number=ticket)
         if not in_dialog:
             answered = self.mean(ctx, "thread", quiet=True)
             if answered is not None:
@@ -456,6 +463,12 @@ class Router:
         return {w for w, rule in self._by_word
                 if (R.has_role(ctx.roles, rule.role) or (rule.role == R.CADRE and not staff_only))
                 and not (staff_only and R.STAFF in rule.hide_for)}  # staff do not ask for 人工
+
+    def _ticket_choices(self, ctx) -> list[str]:
+        """What may be done with a ticket said alone, by the user's role."""
+        role = "staff" if R.STAFF in ctx.roles else "cadre" if R.CADRE in ctx.roles else None
+        allowed = self._allowed(ctx)
+        return [w for w in self.phrasings.ticket_choices.get(role, ()) if w in allowed]
 
     def _topic(self, ctx) -> str | None:
         """A question about the conversation itself (phrasings `topics`), unless the

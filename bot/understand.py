@@ -114,6 +114,8 @@ class Phrasings:
     introduction_kept: tuple = ()
     course_words: tuple = ()  # (everyday name, the course's own word), longest first
     topics: dict = field(default_factory=dict)  # questions about the conversation itself
+    ticket_alone: list = field(default_factory=list)  # `12号` said alone
+    ticket_choices: dict = field(default_factory=dict)  # role -> commands asked about then
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -171,6 +173,15 @@ class Phrasings:
                 m = pattern.search(plain)
                 if m is not None:
                     return name, plain[:m.start()] + plain[m.end():]
+        return None
+
+    def ticket_said_alone(self, plain: str) -> int | None:
+        """The number of a ticket said with nothing to do with it (`12号`, `第15号问题请处理
+        一下`), else None."""
+        for pattern in self.ticket_alone:
+            m = pattern.search(plain)
+            if m is not None:
+                return int(m.group("n"))
         return None
 
     # ---- what kind of message ----------------------------------------------------------------
@@ -598,6 +609,12 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
         ((said, str(own)) for own, words in (data.get("course_words") or {}).items()
          for said in _words(words, f"{where} course_words.{own}")),
         key=lambda pair: len(pair[0]), reverse=True))
+    alone = data.get("ticket_alone") or {}
+    phrasings.ticket_alone = _compile(alone.get("patterns"), f"{where} ticket_alone")
+    phrasings.ticket_choices = {role: _words(alone.get(role, []), f"{where} ticket_alone.{role}")
+                                for role in ("staff", "cadre")}
+    _commands_only([w for v in phrasings.ticket_choices.values() for w in v], command_words,
+                   f"{where} ticket_alone")
     phrasings.topics = {str(name): _compile(p, f"{where} topics.{name}")
                         for name, p in (data.get("topics") or {}).items()}
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),

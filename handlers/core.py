@@ -94,11 +94,13 @@ ASKED_STATE = "dialog.asked"
 
 
 @handlers.meaning("clarify")
-def clarify(ctx, options: list[str]):
-    """Two commands fit equally well: ask which one, in one short question."""
+def clarify(ctx, options: list[str], args: str = "", number: int | None = None):
+    """Two commands fit equally well: ask which one, in one short question (`number`: a
+    ticket said alone, `12号`, passed to the command chosen)."""
     router = ctx.services.router
     labels = [router.rule_for(w).menu or w for w in options]
-    return ctx.ask(CLARIFY_STATE, "core/clarify", data={"options": options}, labels=labels)
+    return ctx.ask(CLARIFY_STATE, "core/clarify", data={"options": options, "args": args},
+                   labels=labels, number=number)
 
 
 @handlers.step(CLARIFY_STATE)
@@ -111,7 +113,7 @@ def clarify_step(ctx):
     if chosen is None:
         ctx.end()
         return router.understand(ctx)  # not an answer: a new message
-    return router.run(ctx, router.rule_for(chosen), "")
+    return router.run(ctx, router.rule_for(chosen), ctx.data.get("args", ""))
 
 
 @handlers.step(ASKED_STATE)

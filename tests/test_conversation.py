@@ -1064,3 +1064,25 @@ def test_asking_how_to_rate_is_no_score(app, wx, people):
 def test_a_payment_in_cash_marked_by_phone_and_month_in_words(app, wx, people):
     wx.text(people.staff, "13800001001 五月份党费收现金了")
     assert understood(app, people.staff) == "已缴"
+
+
+def test_a_ticket_number_said_alone_asks_what_to_do_with_it(app, wx, people):
+    n = report(wx, people.cadre)
+    reply = wx.text(people.staff, f"{n}号")
+    assert understood(app, people.staff) == "clarify"
+    assert f"{n}号，您是想办哪一件" in reply and "2. 接单" in reply
+    reply = wx.text(people.staff, "2")
+    assert understood(app, people.staff) == "接单"
+    with db(app) as s:
+        assert s.get(Ticket, n).assignee_id is not None
+    reply = wx.text(people.cadre, f"第{n}号问题")   # the reporter: see it, or add to it
+    assert "1. 我的问题" in reply and "2. 补充" in reply
+    wx.text(people.cadre, "1")
+    assert understood(app, people.cadre) == "我的问题"
+    wx.text(people.staff, "3")   # a menu number is still a menu number
+    assert understood(app, people.staff) != "clarify"
+
+
+def test_a_class_name_alone_asks_which_thing(app, wx, people):
+    reply = wx.text(people.cadre, "书法班")
+    assert understood(app, people.cadre) == "clarify" and "我的课程" in reply
