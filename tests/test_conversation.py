@@ -1086,3 +1086,11 @@ def test_a_ticket_number_said_alone_asks_what_to_do_with_it(app, wx, people):
 def test_a_class_name_alone_asks_which_thing(app, wx, people):
     reply = wx.text(people.cadre, "书法班")
     assert understood(app, people.cadre) == "clarify" and "我的课程" in reply
+
+
+def test_not_sure_of_the_category_but_the_problem_names_it(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    reply = wx.text(people.cadre, "我也说不好算哪个，反正是家里没电了")
+    assert understood(app, people.cadre) == "category:供暖水电" and "急不急" in reply
+    assert "家里没电了" in wx.text(people.cadre, "1")  # the summary: the words describe it
+    assert "问题编号是" in wx.text(people.cadre, "1")

@@ -170,12 +170,14 @@ def report_intake(fn):
 
 
 def category_step(ctx):
-    """Which kind of problem (by number, name, or the words of the problem itself)."""
+    """Which kind of problem (by number, name, or the words of the problem itself; a
+    problem told with a word of scoring in it is still told: `说不好算哪个，反正家里没电了`)."""
     policy = _policy(ctx)
     chosen = policy.choose(ctx.text, ctx.number())
     told = chosen is None and ctx.number() is None and len(ctx.plain) >= 4 \
         and not ctx.data.get("description") and ctx.kind is None \
-        and ctx.services.router.phrasings.rating(ctx.plain) is None \
+        and (ctx.services.router.phrasings.rating(ctx.plain) is None or  # a score, unless
+             ctx.services.router.phrasings.problem_in(ctx.plain)) \
         and ctx.services.router.command_in(ctx) is None
     if chosen is None and ctx.number() is None:
         chosen = policy.named_in(ctx.plain)

@@ -77,6 +77,9 @@ class Policy:
         """The one category whose name or everyday words appear in free words, else None."""
         hits = {c.key: sum(1 for w in (c.name, *c.words) if w and w in (words or ""))
                 for c in self.categories}
+        named = {k: n for k, n in hits.items() if n and k != "other"}
+        if named and hits.get("other"):  # `说不好算哪个，反正是家里没电了`: the words decide
+            hits["other"] = 0
         ranked = sorted(hits.items(), key=lambda kv: -kv[1])
         if not ranked or ranked[0][1] == 0 or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
             return None
