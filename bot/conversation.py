@@ -32,14 +32,15 @@ class Conversation:
 
     def __init__(self, services: Services):
         self.s = services
+        self._with_roles = None
 
     def __call__(self, session, message, row):
         """Route the message; returns (reply text or None, deliveries pushed)."""
         now = datetime.now(self.s.settings.zone)
-        follower = self.touch_follower(session, message, now)
+        follower, roles = self.touch_follower(session, message, now)
         raw = getattr(message, "content", None) or getattr(message, "recognition", None) or ""
         ctx = Ctx(services=self.s, db=session, openid=message.source, follower=follower,
-                  roles=self.s.router.roles_of(session, message.source),
+                  roles=roles,
                   msg_type=message.type, event=getattr(message, "event", None),
                   text=normalise(raw), raw_text=raw, message=message, now=now,
                   inbound_id=row.id)
@@ -48,19 +49,23 @@ class Conversation:
             row.understood = ctx.outcome[:48]  # logged with the reply (bot/inbox.py)
         return self.fit(follower, reply), ctx.pushed
 
-    def touch_follower(self, session, message, now: datetime) -> Follower:
-        """Get or create the follower and note when the chat window last opened."""
+    def touch_follower(self, session, message, now: datetime) -> tuple[Follower, set[str]]:
+        """Get or create the follower (locked) and note when the chat window last opened;
+        with the sender's roles, read in the same statement."""
         openid = message.source
         kind = message.type if message.type in WINDOW_OPENERS else \
             WINDOW_EVENTS.get(getattr(message, "event", None) or "")
-        follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})  # one at a time
-        if follower is None:
+        found = session.execute(self._locked_with_roles(), {"openid": openid}).first()
+        if found is not None:  # one at a time (the lock), and who they are
+            follower, roles = found[0], self.s.router.role_query.held(found[1:])
+        else:
             # Created with its window open, so a first message writes the row once; a
             # concurrent first message of the same user finds it there (and waits on its lock).
             opened = {"last_inbound_at": now, "last_inbound_kind": kind} if kind else {}
             insert_missing(session, Follower, {"openid": openid, "subscribed": True,
                                                "subscribed_at": now, **opened}, "openid")
             follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})
+            roles = self.s.router.roles_of(session, openid)
         # A click/follow/scan opens a short window (3 in a minute); it must not replace a
         # user message's 48-hour window that still has messages left.
         keeps_message_window = kind in EVENT_KINDS and \
@@ -69,7 +74,15 @@ class Conversation:
         if kind and not keeps_message_window and not _fresh_window(follower, kind, now):
             follower.last_inbound_at, follower.last_inbound_kind = now, kind
             follower.cs_sent_since_inbound = 0
-        return follower
+        return follower, roles
+
+    def _locked_with_roles(self):
+        """The locked follower row and the role columns, one statement built once (the
+        role resolvers are all registered by the first message)."""
+        if self._with_roles is None:
+            self._with_roles = self.s.router.role_query.along(LOCKED_FOLLOWER) \
+                .with_for_update(of=Follower)
+        return self._with_roles
 
     def fit(self, follower: Follower, reply: str | None) -> str | None:
         """Cut a reply to WeChat's limit; the rest waits for `更多`."""

@@ -92,11 +92,34 @@ def insert_missing(session: Session, model, values: dict, key: str, returning=No
     wins): one INSERT … ON CONFLICT DO NOTHING instead of a savepoint, an INSERT and its
     release, and no aborted transaction on PostgreSQL when the row is there already. With
     `returning` (a column), that column of the new row, or None when it existed."""
-    statement = _insert_missing(session.get_bind().dialect.name, model, key, returning)
+    dialect = session.get_bind().dialect
+    statement = _insert_missing(dialect.name, model, key, returning)
     # On the session's connection, in its transaction, as a Core statement: the ORM's
     # bulk-insert handling of `session.execute(insert(Model))` cost ~0.35 ms of CPU a call.
-    result = session.connection().execute(statement, values)
+    connection = session.connection()
+    compiled = _compiled(dialect, statement, tuple(values))
+    if compiled is None:
+        result = connection.execute(statement, values)
+    else:
+        sql, processors = compiled
+        result = connection.exec_driver_sql(sql, {
+            k: processors[k](v) if k in processors else v for k, v in values.items()})
     return None if returning is None else result.scalar_one_or_none()
+
+
+@lru_cache(maxsize=64)
+def _compiled(dialect, statement, keys: tuple):
+    """(SQL, bind processors) of the statement compiled once for these value keys, for the
+    driver to run with the values processed as SQLAlchemy would; None where SQLAlchemy must
+    do more (a Python-side default of a column not given, positional parameters).
+    SQLAlchemy caches no compiled ON CONFLICT insert: compiling it cost ~0.09 ms of CPU for
+    every message."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.insert_prefetch or compiled.positiontup is not None or \
+            set(compiled.binds) != set(keys):
+        return None
+    processors = compiled._bind_processors  # noqa: SLF001 - what execute() would apply
+    return compiled.string, {k: processors[k] for k in keys if k in processors}
 
 
 @lru_cache(maxsize=None)

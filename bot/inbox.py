@@ -342,7 +342,8 @@ class Inbox:
         values = {"dedupe_key": key, "openid": openid,
                   "msg_type": str(data.get("MsgType", "unknown"))[:32],
                   "event": str(data.get("Event"))[:EVENT_LIMIT] if data.get("Event") else None,
-                  "content": _content_of(data), "raw": raw}
+                  "content": _content_of(data), "raw": raw, "status": "processing",
+                  "received_at": utcnow()}   # all given: the statement compiles once
         new_id = insert_missing(session, InboundMessage, values, "dedupe_key",
                                 InboundMessage.id)
         return None if new_id is None else Handling(new_id, openid, "processing")

@@ -45,8 +45,16 @@ class RoleQuery:
 
     def __call__(self, session: Session, openid: str) -> set[str]:
         """Every role the openid holds."""
-        held = session.execute(self.statement, {"openid": openid}).one()
-        return {name for name, yes in zip(self.names, held) if yes}
+        return self.held(session.execute(self.statement, {"openid": openid}).one())
+
+    def along(self, statement):
+        """`statement` (a select of one row, its openid the bound `openid`) with the role
+        conditions as extra columns: a message's follower and its roles in one round trip."""
+        return statement.add_columns(*self.statement.selected_columns)
+
+    def held(self, flags) -> set[str]:
+        """The roles whose columns are true, from the role columns of a row."""
+        return {name for name, yes in zip(self.names, flags) if yes}
 
 
 def roles_in(session: Session, resolvers, openid: str) -> set[str]:

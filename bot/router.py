@@ -187,9 +187,14 @@ class Router:
 
     def roles_of(self, session, openid: str) -> set[str]:
         """Every role the openid holds, from every resolver (one statement, built once)."""
+        return self.role_query(session, openid)
+
+    @property
+    def role_query(self) -> R.RoleQuery:
+        """The roles statement of every resolver registered (built at its first use)."""
         if self._role_query is None:
             self._role_query = R.RoleQuery(self.resolvers)
-        return self._role_query(session, openid)
+        return self._role_query
 
     # ---- matching ------------------------------------------------------------------------
     def match(self, text: str) -> tuple[Rule, str] | None:
