@@ -190,7 +190,8 @@ class Ctx(Work):
         is kept, to be offered again)."""
         self.services.dialogs.clear(self.follower)
         self._state, self._state_loaded = None, True
-        if finished and self.follower is not None:
+        if finished and self.follower is not None and \
+                (self.follower.draft or self.follower.draft_until):  # no write for nothing
             self.follower.draft = self.follower.draft_until = None
 
     # ---- input helpers -------------------------------------------------------------------

@@ -90,7 +90,8 @@ class Conversation:
             return reply
         head, rest = cut_to_bytes(reply, WECHAT_TEXT_LIMIT)
         if not rest:
-            follower.more_text = None
+            if follower.more_text is not None:  # unchanged rows are not flushed at all
+                follower.more_text = None
             return reply
         hint = self.s.render("core/more_hint")  # only for a reply that is cut
         room = WECHAT_TEXT_LIMIT - len(hint.encode()) - 2
