@@ -334,8 +334,13 @@ class Router:
         if self.phrasings.problem_in(ctx.plain):  # told as a memory (小时候冷得…): chat
             if self.phrasings.telling_only(ctx.plain, ctx.raw_text):
                 return self.mean(ctx, "kind", kind="chat")
+            if self.phrasings.inquiry_in(ctx.plain) and self.rule_for("人工") is not None:
+                # `护理补贴怎么申请`: a question for a person, who reads it as typed
+                ctx.typed_args = ctx.raw_text
+                return self.run(ctx, self.rule_for("人工"), ctx.raw_text or ctx.text)
             return self.mean(ctx, "problem")
-        if self.phrasings.chat_score(ctx.plain):
+        if self.phrasings.chat_score(ctx.plain) or (  # staff remarks: `aside`, below
+                R.STAFF not in ctx.roles and self.phrasings.just_talking_in(ctx.plain)):
             return self.mean(ctx, "kind", kind="chat")
         if not in_dialog:  # last: what the labelled examples say no pattern knew
             guessed = () if self.phrasings.telling_only(ctx.plain, ctx.raw_text) else \

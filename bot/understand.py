@@ -115,6 +115,8 @@ class Phrasings:
     course_words: tuple = ()  # (everyday name, the course's own word), longest first
     topics: dict = field(default_factory=dict)  # questions about the conversation itself
     ticket_alone: list = field(default_factory=list)  # `12号` said alone
+    inquiry: list = field(default_factory=list)  # a question about a rule, for a person
+    not_inquiry: tuple = ()  # ... unless something is said to have gone wrong
     ticket_choices: dict = field(default_factory=dict)  # role -> commands asked about then
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
@@ -224,10 +226,20 @@ class Phrasings:
         asks nothing: a command word in it is a guess, to be asked about, not run. Asking is
         looked for in the words as typed too (`我想`, `呀` are gone from `plain`)."""
         typed = unicodedata.normalize("NFKC", text or "")
-        if any(p.search(plain) for p in self.just_talking):  # `…，就是跟你唠唠`
+        if self.just_talking_in(plain):  # `…，就是跟你唠唠`
             return True
         return any(p.search(plain) for p in self.telling) and \
             not any(p.search(plain) or p.search(typed) for p in self.asking)
+
+    def inquiry_in(self, plain: str) -> bool:
+        """A problem's words asked as a question about a rule (`护理补贴怎么申请`), and
+        nothing said to have gone wrong (`…只报了一万二` is a report)."""
+        return any(p.search(plain) for p in self.inquiry) and \
+            not any(w in plain for w in self.not_inquiry)
+
+    def just_talking_in(self, plain: str) -> bool:
+        """Said to be just talking (`…，跟你们唠唠`, `今天单子真多`): chat, whatever else."""
+        return any(p.search(plain) for p in self.just_talking)
 
     def statement(self, plain: str, text: str) -> bool:
         """A sentence that tells something and asks nothing (`老哥几个下午约好去下象棋`): when
@@ -617,6 +629,8 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
                    f"{where} ticket_alone")
     phrasings.topics = {str(name): _compile(p, f"{where} topics.{name}")
                         for name, p in (data.get("topics") or {}).items()}
+    phrasings.inquiry = _compile(problem.get("inquiry"), f"{where} problem.inquiry")
+    phrasings.not_inquiry = _words(problem.get("not_inquiry", []), f"{where} problem.not_inquiry")
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

@@ -1094,3 +1094,44 @@ def test_not_sure_of_the_category_but_the_problem_names_it(app, wx, people):
     assert understood(app, people.cadre) == "category:供暖水电" and "急不急" in reply
     assert "家里没电了" in wx.text(people.cadre, "1")  # the summary: the words describe it
     assert "问题编号是" in wx.text(people.cadre, "1")
+
+
+def test_binding_for_a_parent_said_after_the_word_binds_as_family(app, wx):
+    with db(app) as s:
+        s.add(Cadre(name="李秀英", phone="13800001002"))
+    daughter = oid("stranger")
+    reply = wx.text(daughter, "我想绑定我妈李秀英的账号，我是她女儿")
+    assert "代办的老同志的姓名" in reply   # not the whole sentence tried as a name
+    wx.text(daughter, "李秀英")
+    wx.text(daughter, "1002")
+    with db(app) as s:
+        assert s.scalar(select(Binding.relation).where(Binding.openid == daughter)) == "family"
+        assert s.scalar(select(BindAttempt.failures).where(BindAttempt.openid == daughter)) \
+            in (None, 0)
+
+
+def test_a_question_about_a_rule_goes_to_a_person_a_wrong_goes_to_a_report(app, wx, people):
+    reply = wx.text(people.cadre, "护理补贴怎么申请，我老伴失能了")
+    assert understood(app, people.cadre) == "人工" and "工作人员" in reply
+    with db(app) as s:
+        asked = s.scalar(select(HelpRequest.text).order_by(HelpRequest.id.desc()))
+    assert asked == "护理补贴怎么申请，我老伴失能了"
+    wx.text(people.family, "医药费报销比例是不是调了？我住院花了两万三，只报了一万二")
+    assert understood(app, people.family) == "problem"
+
+
+def test_a_question_after_the_notice_list_opens_the_notice(app, wx, people):
+    admin_group(app, people)
+    wx.text(people.cadre, "群发")
+    wx.text(people.cadre, "本周五上午九点在活动中心三楼开支部党员大会")
+    wx.text(people.cadre, "1")
+    wx.text(people.cadre, "通知")
+    reply = wx.text(people.cadre, "在哪开")
+    assert understood(app, people.cadre) == "通知公告" and "活动中心三楼" in reply
+
+
+def test_a_score_then_why_at_the_rating_question(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, "1，修完还是不热")
+    assert understood(app, people.cadre) == "rating:1"

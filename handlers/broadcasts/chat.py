@@ -263,17 +263,34 @@ def _one(ctx, items: list[dict], number: int) -> str:
 
 
 def pick_step(ctx):
-    """A number right after the list opens that notice; anything else is handled as usual."""
+    """A number right after the list opens that notice (`最上面那条`: the first); a question
+    about what the list shows (`在哪开`, `这个体检的要带啥`) opens the notice it is about;
+    anything else is handled as usual."""
     number = ctx.number()
     if number is None:  # `第二条的内容发给我看看`
         number = find_ordinal(ctx.text)
+    if number is None and ctx.mentions("first_one"):
+        number = 1
+    items = [i for i in _notice_views(ctx) if i["id"] in ctx.data.get("ids", [])]
+    if number is None and ctx.services.router.command_in(ctx) is None:
+        number = _asked_about(ctx, items)
     if number is None:
         return NEW_MESSAGE  # not an answer to the list: handled as if no list was shown
-    items = [i for i in _notice_views(ctx) if i["id"] in ctx.data.get("ids", [])]
     if not 1 <= number <= len(items):
         return ctx.reask()
     ctx.understood("通知公告")
     return _one(ctx, items, number)
+
+
+def _asked_about(ctx, items: list[dict]) -> int | None:
+    """The notice a question after the list is about: the one that shares the most words
+    with the question (two characters at a time), the newest of those (the list shows the
+    newest first: `几点开始来着` is about the top one); None when it asks nothing."""
+    if not ctx.mentions("notice_asked") or not items:
+        return None
+    pairs = {ctx.plain[i:i + 2] for i in range(len(ctx.plain) - 1)}
+    shared = [sum(p in item["content"] for p in pairs) for item in items]
+    return shared.index(max(shared)) + 1
 
 
 handlers.dialog({PICK_STATE: pick_step})  # the notice list: a number opens one

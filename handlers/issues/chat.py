@@ -370,6 +370,9 @@ def rating(ctx, words_only: bool = False):
         ctx.understood("reask")  # `打几分？满分几分？`: the question again says how
         return ctx.reply("issues/rate_question", n=follower.rating_ticket_id)
     number = ctx.number() if follower.rating_by_number and not words_only else None
+    first = phrasings.first_clause(said) if number is None and score is None else None
+    if first and first.isdigit() and follower.rating_by_number and not words_only:
+        number = int(first)   # `1，修完还是不热`: the score, then why
     if score is None and number is not None:
         if not 1 <= number <= 5:  # meant as a score: ask again, the question stays
             ctx.understood("reask")
