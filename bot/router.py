@@ -455,7 +455,8 @@ class Router:
         space (`人工 我爸家暖气的事…`) and staff commands keep their word: what follows is
         their free text, never to be read as something else."""
         rule = found[0]
-        if not matches or matches[0].word in rule.words:
+        if not matches or matches[0].word in rule.words or \
+                any(matches[0].word in w for w in rule.words):  # `取消报名1，…` is no 报名
             return False
         if rule.role in (R.STAFF, R.SUPERVISOR):  # unless the whole message says another
             return matches[0].score >= len(ctx.plain)  # (`值班结束` is 下班)

@@ -61,6 +61,8 @@ _STARS = re.compile(r"[★⭐🌟]+")
 _BREAKS = r"，,。.！!？?；;、\s"
 _CLAUSES = re.compile(f"[{_BREAKS}]+")
 _CLAUSE = re.compile(f"[^{_BREAKS}]+")   # one clause, with where it stands
+# A score said as a number of points or stars (`给1分`, `5星`), not part of a larger number.
+_SCORE_SAID = re.compile(r"(?<!\d)([1-5])(?:分|星|颗星)")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
 ARG_GROUPS = ("n", "args", "text")
 # The labelled examples' outcomes for kind words and for a problem told straight out.
@@ -485,7 +487,11 @@ class Phrasings:
         return rest
 
     def rating(self, plain: str) -> int | None:
-        """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None."""
+        """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None; a number said
+        outright wins over words (`不满意，给1分` is 1)."""
+        said = _SCORE_SAID.findall(plain)
+        if len(set(said)) == 1:
+            return int(said[0])
         found = self.answer(plain, *(f"rating{n}" for n in self.ratings))
         return int(found[len("rating"):]) if found else None
 

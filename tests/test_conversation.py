@@ -1135,3 +1135,35 @@ def test_a_score_then_why_at_the_rating_question(app, wx, people):
     wx.text(people.staff, f"办结 {n} 已修好")
     wx.text(people.cadre, "1，修完还是不热")
     assert understood(app, people.cadre) == "rating:1"
+
+
+# ---- round 17 (tests/corpus/dev17a, dev17b): anger and complaints; one phone, several people --
+@pytest.mark.parametrize("said, outcome", [
+    ("叫你们领导来跟我说话！", "人工"), ("我要找你们主任，这事必须给个说法", "人工"),
+    ("我要投诉你们一个姓孙的工作人员，打电话问他事情他很不耐烦", "problem"),
+    ("楼道灯坏了半个月了黑灯瞎火的，我昨天下楼差点摔了", "problem"),   # almost: no emergency
+    ("谢谢闺女", "kind")])
+def test_anger_complaints_and_near_misses(app, wx, people, said, outcome):
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == outcome
+
+
+def test_a_score_said_as_points_wins_over_words(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.cadre, "不满意，给1分")
+    assert understood(app, people.cadre) == "rating:1" and "1分" in reply
+
+
+def test_a_command_word_with_its_number_and_a_reason_keeps_its_word(app, wx, people):
+    wx.text(people.cadre, "取消报名１，老改时间，不去了")
+    assert understood(app, people.cadre) == "取消报名"
+    wx.text(people.staff, "23号谁在跟？")
+    assert understood(app, people.staff) == "详情"
+
+
+def test_a_wish_at_the_name_question_is_no_name(app, wx):
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    reply = wx.text(stranger, "不会弄，找人工")
+    assert understood(app, stranger) == "ask_command" and "人工" in reply

@@ -24,7 +24,7 @@ RECENT_TEXTS = 3
 # A name as people answer the name question (欧阳建国; 阿依古丽·买买提 with its dot).
 _NAME = re.compile(r"[\u4e00-\u9fa5]{2,4}|[\u4e00-\u9fa5]{1,8}·[\u4e00-\u9fa5·]{1,12}")
 _NAME_SAID = re.compile(r"(?:叫|是)([\u4e00-\u9fa5]{2,4})$")   # `…，他叫张振华`
-_NOT_IN_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的]")
+_NOT_IN_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的不了没吗呢啊吧么啥怎弄找想要]")  # no name has them
 _QUESTION = re.compile(r"[？?]|吗|还是|要不要|是不是|怎么|什么")   # asked back, not a name
 _OWN_NAME = re.compile(r"^(?:我|俺)(?:叫|是)")   # `我叫张伟，是给我妈绑`: the sender's own name
 _PHONE = re.compile(r"1[3-9][0-9]{9}")
