@@ -334,7 +334,7 @@ class Router:
         if self.phrasings.problem_in(ctx.plain):  # told as a memory (小时候冷得…): chat
             if self.phrasings.telling_only(ctx.plain, ctx.raw_text):
                 return self.mean(ctx, "kind", kind="chat")
-            if self.phrasings.inquiry_in(ctx.plain) and self.rule_for("人工") is not None:
+            if self.phrasings.inquiry_in(ctx.plain) and "人工" in self._allowed(ctx):
                 # `护理补贴怎么申请`: a question for a person, who reads it as typed
                 ctx.typed_args = ctx.raw_text
                 return self.run(ctx, self.rule_for("人工"), ctx.raw_text or ctx.text)
@@ -492,6 +492,8 @@ class Router:
         topic, rest = found
         if any(self.phrasings.answer(rest, group) is not None for group in ("no", "quit")):
             return None   # `先不报，等我问问我妈`: giving up, said with the reason
+        if topic == "wait" and self.phrasings.problem_in(ctx.plain):
+            return None   # `楼上漏水，我找我儿子看了…`: a description, not a pause
         return topic
 
     @staticmethod

@@ -63,6 +63,7 @@ _CLAUSES = re.compile(f"[{_BREAKS}]+")
 _CLAUSE = re.compile(f"[^{_BREAKS}]+")   # one clause, with where it stands
 # A score said as a number of points or stars (`给1分`, `5星`), not part of a larger number.
 _SCORE_SAID = re.compile(r"(?<!\d)([1-5])(?:分|星|颗星)")
+_MINUTES = re.compile(r"\d+分钟")
 # Named groups a command pattern may capture, passed on in this order as the arguments.
 ARG_GROUPS = ("n", "args", "text")
 # The labelled examples' outcomes for kind words and for a problem told straight out.
@@ -489,6 +490,7 @@ class Phrasings:
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None; a number said
         outright wins over words (`不满意，给1分` is 1)."""
+        plain = _MINUTES.sub("", plain)   # `3分钟就修好了` says no score
         said = _SCORE_SAID.findall(plain)
         if len(set(said)) == 1:
             return int(said[0])

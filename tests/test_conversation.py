@@ -1167,3 +1167,17 @@ def test_a_wish_at_the_name_question_is_no_name(app, wx):
     wx.text(stranger, "绑定")
     reply = wx.text(stranger, "不会弄，找人工")
     assert understood(app, stranger) == "ask_command" and "人工" in reply
+
+
+def test_review_minutes_are_no_score_and_a_relative_in_a_description_is_no_pause(app, wx,
+                                                                                 people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, "3分钟就修好了，满意")
+    assert understood(app, people.cadre) == "rating:4"
+    wx.text(people.cadre, "反映问题")
+    wx.text(people.cadre, "4")
+    wx.text(people.cadre, "楼上漏水，我找我儿子看了，是管子裂了")
+    assert understood(app, people.cadre) == "content"   # the description, not a pause
+    reply = wx.text(people.cadre, "绑定我妈，我是她儿子")   # bound himself: binds his mother
+    assert "代办的老同志的姓名" in reply

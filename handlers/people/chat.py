@@ -83,15 +83,12 @@ def _locked(ctx, until) -> str:
 
 
 def _start(ctx, args: str, relation: str) -> str:
-    refused = _refuse_if_bound_or_locked(ctx, relation)
-    if refused:
-        return refused
     args = "" if args in ("身份", "本人") else args  # the menu label typed out
     if relation == "self" and args and ctx.mentions("binding_for"):  # `绑定我妈，我是她女儿`
         relation = "family"
-        refused = _refuse_if_bound_or_locked(ctx, relation)
-        if refused:
-            return refused
+    refused = _refuse_if_bound_or_locked(ctx, relation)
+    if refused:
+        return refused
     name, last4 = _split(args) if args else ("", None)
     if name and (not _NAME.fullmatch(name) or _NOT_IN_A_NAME.search(name)):
         name = ""  # a sentence or `我妈`, not a name: the name is asked for
