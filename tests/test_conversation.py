@@ -1181,3 +1181,9 @@ def test_review_minutes_are_no_score_and_a_relative_in_a_description_is_no_pause
     assert understood(app, people.cadre) == "content"   # the description, not a pause
     reply = wx.text(people.cadre, "绑定我妈，我是她儿子")   # bound himself: binds his mother
     assert "代办的老同志的姓名" in reply
+
+
+@pytest.mark.parametrize("said", ["我爸报的那个太极拳是每周几上课来着", "我爸报的那个书法班到底开没开"])
+def test_when_a_class_one_signed_up_for_meets_is_my_courses(app, wx, people, said):
+    wx.text(people.family, said)
+    assert understood(app, people.family) == "我的课程"
