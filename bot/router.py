@@ -261,7 +261,7 @@ class Router:
             return ctx.reply("core/cancelled" if in_dialog else "core/nothing_to_cancel",
                              menu=ctx.menu())
         if in_dialog:  # the dialog's question gets the first go; then a rating in words
-            topic = self._topic(ctx)   # `等一下，我问问我儿子`: the question waits for them
+            topic = self.topic_of(ctx)   # `等一下，我问问我儿子`: the question waits for them
             if topic is not None:
                 return self.on_topic(ctx, topic, ctx.state)
             return self._step(ctx)
@@ -325,7 +325,7 @@ class Router:
             answered = self.mean(ctx, "thread", quiet=True)
             if answered is not None:
                 return answered
-        topic = None if in_dialog else self._topic(ctx)
+        topic = None if in_dialog else self.topic_of(ctx)
         if topic is not None:
             return self.on_topic(ctx, topic, None)
         kind = ctx.kind
@@ -481,7 +481,7 @@ class Router:
         allowed = self._allowed(ctx)
         return [w for w in self.phrasings.ticket_choices.get(role, ()) if w in allowed]
 
-    def _topic(self, ctx) -> str | None:
+    def topic_of(self, ctx) -> str | None:
         """A question about the conversation itself (phrasings `topics`), unless the
         message also says no, gives up or opens with a yes (`先别提交，我问问我爸再说` is a no)."""
         if ctx.msg_type not in ("text", "voice") or not ctx.text:

@@ -121,6 +121,7 @@ class Phrasings:
     inquiry: list = field(default_factory=list)  # a question about a rule, for a person
     not_inquiry: tuple = ()  # ... unless something is said to have gone wrong
     ticket_choices: dict = field(default_factory=dict)  # role -> commands asked about then
+    _only_words: dict = field(default_factory=dict)  # group -> its words and kind words
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -337,8 +338,10 @@ class Phrasings:
     def only(self, plain: str, group: str) -> bool:
         """Whether the message is made only of one answer group's words (and kind words):
         `算了，不弄了` quits, `周六排练取消` does not."""
-        words = sorted(set(self.answers.get(group, ())) | set(self.kind_words), key=len,
-                       reverse=True)
+        words = self._only_words.get(group)
+        if words is None:  # built once per group: this runs on every message (`回菜单`)
+            words = self._only_words[group] = sorted(
+                set(self.answers.get(group, ())) | set(self.kind_words), key=len, reverse=True)
         rest, seen = plain, False
         subject = next((s for s in SUBJECTS if plain.startswith(s) and plain != s), "")
         rest = rest[len(subject):]  # `我不报了` is `不报了`

@@ -52,6 +52,12 @@ def report(wx, openid: str) -> int:
     return int(re.search(r"问题编号是 (\d+) 号", wx.text(openid, "1")).group(1))
 
 
+def at_description(wx, openid: str) -> None:
+    """Open the report dialog up to its description question (category 供暖水电)."""
+    wx.text(openid, "反映问题")
+    wx.text(openid, "4")
+
+
 def admin_group(app, people: People) -> None:
     """A group with 王建国 as its admin (and only member)."""
     from models.groups import BroadcastGroup, GroupMember
@@ -977,8 +983,7 @@ def test_after_asking_for_a_person_ok_words_are_passed_on(app, wx, people):
 # ---- round 15 (tests/corpus/dev15a, dev15b): answers to the season's pushes; changing one's ----
 # ---- mind and asking someone first, inside dialogs ------------------------------------------
 def test_asking_someone_first_keeps_the_question_open(app, wx, people):
-    wx.text(people.cadre, "反映问题")
-    wx.text(people.cadre, "4")
+    at_description(wx, people.cadre)
     reply = wx.text(people.cadre, "等一下等一下，我叫我儿子过来")
     assert understood(app, people.cadre) == "kind" and "给您留着" in reply
     wx.text(people.cadre, "家里暖气片不热")   # the description, not the words before
@@ -993,8 +998,8 @@ def test_asking_someone_first_keeps_the_question_open(app, wx, people):
 
 
 def test_what_happens_after_a_report_is_told_and_the_summary_stays(app, wx, people):
-    wx.text(people.cadre, "反映问题")
-    for said in ("4", "家里暖气片不热", "1"):
+    at_description(wx, people.cadre)
+    for said in ("家里暖气片不热", "1"):
         wx.text(people.cadre, said)
     reply = wx.text(people.cadre, "提交了以后呢？多久有人来？")
     assert understood(app, people.cadre) == "kind"
@@ -1015,8 +1020,7 @@ def test_cancelling_right_after_asking_for_a_person_tells_the_staff(app, wx, peo
 
 
 def test_the_menu_asked_for_in_words_at_a_free_text_step(app, wx, people):
-    wx.text(people.cadre, "反映问题")
-    wx.text(people.cadre, "4")
+    at_description(wx, people.cadre)
     reply = wx.text(people.cadre, "回菜单")
     assert understood(app, people.cadre) == "菜单" and "1. 反映问题" in reply
     wx.text(people.cadre, "家里暖气片不热")   # the report was left: not its description
@@ -1175,8 +1179,7 @@ def test_review_minutes_are_no_score_and_a_relative_in_a_description_is_no_pause
     wx.text(people.staff, f"办结 {n} 已修好")
     wx.text(people.cadre, "3分钟就修好了，满意")
     assert understood(app, people.cadre) == "rating:4"
-    wx.text(people.cadre, "反映问题")
-    wx.text(people.cadre, "4")
+    at_description(wx, people.cadre)
     wx.text(people.cadre, "楼上漏水，我找我儿子看了，是管子裂了")
     assert understood(app, people.cadre) == "content"   # the description, not a pause
     reply = wx.text(people.cadre, "绑定我妈，我是她儿子")   # bound himself: binds his mother

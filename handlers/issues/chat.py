@@ -351,7 +351,7 @@ def rating(ctx, words_only: bool = False):
             follower.rating_until <= ctx.now or ctx.cadre is None or not ctx.text:
         return None
     phrasings = ctx.services.router.phrasings
-    if (phrasings.topic(ctx.raw_text or ctx.text) or ("",))[0] == "wait":
+    if ctx.services.router.topic_of(ctx) == "wait":
         return None  # `等一下，我问问我儿子打几分`: the question stays for later
     corrected = phrasings.after_correction(ctx.raw_text or ctx.text)  # `三分，哦不，四分`
     said = corrected or ctx.raw_text or ctx.text

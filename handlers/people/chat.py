@@ -56,6 +56,11 @@ def _spoken_name(words: str) -> str:
     return m.group(1) if m else words
 
 
+def _looks_like_name(words: str) -> bool:
+    """Two to four characters (or a name with its dot) and none a name never has."""
+    return bool(_NAME.fullmatch(words)) and not _NOT_IN_A_NAME.search(words)
+
+
 def _valid_name(name: str) -> bool:
     return 0 < len(name) <= MAX_NAME and not re.search(r"[0-9]", name)
 
@@ -90,7 +95,7 @@ def _start(ctx, args: str, relation: str) -> str:
     if refused:
         return refused
     name, last4 = _split(args) if args else ("", None)
-    if name and (not _NAME.fullmatch(name) or _NOT_IN_A_NAME.search(name)):
+    if name and not _looks_like_name(name):
         name = ""  # a sentence or `我妈`, not a name: the name is asked for
     data = {"relation": relation}
     if name and last4:
@@ -175,7 +180,7 @@ def _name_in(ctx, family: bool = False) -> str | None:
             continue
         m = _NAME_SAID.search(clause)
         name = m.group(1) if m else clause
-        if _NAME.fullmatch(name) and not _NOT_IN_A_NAME.search(name) and \
+        if _looks_like_name(name) and \
                 not phrasings.only(name, "binding_for"):
             return name
     return None
