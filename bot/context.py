@@ -280,6 +280,11 @@ class Ctx(Work):
         (`算了，这几个时间我都去不了` for quit)."""
         return self.services.router.phrasings.leads_with(self.raw_text or self.text, group)
 
+    def in_a_clause(self, group: str) -> bool:
+        """Whether one clause of several is only words of one answer group (`…，不看了，退出吧，
+        谢谢你们啊` for quit)."""
+        return self.services.router.phrasings.in_a_clause(self.raw_text or self.text, group)
+
     def ends_with(self, group: str) -> bool:
         """Whether the message ends with words of one answer group after a reason
         (`都没啥意思，拉倒吧` for quit)."""

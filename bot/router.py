@@ -15,7 +15,7 @@ from bot.text import normalise
 
 logger = logging.getLogger(__name__)
 
-MENU_WORDS = {"菜单", "帮助", "?", "你好", "您好", "侬好", "雷猴", "你们好", "menu", "help",
+MENU_WORDS = {"菜单", "帮助", "你好", "您好", "侬好", "雷猴", "你们好", "menu", "help",
               "哈喽", "嗨", "hello", "hi"}  # greetings that say what 你好 says
 # Everyday words count as a command at a free-text step only when they are most of it,
 # and outside one when they are not a small part of a problem told in many words.
@@ -245,7 +245,9 @@ class Router:
             # The words still answer the open question (a report's description, say).
             return f"{advice}\n\n{self._step(ctx)}"
         text = ctx.text
-        if text in MENU_WORDS or ctx.plain in MENU_WORDS or (text and not text.strip("?？")) \
+        asked = bool(text) and not text.strip("?？") and (   # `？` is the menu, unless said
+            in_dialog or ctx.follower.open_thread(ctx.now) is None)   # to a person
+        if text in MENU_WORDS or ctx.plain in MENU_WORDS or asked \
                 or ctx.says_only("menu"):   # `回菜单` at any question, as `菜单`
             ctx.end()
             ctx.understood("菜单")
@@ -293,9 +295,17 @@ class Router:
             rest = self.phrasings.after_changed_mind(ctx.raw_text or ctx.text)
             if rest is not None:   # `我想报名，噢不对，是退掉书法那个`: what follows counts
                 ctx.reread(rest)
+        told = None if in_dialog or "反映问题" not in self._allowed(ctx) else \
+            self.phrasings.after_report_opening(ctx.raw_text or ctx.text)
+        if told is not None and ctx.follower.open_thread(ctx.now) is None:
+            ctx.reread(told)   # `我要反映问题，嗯，就是我们社区那个食堂…`: the rest is the problem
+            return self.mean(ctx, "problem")
         found = self.command_in(ctx)
         if found is None and ctx.correct_slips():
             found = self.command_in(ctx)  # `当费咋交` is 党费 mistyped
+        if isinstance(found, list) and not in_dialog and \
+                ctx.follower.open_thread(ctx.now) is not None:
+            found = None   # `暖气` right after `人工`: words for the person, not two readings
         if found is not None:
             return self.run_found(ctx, *found) if isinstance(found, tuple) else \
                 self.mean(ctx, "clarify", options=found)
@@ -332,8 +342,9 @@ class Router:
         if kind is not None:
             return self.mean(ctx, "kind", kind=kind)
         if self.phrasings.problem_in(ctx.plain):  # told as a memory (小时候冷得…): chat
-            if self.phrasings.telling_only(ctx.plain, ctx.raw_text):
-                return self.mean(ctx, "kind", kind="chat")
+            if self.phrasings.telling_only(ctx.plain, ctx.raw_text):  # thanks for help: thanked
+                return self.mean(ctx, "kind", kind="thanks" if self.phrasings.thanks_in(
+                    ctx.plain) else "chat")
             if self.phrasings.inquiry_in(ctx.plain) and "人工" in self._allowed(ctx):
                 # `护理补贴怎么申请`: a question for a person, who reads it as typed
                 ctx.typed_args = ctx.raw_text
@@ -518,7 +529,8 @@ class Router:
             found = self.command_in(ctx)
             if isinstance(found, tuple) and not self.giving_up(ctx):
                 return self.run_found(ctx, *found)
-            if ctx.leads_with("quit") or ctx.ends_with("quit"):  # 算了，…去不了 / …，拉倒吧
+            if ctx.leads_with("quit") or ctx.ends_with("quit") or \
+                    ctx.in_a_clause("quit"):  # 算了，…去不了 / …，拉倒吧 / …，退出吧，谢谢
                 return self.quit(ctx)
             kind = ctx.kind
             if kind is not None:
@@ -549,9 +561,9 @@ class Router:
                 return self.run_found(ctx, *after)
         found = self.command_in(ctx, strong_only=strong_only)
         if found is None and ctx.leads_with("pause"):  # `等一下，我先问问我的党费交了没有`
-            found = self._after_pause(ctx)
-        quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and
-                                             ctx.leads_with("quit"))
+            found = self._after_pause(ctx, asked=True)
+        quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and (
+            ctx.leads_with("quit") or ctx.ends_with("quit") or ctx.in_a_clause("quit")))
         if not (isinstance(found, tuple) or quitting):
             return None
         back = dict(ctx.state)
@@ -563,11 +575,14 @@ class Router:
             "word": word, "args": found[1] if word else "", "back": back,
             "raw": ctx.raw_text}, label=label, quitting=word is None)
 
-    def _after_pause(self, ctx):
-        """(rule, args) for a command that covers most of what follows a pause clause."""
-        rest = self.phrasings.after_first_clause(ctx.raw_text or ctx.text)
+    def _after_pause(self, ctx, *, asked: bool = False):
+        """(rule, args) for a command that covers most of what follows a pause clause (or,
+        where it is only `asked` about, one said in words that outweigh a problem's:
+        `等一下，我先问问，我这个月党费交了没有啊，…`)."""
+        rest = self.phrasings.after_pauses(ctx.raw_text or ctx.text)
         matches = self.phrasings.commands_in(rest, self._allowed(ctx)) if rest else []
-        if not matches or matches[0].score / len(rest) < WEAK_COVERAGE or \
+        if not matches or (matches[0].score / len(rest) < WEAK_COVERAGE and
+                           not (asked and matches[0].strong)) or \
                 self.phrasings.only(matches[0].span, "quit"):  # `今天先不报了`: giving up
             return None  # the pause says a question is coming: it is asked about, not run
         return self.rule_for(matches[0].word), matches[0].args

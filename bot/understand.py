@@ -43,7 +43,7 @@ _TYPED_NUMBER = re.compile(r"^[\s,，:：]*第?\s*[0-9０-９零〇一二两三�
 # Taken off the front of the words after the verb (`可以办结了，…`); their end stays as typed.
 _LEADING = " ，,。.：:；;、了吧啊呀"
 # Words that take back what was just said, and what may follow them before the new words.
-_WRONG = r"不对(?![劲头])|说错了|搞错了|不是不是"
+_WRONG = r"不对(?![劲头])|说错了|搞错了|不是[\s,，]*不是"
 _THEN = r"[\s,，.。…!！:：;；]*(?:应该|还是|是)*"
 # A correction said mid-answer (`二，不对，是三`, `一般吧……哎不对，还是紧急`): what follows counts.
 _CORRECTION = re.compile(rf"(?:{_WRONG}|哦不){_THEN}")
@@ -61,6 +61,8 @@ _STARS = re.compile(r"[★⭐🌟]+")
 _BREAKS = r"，,。.！!？?；;、\s"
 _CLAUSES = re.compile(f"[{_BREAKS}]+")
 _CLAUSE = re.compile(f"[^{_BREAKS}]+")   # one clause, with where it stands
+# An emoji as WeChat writes it in a message's text (`[微笑]`, `[OK]`).
+_EMOJI_CODE = re.compile(r"\[([^\[\]\s]{1,4})\]")
 # A score said as a number of points or stars (`给1分`, `5星`), not part of a larger number.
 _SCORE_SAID = re.compile(r"(?<!\d)([1-5])(?:分|星|颗星)")
 _MINUTES = re.compile(r"\d+分钟")
@@ -122,6 +124,11 @@ class Phrasings:
     not_inquiry: tuple = ()  # ... unless something is said to have gone wrong
     ticket_choices: dict = field(default_factory=dict)  # role -> commands asked about then
     _only_words: dict = field(default_factory=dict)  # group -> its words and kind words
+    emoji: frozenset = frozenset()  # WeChat's emoji names, typed as `[微笑]`
+    now: tuple = ()  # words that say it is happening now (`刚才`, `这会儿`)
+    not_now_unless_now: frozenset = frozenset()  # not_now words a word of `now` outweighs
+    report_openings: list = field(default_factory=list)  # `我要反映问题，…` before a problem
+    report_told_min: int = 30  # ... and this much after it, or a problem's words
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -144,6 +151,13 @@ class Phrasings:
                     i += 1
         return plain
 
+    def without_emoji(self, text: str) -> str:
+        """The message with its WeChat emoji codes taken out ("" when it is nothing else)."""
+        if "[" not in text or not self.emoji:
+            return text
+        rest = _EMOJI_CODE.sub(lambda m: " " if m.group(1) in self.emoji else m.group(0), text)
+        return rest if _NOT_WORDS.sub("", rest) else ""
+
     def course_name(self, text: str) -> str:
         """The words with a class's everyday name put as courses are named (`写毛笔字的` →
         `书法的`, `打太极` → `太极`): what the course list is searched for."""
@@ -153,8 +167,10 @@ class Phrasings:
 
     # ---- plain text ------------------------------------------------------------------------
     def plain(self, text: str | None, openers: bool = True) -> str:
-        """Half-width, no spaces or punctuation, no filler particles, no polite opener."""
-        text = unicodedata.normalize("NFKC", text or "").lower()
+        """Half-width, no spaces or punctuation, no filler particles, no polite opener; WeChat's
+        emoji codes (`[捂脸]`) taken out unless they are all there is (`[强]` at a question)."""
+        text = self.without_emoji(text or "") or text or ""
+        text = unicodedata.normalize("NFKC", text).lower()
         text = _STARS.sub(lambda m: f"{len(m.group(0))}星", text)  # ★★★★ is 4星
         text = digits_for_numerals(_NOT_WORDS.sub("", _TICKET_MARK.sub(r"\1号", text)))
         kept = "".join(ch for ch in text if ch not in self.fillers)
@@ -196,6 +212,8 @@ class Phrasings:
         emoji: a thumbs-up is a kind word too)."""
         if not plain:
             return "greeting" if any(unicodedata.category(c) == "So" for c in text) else None
+        if "[" in text and not self.without_emoji(text):
+            return "greeting"   # `[捂脸]`, `[玫瑰][玫瑰]`
         found, rest = [], plain
         while rest:
             word = next((w for w in self.kind_words if rest.startswith(w)), None)
@@ -213,6 +231,10 @@ class Phrasings:
                 return group
         return "ok"
 
+    def thanks_in(self, plain: str) -> bool:
+        """Whether the message thanks someone, among whatever else it says."""
+        return any(len(w) > 1 and w in plain for w in self.kind["thanks"])
+
     def chat_score(self, plain: str) -> int:
         """How much of the message reads as chit-chat or a question about the bureau
         (the longest chat pattern's match; 0 when none)."""
@@ -222,8 +244,11 @@ class Phrasings:
 
     def emergency_in(self, plain: str) -> bool:
         """Someone is in danger now (and the words do not say it was long ago)."""
-        return any(p.search(plain) for p in self.emergency) and \
-            not any(w in plain for w in self.not_now)
+        if not any(p.search(plain) for p in self.emergency):
+            return False
+        against = {w for w in self.not_now if w in plain}
+        return not against or (against <= self.not_now_unless_now and
+                               any(w in plain for w in self.now))  # `以前没这样过`, `刚才`
 
     def telling_only(self, plain: str, text: str) -> bool:
         """The message tells something (long ago, someone else's doings, a plan, praise) and
@@ -340,16 +365,18 @@ class Phrasings:
         `算了，不弄了` quits, `周六排练取消` does not."""
         words = self._only_words.get(group)
         if words is None:  # built once per group: this runs on every message (`回菜单`)
-            words = self._only_words[group] = sorted(
-                set(self.answers.get(group, ())) | set(self.kind_words), key=len, reverse=True)
+            own = sorted(set(self.answers.get(group, ())), key=len, reverse=True)
+            words = self._only_words[group] = (own, self.kind_words)
+        own, kind = words
         rest, seen = plain, False
         subject = next((s for s in SUBJECTS if plain.startswith(s) and plain != s), "")
         rest = rest[len(subject):]  # `我不报了` is `不报了`
-        while rest:
-            word = next((w for w in words if rest.startswith(w)), None)
+        while rest:  # the group's own words first (`好的好的` is yes twice, not a kind word)
+            word = next((w for w in own if rest.startswith(w)), None)
+            seen = seen or word is not None
+            word = word or next((w for w in kind if rest.startswith(w)), None)
             if word is None:
                 return False
-            seen = seen or word in self.answers.get(group, ())
             rest = rest[len(word):]
         return seen
 
@@ -407,9 +434,35 @@ class Phrasings:
         return last is not None and self.only(last, group)
 
     def first_clause(self, text: str) -> str | None:
-        """The first clause of a message of several, made plain; None for a single clause."""
+        """The first clause of a message of several, made plain, after any that only hesitate
+        (`嗯，那个，算了吧，…`); None for a single clause."""
         clauses = self._clauses(text)
+        while len(clauses) > 2 and self.only(self.plain(clauses[0]), "hesitation"):
+            clauses = clauses[1:]
         return self.plain(clauses[0]) if len(clauses) > 1 else None
+
+    def in_a_clause(self, text: str, group: str) -> bool:
+        """Whether one clause of a message of several is only one answer group's words
+        (`…，不看了，退出吧，谢谢你们啊`): said in the middle of a long voice message."""
+        clauses = self._clauses(text)
+        return len(clauses) > 1 and any(self.only(self.plain(c), group) for c in clauses)
+
+    def after_report_opening(self, text: str) -> str | None:
+        """The problem told after a clause that says one is reporting (`我要反映问题，嗯，就是
+        我们社区那个老年食堂…`), as typed; None when there is no such opening or too little
+        follows it."""
+        raw = text or ""   # as typed: the description keeps the user's punctuation
+        for m in _CLAUSE.finditer(raw):
+            clause = self.plain(m.group(0))
+            if not clause.strip(self.fillers) or self.only(clause, "hesitation") or \
+                    self.kind_of(clause) is not None:
+                continue   # `小刘啊，`, `嗯，` before it
+            if not any(p.fullmatch(clause) for p in self.report_openings):
+                return None
+            rest = raw[m.end():].lstrip(" ,，、.。…!！")
+            told = self.plain(rest)
+            return rest if len(told) >= self.report_told_min or self.problem_in(told) else None
+        return None
 
     def last_clause(self, text: str) -> str | None:
         """The last clause of a message of several, made plain; None for a single clause."""
@@ -426,10 +479,16 @@ class Phrasings:
         """The clauses of a message, each made plain."""
         return [self.plain(c) for c in self._clauses(text)]
 
-    def after_first_clause(self, text: str) -> str | None:
-        """The clauses after the first, made plain; None for a single clause."""
+    def after_pauses(self, text: str) -> str | None:
+        """The clauses after the pause that opens a message (`等一下，等一下，我先问问，…`),
+        made plain; None for a single clause."""
         clauses = self._clauses(text)
-        return self.plain("".join(clauses[1:])) if len(clauses) > 1 else None
+        if len(clauses) < 2:
+            return None
+        clauses = clauses[1:]
+        while len(clauses) > 1 and self.only(self.plain(clauses[0]), "pause"):
+            clauses = clauses[1:]
+        return self.plain("".join(clauses))
 
     def _clauses(self, text: str) -> list[str]:
         return [c for c in _CLAUSES.split(unicodedata.normalize("NFKC", text or ""))
@@ -642,6 +701,15 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
                         for name, p in (data.get("topics") or {}).items()}
     phrasings.inquiry = _compile(problem.get("inquiry"), f"{where} problem.inquiry")
     phrasings.not_inquiry = _words(problem.get("not_inquiry", []), f"{where} problem.not_inquiry")
+    phrasings.emoji = frozenset(_words(ignore.get("emoji", []), f"{where} ignore.emoji"))
+    phrasings.now = _words(emergency.get("now", []), f"{where} emergency.now")
+    phrasings.not_now_unless_now = frozenset(_words(emergency.get("not_now_unless_now", []),
+                                                    f"{where} emergency.not_now_unless_now"))
+    if not phrasings.not_now_unless_now <= set(phrasings.not_now):
+        raise SettingsError(f"{where}: emergency.not_now_unless_now: not in not_now: "
+                            f"{sorted(phrasings.not_now_unless_now - set(phrasings.not_now))}")
+    phrasings.report_openings = _compile(problem.get("openings"), f"{where} problem.openings")
+    phrasings.report_told_min = int(problem.get("told_min", 30))
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

@@ -876,12 +876,15 @@ def test_staff_new_tickets_and_closing_in_shorthand(app, wx, people):
         assert "水管换好了" in s.get(Ticket, n).resolution
 
 
-def test_a_typo_at_the_broadcast_confirm_means_rewrite(app, wx, people):
+@pytest.mark.parametrize("said, outcome", [
+    ("等等 有个错字", "rewrite"), ("[强]", "yes"),   # a thumbs-up, as WeChat's text carries it
+    ("内容少了一句，让大家带上党员证，我重新写一下，前边那个不要了", "rewrite")])
+def test_a_typo_at_the_broadcast_confirm_means_rewrite(app, wx, people, said, outcome):
     admin_group(app, people)
     wx.text(people.cadre, "群发")
     wx.text(people.cadre, "明天上午九点开支部会")
-    wx.text(people.cadre, "等等 有个错字")
-    assert understood(app, people.cadre) == "rewrite"
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == outcome
 
 
 @pytest.mark.parametrize("who, said, outcome", [
@@ -1190,3 +1193,95 @@ def test_review_minutes_are_no_score_and_a_relative_in_a_description_is_no_pause
 def test_when_a_class_one_signed_up_for_meets_is_my_courses(app, wx, people, said):
     wx.text(people.family, said)
     assert understood(app, people.family) == "我的课程"
+
+
+# ---- round 18 (tests/corpus/dev18a, dev18b): very short messages; long voice messages -------
+@pytest.mark.parametrize("said", ["[捂脸]", "[玫瑰][玫瑰]", "噢", "好人一生平安", "重阳节好"])
+def test_emoji_and_one_word_greetings_get_a_kind_line(app, wx, people, said):
+    reply = wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == "kind" and "请回复数字选择" not in reply
+
+
+def test_a_problem_with_an_emoji_is_the_problem(app, wx, people):
+    reply = wx.text(people.family, "漏水了[捂脸]")
+    assert understood(app, people.family) == "problem" and "[捂脸]" not in reply
+
+
+@pytest.mark.parametrize("said", [
+    "[语音]我妈这会儿说心口疼，那个，就是胸口这块儿，一阵一阵的，以前没这样过，她不让我打120，说怕麻烦，你们说要不要紧？",
+    "我老头子刚才突然说不出话来了，嘴也歪了，半边身子没劲，我不知道该打哪个电话",
+    "老太太晕了",
+    "[语音]是燃气灶那个管子，那个黄色的软管子，呲呲地往外冒气，味儿可大了，现在咋弄？",
+    "[语音]我爸刚才吃了药以后就一直喘，喘得说不了话，嘴唇发白，你们能派人来吗？"])
+def test_an_emergency_in_a_long_voice_message_gets_the_advice(app, wx, people, said):
+    reply = say(wx, people.family, said)
+    assert understood(app, people.family) == "emergency" and "120" in reply
+
+
+def test_a_past_pain_is_still_no_emergency(app, wx, people):
+    wx.text(people.cadre, "去年胸口疼住过院，现在好多了，就是想问问复查能不能报销")
+    assert understood(app, people.cadre) != "emergency"
+
+
+def test_giving_up_said_in_the_middle_of_a_long_voice_message(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    say(wx, people.cadre, "[语音]哎呀，这么多选项我也看不明白，一二三四五六的，算了算了，不弄了，等我儿子回来让他给我弄吧。")
+    assert understood(app, people.cadre) == "quit"
+    at_description(wx, people.cadre)
+    reply = say(wx, people.cadre, "[语音]嗯，那个，算了吧，不说了，刚才我儿子给我看了，是暖气阀门没开，"
+                                  "开了就热了，不用你们管了。")
+    assert understood(app, people.cadre) == "ask_quit" and "？" in reply   # asked, not stored
+    with db(app) as s:
+        assert s.scalar(select(Ticket.id)) is None
+
+
+def test_yes_repeated_then_a_question_submits(app, wx, people):
+    at_description(wx, people.cadre)
+    wx.text(people.cadre, "家里暖气片不热")
+    wx.text(people.cadre, "1")
+    reply = say(wx, people.cadre, "[语音]好的好的，可以可以，就这么着吧，交上去吧，嗯，就是想问问，交上去以后啥时候能来人啊？")
+    assert understood(app, people.cadre) == "yes" and "问题编号是" in reply
+
+
+def test_a_report_opened_in_words_then_told_at_length_is_the_description(app, wx, people):
+    said = ("[语音]我要反映问题，嗯，就是我们社区那个老年食堂，去年开的，开始还行，现在饭菜又贵又咸，"
+            "一份菜十八块，我们有糖尿病高血压的根本没法吃，你们给协调协调。")
+    say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == "problem"
+    summary = wx.text(people.cadre, "1")   # 一般: the summary shows what was told
+    assert "老年食堂" in summary and "协调协调" in summary
+
+
+def test_a_lone_question_mark_after_human_reaches_the_person(app, wx, people):
+    wx.text(people.cadre, "人工")
+    reply = wx.text(people.cadre, "？")
+    assert understood(app, people.cadre) == "thread" and "转给" in reply
+    wx.text(people.cadre, "暖气")   # one word: for the person, not "which did you mean"
+    assert understood(app, people.cadre) == "thread"
+    assert "请回复数字选择" in wx.text(people.family, "？")   # nothing open: the menu
+
+
+def test_the_digits_after_a_correction_bind(app, wx):
+    with db(app) as s:
+        s.add(Cadre(name="李秀英", phone="13800002002"))
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    wx.text(stranger, "李秀英")
+    reply = say(wx, stranger, "[语音]嗯，手机尾号，是，五六七八，不是，不是，那是我家座机，手机是二零零二，二零零二。")
+    assert "绑定成功" in reply or "已绑定" in reply
+
+
+def test_thanks_for_past_help_is_thanked_not_reported(app, wx, people):
+    reply = say(wx, people.family, "[语音]我就是想说一声，谢谢你们上次帮我爸办那个医保的事儿，跑了好几趟，"
+                                   "还专门陪他去医院，我在外地照顾不到，有你们在我就放心多了。")
+    assert understood(app, people.family) == "kind" and "不客气" in reply
+
+
+def test_a_fee_question_in_a_rambling_message_and_a_staff_shorthand(app, wx, people):
+    say(wx, people.cadre, "[语音]小张啊，最近忙不忙？我想问一下，就是我这个月的党费，交了没有啊，我记不清了，"
+                          "老了老了，脑子不好使了，你给我查查。")
+    assert understood(app, people.cadre) == "党费"
+    n = report(wx, people.family)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"{n}办了")
+    assert understood(app, people.staff) == "办结"
