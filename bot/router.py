@@ -288,6 +288,11 @@ class Router:
             rest = self.phrasings.after_introduction(ctx.raw_text or ctx.text)
             if rest is not None:   # `我是王建国的女儿，我爸家燃气灶打不着火了`
                 ctx.reread(rest)
+        elif not ctx.roles and not in_dialog:  # not bound: who they are stays with the words
+            rest = self.phrasings.after_introduction(ctx.raw_text or ctx.text)
+            if rest is not None and self.phrasings.problem_in(self.phrasings.plain(rest)) and \
+                    not self.phrasings.telling_only(self.phrasings.plain(rest), rest):
+                return self.mean(ctx, "problem")   # to a person, who reads who is asking
         if not in_dialog:   # `谢谢你们上回来看我，对了，…给我报上`: the point follows the pause
             rest = self.phrasings.after_pause(ctx.raw_text or ctx.text)
             if rest is not None:
@@ -323,6 +328,8 @@ class Router:
             number = ctx.number(self.match(ctx.text)[1])
         items = self.menu_rules(ctx.roles)
         ticket = None if in_dialog else self.phrasings.ticket_said_alone(ctx.plain)
+        if ticket is None and not in_dialog and number is not None and number > len(items):
+            ticket = number   # `十七`: no menu item has that number, a ticket may
         if number is not None and 1 <= number <= len(items) and \
                 (ticket is None or ctx.plain.isdigit()):
             return self.run(ctx, items[number - 1], "")
@@ -341,7 +348,8 @@ class Router:
         kind = ctx.kind
         if kind is not None:
             return self.mean(ctx, "kind", kind=kind)
-        if self.phrasings.problem_in(ctx.plain):  # told as a memory (小时候冷得…): chat
+        staff_only = R.STAFF in ctx.roles and R.CADRE not in ctx.roles
+        if not staff_only and self.phrasings.problem_in(ctx.plain):  # staff: about a ticket
             if self.phrasings.telling_only(ctx.plain, ctx.raw_text):  # thanks for help: thanked
                 return self.mean(ctx, "kind", kind="thanks" if self.phrasings.thanks_in(
                     ctx.plain) else "chat")
@@ -355,7 +363,7 @@ class Router:
             return self.mean(ctx, "kind", kind="chat")
         if not in_dialog:  # last: what the labelled examples say no pattern knew
             guessed = () if self.phrasings.telling_only(ctx.plain, ctx.raw_text) else \
-                self.phrasings.commands_guessed(ctx.plain, self._allowed(ctx))
+                self.phrasings.commands_guessed(ctx.plain, self._usable(ctx))
             if len(guessed) == 1:
                 return self.run(ctx, self.rule_for(guessed[0]), "")
             if guessed:
@@ -485,6 +493,11 @@ class Router:
         return {w for w, rule in self._by_word
                 if (R.has_role(ctx.roles, rule.role) or (rule.role == R.CADRE and not staff_only))
                 and not (staff_only and R.STAFF in rule.hide_for)}  # staff do not ask for 人工
+
+    def _usable(self, ctx) -> set[str]:
+        """The commands this user may really use (a guess never offers someone not bound
+        their `解绑`)."""
+        return {w for w in self._allowed(ctx) if R.has_role(ctx.roles, self.rule_for(w).role)}
 
     def _ticket_choices(self, ctx) -> list[str]:
         """What may be done with a ticket said alone, by the user's role."""

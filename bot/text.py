@@ -32,17 +32,20 @@ def parse_number(text: str | None) -> int | None:
 
 
 def digits_for_numerals(text: str) -> str:
-    """Chinese numerals before 号, 月 or a score's 分 as digits (`十二号` -> `12号`,
-    `十一月` -> `11月`, `打个五分` -> `打个5分`), so that a pattern's `\\d+` reads them;
+    """Chinese numerals before 号, 月 or a score's 分, or in `第…个`, as digits (`十二号` ->
+    `12号`, `十一月` -> `11月`, `打个五分` -> `打个5分`, `第十三个` -> `第13个`), so that a
+    pattern's `\\d+` reads them;
     `十分` (very) stays."""
     text = _SPELLED.sub(lambda m: "".join(str(CN_DIGITS[c]) for c in m.group(0)), text)
     text = _NUMERAL_UNIT.sub(lambda m: f"{_number_token(m.group(1))}{m.group(2)}", text)
+    text = _NUMERAL_ORDINAL.sub(lambda m: f"第{_number_token(m.group(1))}个", text)
     return _NUMERAL_SCORE.sub(lambda m: f"{CN_DIGITS[m.group(1)]}分", text)
 
 
 # A phone number read out digit by digit (`一三八零零零零一零零二`).
 _SPELLED = re.compile(r"[零〇一二三四五六七八九幺洞]{7,}")
 _NUMERAL_UNIT = re.compile(r"([零〇一二两三四五六七八九十]{1,3})(号|月)")
+_NUMERAL_ORDINAL = re.compile(r"第([零〇一二两三四五六七八九十]{1,3})个")   # `第十三个`
 _NUMERAL_SCORE = re.compile(r"(?<![十百几])([一二三四五])[分份]")  # 份: 分 heard wrong
 
 

@@ -28,6 +28,8 @@ ADDRESS_TITLES = ("主任", "科长", "局长", "处长", "老师", "师傅", "�
 SUBJECTS = ("那我", "那俺", "我", "俺")
 # A staff verb right after one of these is denied, not ordered (`不归我们科`, `别转`).
 NEGATIONS = ("不", "别", "没")
+# ... and one right before these was done already, not ordered now (`我跟他说了好几遍了`).
+DONE = ("了", "过")
 # A ticket's number in a staff member's sentence (`12号`, `第12号`), or one standing alone at
 # either end (`接一下 21`); a phone number is never one.
 _TICKET_NUMBER = re.compile(r"(?:第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
@@ -279,10 +281,14 @@ class Phrasings:
 
     def aside(self, plain: str, text: str) -> bool:
         """A staff member's sentence with no number in it (`这周单子真不少`, `老周你那边弄完
-        没？`): a remark, not an order about a ticket — answered as chat, with the commands;
-        one with a number may be an order misphrased and gets "not understood"."""
+        没？`), or with one and no verb of an order (`12号那老爷子脾气大，打电话注意语气`): a
+        remark, not an order about a ticket — answered as chat, with the commands; one with a
+        number and an order's verb may be an order misphrased and gets "not understood"."""
         typed = digits_for_numerals(unicodedata.normalize("NFKC", text or ""))
-        return self._sentence(plain) and not re.search(r"\d", typed)
+        if not self._sentence(plain):
+            return False
+        return not re.search(r"\d", typed) or \
+            not any(v in typed for verbs in self.staff_verbs.values() for v in verbs)
 
     def _sentence(self, plain: str) -> bool:
         """Long enough and with a mark of a sentence (`桌子椅子板凳` has none)."""
@@ -396,7 +402,8 @@ class Phrasings:
                                        not any(w in raw for w in self.staff_needs[word])):
                 continue
             found = [(at, -len(v), v) for v in verbs if (at := raw.find(v)) >= 0
-                     and raw[at - 1:at] not in NEGATIONS]  # `不归我们科` claims nothing
+                     and raw[at - 1:at] not in NEGATIONS  # `不归我们科` claims nothing
+                     and raw[at + len(v):at + len(v) + 1] not in DONE]  # `我跟他说了好几遍`
             if found:
                 at, _, verb = min(found)
                 rest = _TYPED_NUMBER.sub("", raw[at + len(verb):], count=1)
@@ -457,8 +464,9 @@ class Phrasings:
             if not clause.strip(self.fillers) or self.only(clause, "hesitation") or \
                     self.kind_of(clause) is not None:
                 continue   # `小刘啊，`, `嗯，` before it
-            if not any(p.fullmatch(clause) for p in self.report_openings):
-                return None
+            if not any(p.fullmatch(clause) for p in self.report_openings) or \
+                    (clause in self.commands and raw[m.end():m.end() + 1].isspace()):
+                return None   # `反映问题 暖气不热`: a command word and a space keep the command
             rest = raw[m.end():].lstrip(" ,，、.。…!！")
             told = self.plain(rest)
             return rest if len(told) >= self.report_told_min or self.problem_in(told) else None

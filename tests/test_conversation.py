@@ -462,12 +462,14 @@ def test_staff_answer_the_only_waiting_request_without_its_number(app, wx, peopl
     assert (len(sent(app, people.cadre)), len(sent(app, people.family))) == before
 
 
-def test_a_staff_remark_is_chat_with_the_commands_and_a_number_is_not(app, wx, people):
+def test_a_staff_remark_is_chat_with_the_commands_and_an_order_verb_is_not(app, wx, people):
     reply = wx.text(people.staff, "这周单子真不少啊")
     assert understood(app, people.staff) == "aside"
     assert "没有执行任何命令" in reply and "待办" in reply and "没有听明白" not in reply
     n = report(wx, people.cadre)
-    reply = wx.text(people.staff, f"{n}号那老爷子真逗")  # a number: maybe an order misphrased
+    reply = wx.text(people.staff, f"{n}号那老爷子真逗")  # a number, no order's verb: a remark
+    assert understood(app, people.staff) == "aside" and "没有执行任何命令" in reply
+    reply = wx.text(people.staff, f"{n}号我跟他说了好几遍了")  # an order's verb: maybe misphrased
     assert understood(app, people.staff) == "not_understood" and "没有听明白" in reply
     with db(app) as s:
         assert s.get(Ticket, n).state == "open"
@@ -1285,3 +1287,55 @@ def test_a_fee_question_in_a_rambling_message_and_a_staff_shorthand(app, wx, peo
     wx.text(people.staff, f"接单 {n}")
     wx.text(people.staff, f"{n}办了")
     assert understood(app, people.staff) == "办结"
+
+
+# ---- round 19 (tests/corpus/dev19a, dev19b): not bound yet; staff on a busy morning --------
+def test_a_name_and_digits_in_words_bind_in_one_go(app, wx):
+    with db(app) as s:
+        s.add(Cadre(name="刘桂兰", phone="13800001004"))
+    stranger = oid("stranger")
+    assert "绑定成功" in wx.text(stranger, "我叫刘桂兰，1004")
+    other = oid("stranger")
+    assert "后四位" in say(wx, other, "[语音]帮我绑定，我是刘桂兰。")
+
+
+def test_a_stranger_who_says_who_they_are_and_a_problem_reaches_a_person(app, wx, people):
+    stranger = oid("stranger")
+    reply = say(wx, stranger, "[语音]我是王建国的女儿，我爸家停水两天了，能不能帮忙协调一下？")
+    assert understood(app, stranger) == "人工" and "工作人员" in reply
+    with db(app) as s:
+        request = s.scalar(select(HelpRequest).where(HelpRequest.openid == stranger))
+        assert "王建国的女儿" in request.text and "停水两天" in request.text
+
+
+def test_a_grandson_who_set_it_up_means_binding_oneself(app, wx):
+    stranger = oid("stranger")
+    reply = say(wx, stranger, "[语音]我孙子给我关注的，让我绑定一下，怎么弄啊？")
+    assert understood(app, stranger) == "绑定" and "代办" not in reply
+
+
+def test_a_neighbour_with_no_answer_at_the_door_is_an_emergency(app, wx):
+    stranger = oid("stranger")
+    reply = wx.text(stranger, "我是王大爷楼下邻居，他家两天没动静了，敲门也不开")
+    assert understood(app, stranger) == "emergency" and "120" in reply
+
+
+@pytest.mark.parametrize("said", ["十七", "第二十一个"])
+def test_a_number_no_menu_item_has_is_a_ticket_for_staff(app, wx, people, said):
+    reply = wx.text(people.staff, said)
+    assert understood(app, people.staff) == "clarify" and "详情" in reply and "接单" in reply
+
+
+def test_staff_orders_by_position_and_remarks_with_a_number(app, wx, people):
+    n = report(wx, people.cadre)
+    reply = wx.text(people.staff, f"第{'一二三四五六七八九'[n - 1]}个的处理记录给我看看")
+    assert f"{n}号 供暖水电" in reply and "经过" in reply
+    assert understood(app, people.staff) == "详情"
+    wx.text(people.staff, f"{n}号给我吧")
+    assert understood(app, people.staff) == "接单"
+    wx.text(people.staff, "升级是30分钟还是2小时来着")
+    assert understood(app, people.staff) == "aside"
+    wx.text(people.staff, "第三个恢复一下，退费还没到账")   # no report, no 人工 from staff
+    assert understood(app, people.staff) == "重开"
+    with db(app) as s:
+        assert s.scalar(select(HelpRequest.id).where(HelpRequest.openid == people.staff)) is None

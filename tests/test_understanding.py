@@ -189,9 +189,12 @@ def test_ticket_marks_and_a_denied_verb_in_a_staff_sentence(phrasings):
     assert phrasings.plain("接 #15") == "接15号"
 
 
-def test_a_staff_remark_is_an_aside_only_without_a_number(phrasings):
-    assert phrasings.aside(phrasings.plain("这周单子真不少啊"), "这周单子真不少啊")
-    for said in ("十二号那老爷子真逗", "12号那边挺忙的", "桌子椅子板凳"):
+def test_a_staff_remark_is_an_aside_unless_it_may_be_an_order(phrasings):
+    """No number, or a number and no verb of an order: a remark. A number and an order's
+    verb (`跟他说`) may be an order misphrased: not an aside (not understood, the menu)."""
+    for said in ("这周单子真不少啊", "十二号那老爷子真逗", "升级是30分钟还是2小时来着"):
+        assert phrasings.aside(phrasings.plain(said), said), said
+    for said in ("12号我跟他说了好几遍了", "桌子椅子板凳"):
         assert not phrasings.aside(phrasings.plain(said), said), said
 
 
@@ -214,7 +217,7 @@ SAFE_SIDE = {"这两天胸口有点闷，不厉害，想去医院查查，号总
 
 
 def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
-    """Danger is never missed and never invented on any labelled set (9,137 lines: the corpus,
+    """Danger is never missed and never invented on any labelled set (9,637 lines: the corpus,
     the trial, the holdouts and the dev sets) but for SAFE_SIDE: the 120/119 advice and a
     supervisor's alert at any hour depend on these words alone."""
     from scripts.understanding import SETS, load_lines
@@ -227,7 +230,7 @@ def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
             if phrasings.emergency_in(phrasings.plain(said)) != \
                     (line["expect"] == "emergency" or said in SAFE_SIDE):
                 wrong.append((name, line["expect"], said))
-    assert wrong == [] and lines >= 9137
+    assert wrong == [] and lines >= 9637
 
 
 @pytest.mark.parametrize("old, new", [
