@@ -301,8 +301,9 @@ class Router:
             if rest is not None:   # `我想报名，噢不对，是退掉书法那个`: what follows counts
                 ctx.reread(rest)
         told = None if in_dialog or "反映问题" not in self._allowed(ctx) else \
-            self.phrasings.after_report_opening(ctx.raw_text or ctx.text)
-        if told is not None and ctx.follower.open_thread(ctx.now) is None:
+            self.phrasings.after_report_opening(   # in a thread, only `我又有个问题，…`
+                ctx.raw_text or ctx.text, another=ctx.follower.open_thread(ctx.now) is not None)
+        if told is not None:
             ctx.reread(told)   # `我要反映问题，嗯，就是我们社区那个食堂…`: the rest is the problem
             return self.mean(ctx, "problem")
         found = self.command_in(ctx)
@@ -495,8 +496,8 @@ class Router:
                 and not (staff_only and R.STAFF in rule.hide_for)}  # staff do not ask for 人工
 
     def _usable(self, ctx) -> set[str]:
-        """The commands this user may really use (a guess never offers someone not bound
-        their `解绑`)."""
+        """The commands this user's roles may really use: a guess never takes someone not
+        bound into a cadre's command (`党费`), which would only answer "bind first"."""
         return {w for w in self._allowed(ctx) if R.has_role(ctx.roles, self.rule_for(w).role)}
 
     def _ticket_choices(self, ctx) -> list[str]:

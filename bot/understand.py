@@ -125,12 +125,13 @@ class Phrasings:
     inquiry: list = field(default_factory=list)  # a question about a rule, for a person
     not_inquiry: tuple = ()  # ... unless something is said to have gone wrong
     ticket_choices: dict = field(default_factory=dict)  # role -> commands asked about then
-    _only_words: dict = field(default_factory=dict)  # group -> its words and kind words
+    _only_words: dict = field(default_factory=dict)  # group -> first char -> (word, own)
     emoji: frozenset = frozenset()  # WeChat's emoji names, typed as `[微笑]`
     now: tuple = ()  # words that say it is happening now (`刚才`, `这会儿`)
     not_now_unless_now: frozenset = frozenset()  # not_now words a word of `now` outweighs
     report_openings: list = field(default_factory=list)  # `我要反映问题，…` before a problem
     report_told_min: int = 30  # ... and this much after it, or a problem's words
+    report_another: list = field(default_factory=list)  # `我又有个问题，…`: in a thread too
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -369,22 +370,27 @@ class Phrasings:
     def only(self, plain: str, group: str) -> bool:
         """Whether the message is made only of one answer group's words (and kind words):
         `算了，不弄了` quits, `周六排练取消` does not."""
-        words = self._only_words.get(group)
-        if words is None:  # built once per group: this runs on every message (`回菜单`)
-            own = sorted(set(self.answers.get(group, ())), key=len, reverse=True)
-            words = self._only_words[group] = (own, self.kind_words)
-        own, kind = words
-        rest, seen = plain, False
+        by_first = self._only_words.get(group)
+        if by_first is None:  # built once per group: this runs on every message (`回菜单`)
+            own = set(self.answers.get(group, ()))
+            by_first = self._only_words[group] = {}
+            for w in own | set(self.kind_words):
+                if w:
+                    by_first.setdefault(w[0], []).append((w, w in own))
         subject = next((s for s in SUBJECTS if plain.startswith(s) and plain != s), "")
-        rest = rest[len(subject):]  # `我不报了` is `不报了`
-        while rest:  # the group's own words first (`好的好的` is yes twice, not a kind word)
-            word = next((w for w in own if rest.startswith(w)), None)
-            seen = seen or word is not None
-            word = word or next((w for w in kind if rest.startswith(w)), None)
-            if word is None:
-                return False
-            rest = rest[len(word):]
-        return seen
+        rest = plain[len(subject):]  # `我不报了` is `不报了`
+        # Every way of reading it as such words (`好的好的` is yes twice, not one kind word;
+        # `不好意思点错了` is a kind word and a no): reached[i] says whether a reading of the
+        # first i characters used one of the group's own words.
+        reached: dict[int, bool] = {0: False}
+        for at in range(len(rest)):
+            if at not in reached:
+                continue
+            for w, own_word in by_first.get(rest[at], ()):
+                if rest.startswith(w, at):
+                    end = at + len(w)
+                    reached[end] = reached.get(end, False) or own_word or reached[at]
+        return bool(rest) and reached.get(len(rest), False)
 
     def staff_sentence(self, text: str, allowed) -> tuple[str, str] | None:
         """A staff member's order about a numbered ticket in free order (`回一下12号，供热公司
@@ -454,17 +460,20 @@ class Phrasings:
         clauses = self._clauses(text)
         return len(clauses) > 1 and any(self.only(self.plain(c), group) for c in clauses)
 
-    def after_report_opening(self, text: str) -> str | None:
+    def after_report_opening(self, text: str, another: bool = False) -> str | None:
         """The problem told after a clause that says one is reporting (`我要反映问题，嗯，就是
-        我们社区那个老年食堂…`), as typed; None when there is no such opening or too little
+        我们社区那个老年食堂…`; with `another`, only one that says it is another problem:
+        `我又有个问题，…`), as typed; None when there is no such opening or too little
         follows it."""
+        openings = self.report_another if another else \
+            [*self.report_openings, *self.report_another]
         raw = text or ""   # as typed: the description keeps the user's punctuation
         for m in _CLAUSE.finditer(raw):
             clause = self.plain(m.group(0))
             if not clause.strip(self.fillers) or self.only(clause, "hesitation") or \
                     self.kind_of(clause) is not None:
                 continue   # `小刘啊，`, `嗯，` before it
-            if not any(p.fullmatch(clause) for p in self.report_openings) or \
+            if not any(p.fullmatch(clause) for p in openings) or \
                     (clause in self.commands and raw[m.end():m.end() + 1].isspace()):
                 return None   # `反映问题 暖气不热`: a command word and a space keep the command
             rest = raw[m.end():].lstrip(" ,，、.。…!！")
@@ -718,6 +727,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
                             f"{sorted(phrasings.not_now_unless_now - set(phrasings.not_now))}")
     phrasings.report_openings = _compile(problem.get("openings"), f"{where} problem.openings")
     phrasings.report_told_min = int(problem.get("told_min", 30))
+    phrasings.report_another = _compile(problem.get("another"), f"{where} problem.another")
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

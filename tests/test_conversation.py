@@ -1339,3 +1339,50 @@ def test_staff_orders_by_position_and_remarks_with_a_number(app, wx, people):
     assert understood(app, people.staff) == "重开"
     with db(app) as s:
         assert s.scalar(select(HelpRequest.id).where(HelpRequest.openid == people.staff)) is None
+
+
+# ---- round 20 (tests/corpus/dev20a, dev20b): family for a parent; replies to whoever wrote --
+@pytest.mark.parametrize("said, score", [("100分", 5), ("伍分", 5), ("0分", 1)])
+def test_scores_out_of_range_or_in_old_numerals(app, wx, people, said, score):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == f"rating:{score}"
+
+
+def test_at_the_rating_question_giving_up_in_a_clause_and_a_wish_are_no_score(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    wx.text(people.cadre, "有什么课可以报")   # 可以 is no score here
+    assert understood(app, people.cadre) == "课程"
+    reply = wx.text(people.cadre, "评分就免了吧，谢谢你们")
+    assert understood(app, people.cadre) == "quit" and "不打分了" in reply
+    with db(app) as s:
+        assert s.get(Ticket, n).rating is None
+
+
+def test_another_problem_said_in_a_thread_is_a_new_report(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 我们已经联系供热公司，下午派人上门")
+    wx.text(people.cadre, "我还要反映个事，楼道里的灯坏了一个多月了")
+    assert understood(app, people.cadre) == "problem"
+    wx.text(people.cadre, "好的，谢谢。还有个事儿，卫生间的灯也不亮了，师傅来了能不能顺便给看看")
+    assert understood(app, people.cadre) != "problem"
+
+
+def test_taking_back_a_human_request_in_words_closes_it_and_the_staff_hear(app, wx, people):
+    wx.text(people.family, "人工")
+    before = len(sent(app, people.staff))
+    reply = wx.text(people.family, "没事了，我自己弄明白了")
+    assert understood(app, people.family) == "quit" and "我自己弄明白了" in sent(app, people.staff)[-1]
+    assert len(sent(app, people.staff)) == before + 1 and "先不用了" in reply
+    wx.text(people.family, "你们周末也有人吗")   # the request is closed: no thread now
+    assert understood(app, people.family) == "kind"
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("[语音]老爷子感冒了，后天太极拳请个假。", "请假"), ("我是他儿子，我能替他请假吗", "请假"),
+    ("我不管我爸这些事了，把我解绑吧", "解绑")])
+def test_a_family_member_for_a_parent(app, wx, people, said, outcome):
+    say(wx, people.family, said)
+    assert understood(app, people.family) == outcome

@@ -355,13 +355,18 @@ def rating(ctx, words_only: bool = False):
         return None  # `等一下，我问问我儿子打几分`: the question stays for later
     corrected = phrasings.after_correction(ctx.raw_text or ctx.text)  # `三分，哦不，四分`
     said = corrected or ctx.raw_text or ctx.text
-    if phrasings.only(ctx.plain, "no_rating"):  # `不打了`: the question is dropped
+    if phrasings.only(ctx.plain, "no_rating") or ctx.in_a_clause("no_rating"):  # `不打了`,
+        # `算了，不评了`, `评分就免了吧，谢谢你们`: the question is dropped
         follower.rating_ticket_id = follower.rating_until = None
         follower.rating_by_number = False
         ctx.understood("quit")
         return ctx.reply("issues/rating_skipped")
     score = phrasings.score_given(said) or \
         phrasings.rating(phrasings.plain(corrected) if corrected else ctx.plain)
+    wish = ctx.services.router.command_in(ctx) if score is not None and \
+        not any(c.isdigit() for c in ctx.plain) else None
+    if isinstance(wish, tuple) and "评价" not in wish[0].words:
+        score = None   # `有什么课可以报`: a wish, not 可以 as a score
     if score is None:  # a sentence about the fix with the score at its end or start
         score = phrasings.rating_in(said)
     if score is not None and score >= 3 and phrasings.answer(ctx.plain, "not_fixed"):

@@ -460,7 +460,8 @@ def thread(ctx):
         return None
     service.join_help(request, words, ctx.now)
     recording = _keep_recording(ctx, request)
-    withdrawn = ctx.says_only("quit")  # `算了，不用了`: staff hear it, and the thread ends
+    withdrawn = ctx.says_only("quit") or ctx.says_only("no") or ctx.leads_with("quit")
+    # `算了，不用了`, `不好意思点错了`, `没事了，我自己弄明白了`: staff hear it, the thread ends
     if withdrawn:
         ctx.follower.close_thread()
         ctx.understood("quit")
