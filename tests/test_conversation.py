@@ -1386,3 +1386,13 @@ def test_taking_back_a_human_request_in_words_closes_it_and_the_staff_hear(app, 
 def test_a_family_member_for_a_parent(app, wx, people, said, outcome):
     say(wx, people.family, said)
     assert understood(app, people.family) == outcome
+
+
+@pytest.mark.parametrize("who, said, outcome", [
+    ("cadre", "谢谢小赵，暖气热了", "kind"), ("cadre", "修暖气的下午几点来？", "我的问题"),
+    ("staff", "谢谢大家配合", "kind"), ("family", "我上班不方便接电话，麻烦工作人员微信回我一下", "人工"),
+    ("family", "我跟我姐说好了，爸的党费归我管，上课的事归她管", "kind")])
+def test_thanks_for_a_fix_and_questions_for_whoever_handles_it(app, wx, people, who, said,
+                                                                outcome):
+    wx.text(getattr(people, who), said)
+    assert understood(app, getattr(people, who)) == outcome
