@@ -290,8 +290,9 @@ class Router:
                 ctx.reread(rest)
         elif not ctx.roles and not in_dialog:  # not bound: who they are stays with the words
             rest = self.phrasings.after_introduction(ctx.raw_text or ctx.text)
-            if rest is not None and self.phrasings.problem_in(self.phrasings.plain(rest)) and \
-                    not self.phrasings.telling_only(self.phrasings.plain(rest), rest):
+            told = self.phrasings.plain(rest) if rest is not None else ""
+            if told and self.phrasings.problem_in(told) and \
+                    not self.phrasings.telling_only(told, rest):
                 return self.mean(ctx, "problem")   # to a person, who reads who is asking
         if not in_dialog:   # `谢谢你们上回来看我，对了，…给我报上`: the point follows the pause
             rest = self.phrasings.after_pause(ctx.raw_text or ctx.text)
@@ -543,8 +544,7 @@ class Router:
             found = self.command_in(ctx)
             if isinstance(found, tuple) and not self.giving_up(ctx):
                 return self.run_found(ctx, *found)
-            if ctx.leads_with("quit") or ctx.ends_with("quit") or \
-                    ctx.in_a_clause("quit"):  # 算了，…去不了 / …，拉倒吧 / …，退出吧，谢谢
+            if ctx.in_a_clause("quit"):  # 算了，…去不了 / …，拉倒吧 / …，退出吧，谢谢
                 return self.quit(ctx)
             kind = ctx.kind
             if kind is not None:
@@ -576,8 +576,8 @@ class Router:
         found = self.command_in(ctx, strong_only=strong_only)
         if found is None and ctx.leads_with("pause"):  # `等一下，我先问问我的党费交了没有`
             found = self._after_pause(ctx, asked=True)
-        quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and (
-            ctx.leads_with("quit") or ctx.ends_with("quit") or ctx.in_a_clause("quit")))
+        quitting = ctx.says_only("quit") or (not isinstance(found, tuple) and
+                                             ctx.in_a_clause("quit"))
         if not (isinstance(found, tuple) or quitting):
             return None
         back = dict(ctx.state)

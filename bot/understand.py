@@ -456,7 +456,8 @@ class Phrasings:
 
     def in_a_clause(self, text: str, group: str) -> bool:
         """Whether one clause of a message of several is only one answer group's words
-        (`…，不看了，退出吧，谢谢你们啊`): said in the middle of a long voice message."""
+        (`…，不看了，退出吧，谢谢你们啊`): said in the middle of a long voice message; it
+        includes what `leads_with` and `ends_with` find."""
         clauses = self._clauses(text)
         return len(clauses) > 1 and any(self.only(self.plain(c), group) for c in clauses)
 

@@ -181,7 +181,7 @@ def category_step(ctx):
         and ctx.services.router.command_in(ctx) is None
     if chosen is None and ctx.number() is None:
         chosen = policy.named_in(ctx.plain)
-    if told and (ctx.says_only("quit") or ctx.leads_with("quit") or ctx.in_a_clause("quit")):
+    if told and (ctx.says_only("quit") or ctx.in_a_clause("quit")):
         return ctx.reask()  # `算了，不弄了`: leaving, not describing
     if told and (chosen is None or (len(ctx.plain) >= 6 and chosen.key != "other")):
         # Told us the problem instead of its kind: keep the words (and the kind they name).
