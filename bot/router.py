@@ -355,14 +355,15 @@ class Router:
             if self.phrasings.telling_only(ctx.plain, ctx.raw_text):  # thanks for help: thanked
                 return self.mean(ctx, "kind", kind="thanks" if self.phrasings.thanks_in(
                     ctx.plain) else "chat")
-            if self.phrasings.inquiry_in(ctx.plain) and "人工" in self._allowed(ctx):
-                # `护理补贴怎么申请`: a question for a person, who reads it as typed
-                ctx.typed_args = ctx.raw_text
-                return self.run(ctx, self.rule_for("人工"), ctx.raw_text or ctx.text)
+            if self.phrasings.inquiry_in(ctx.plain) and self.may_ask_person(ctx):
+                return self.to_person(ctx)   # `护理补贴怎么申请`: a question for a person
             return self.mean(ctx, "problem")
         if self.phrasings.chat_score(ctx.plain) or (  # staff remarks: `aside`, below
                 R.STAFF not in ctx.roles and self.phrasings.just_talking_in(ctx.plain)):
             return self.mean(ctx, "kind", kind="chat")
+        if not in_dialog and not staff_only and self.may_ask_person(ctx) and \
+                self.phrasings.inquiry_in(ctx.plain):   # `交一千块办长寿卡，这靠谱吗`
+            return self.to_person(ctx)
         if not in_dialog:  # last: what the labelled examples say no pattern knew
             guessed = () if self.phrasings.telling_only(ctx.plain, ctx.raw_text) else \
                 self.phrasings.commands_guessed(ctx.plain, self._usable(ctx))
@@ -500,6 +501,15 @@ class Router:
         """The commands this user's roles may really use: a guess never takes someone not
         bound into a cadre's command (`党费`), which would only answer "bind first"."""
         return {w for w in self._allowed(ctx) if R.has_role(ctx.roles, self.rule_for(w).role)}
+
+    def may_ask_person(self, ctx) -> bool:
+        """Whether this user may put a question to a person (`人工`)."""
+        return "人工" in self._allowed(ctx)
+
+    def to_person(self, ctx) -> str:
+        """A question for a person (`人工`), who reads it as typed."""
+        ctx.typed_args = ctx.raw_text
+        return self.run(ctx, self.rule_for("人工"), ctx.raw_text or ctx.text)
 
     def _ticket_choices(self, ctx) -> list[str]:
         """What may be done with a ticket said alone, by the user's role."""

@@ -110,6 +110,7 @@ class Phrasings:
     limits: tuple = ()
     telling: list = field(default_factory=list)
     asking: list = field(default_factory=list)
+    still_wrong: list = field(default_factory=list)
     just_talking: list = field(default_factory=list)
     statement_min: int = 6
     statement_marks: tuple = ()
@@ -261,7 +262,8 @@ class Phrasings:
         if self.just_talking_in(plain):  # `…，就是跟你唠唠`
             return True
         return any(p.search(plain) for p in self.telling) and \
-            not any(p.search(plain) or p.search(typed) for p in self.asking)
+            not any(p.search(plain) or p.search(typed) for p in self.asking) and \
+            not any(p.search(plain) for p in self.still_wrong)
 
     def inquiry_in(self, plain: str) -> bool:
         """A problem's words asked as a question about a rule (`护理补贴怎么申请`), and
@@ -685,6 +687,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     telling = data.get("telling") or {}
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
+    phrasings.still_wrong = _compile(telling.get("still_wrong"), f"{where} telling.still_wrong")
     phrasings.just_talking = _compile(telling.get("just_talking"), f"{where} telling.just_talking")
     phrasings.statement_min = int(telling.get("statement_min", 6))
     phrasings.statement_marks = _words(telling.get("statement_marks", []),

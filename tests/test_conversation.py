@@ -926,7 +926,13 @@ def test_at_the_rating_question_a_number_given_in_a_sentence_or_no_score(app, wx
 @pytest.mark.parametrize("said, emergency", [
     ("我爸前两天摔了一下，去医院拍了片子没骨折，在家养着呢，跟你们说一声", False),
     ("昨天闻到一点煤气味，燃气公司来人看过了，已经修好了", False),
-    ("我家燃气灶打不着火，闻着有点味", True)])
+    ("我家燃气灶打不着火，闻着有点味", True),
+    # round 21: December's dangers, and words that only sound like them
+    ("老太太高烧四十度，说胡话了", True), ("我妈烧炕，屋里人头晕恶心，是不是中煤气了", True),
+    ("我家那口子血压一百八了，头疼得厉害，脸都白了", True),
+    ("暖气费交了两千多，心疼[捂脸]", False),   # feeling sorry, not the heart
+    ("我爸家燃气灶打不着火了，不是漏气，就是点不着", False),
+    ("我昨天在菜市场摔了一跤，没啥事，就胳膊青了一块", False)])
 def test_gas_and_falls_now_and_not_now(app, wx, people, said, emergency):
     reply = wx.text(people.family, said)
     assert (understood(app, people.family) == "emergency") is emergency
@@ -1396,3 +1402,77 @@ def test_thanks_for_a_fix_and_questions_for_whoever_handles_it(app, wx, people, 
                                                                 outcome):
     wx.text(getattr(people, who), said)
     assert understood(app, getattr(people, who)) == outcome
+
+
+# ---- round 21 (tests/corpus/dev21a, dev21b): December; what the account was not made for -----
+@pytest.mark.parametrize("said", [
+    "养老金今年啥时候涨啊？听说涨百分之二", "[语音]我问一下啊，我们这个医保，去外地住院能报多少。",
+    "听说有人冒充老干部局打电话，让交什么慰问金手续费，是真的假的？",
+    "我爸听人说交一千块能办长寿卡，每月返钱，这靠谱吗"])
+def test_a_question_about_a_rule_or_a_rumour_goes_to_a_person_with_the_words(
+        app, wx, people, said):
+    reply = say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == "人工" and "工作人员" in reply
+    assert said.removeprefix("[语音]")[:8] in sent(app, people.staff)[-1]
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("楼门口结冰了，滑得很，能不能找人撒点盐", "problem"),
+    ("老两口都八十多了，家里才十三度，能不能快点派人来", "problem"),
+    ("前天滑了一跤，手腕肿了还没消，想找人陪我去医院拍个片", "problem"),
+    ("这天儿，出门得戴棉帽子，耳朵冻得生疼", "kind"), ("我感冒了，这两天嗓子疼，在家歇着呢", "kind"),
+    ("上个月住院了，现在出院了，好多了，别挂念", "kind"),
+    ("想当年我在财政局，算盘一打就是一宿，哪像现在都用电脑", "kind"),
+    ("书法课我不想上了，太冷了不爱出门", "取消报名"), ("元旦放假的通知发了吗", "通知公告")])
+def test_a_cold_week_problems_remarks_and_wishes(app, wx, people, said, outcome):
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == outcome
+
+
+def test_at_the_course_list_a_question_or_a_cannot_signs_up_for_nothing(app, wx, people):
+    app.test_cli_runner().invoke(args=[
+        "course", "create", "书法入门", "--venue", "活动中心二楼", "--capacity", "20",
+        "--deadline", "2027-01-10", "--session", "2027-01-12 09:30"])
+    wx.text(people.cadre, "课程")
+    reply = wx.text(people.cadre, "这个书法班要交钱吗")   # not 党费, not a sign-up
+    assert understood(app, people.cadre) == "人工" and "工作人员" in reply
+    assert "书法班要交钱吗" in sent(app, people.staff)[-1]
+    wx.text(people.cadre, "课程")
+    wx.text(people.cadre, "眼睛花了，毛笔字是写不动喽")   # 毛笔字 is 书法, 写不动 says no
+    assert understood(app, people.cadre) == "kind"
+    with db(app) as s:
+        assert s.scalar(select(Enrollment.id)) is None
+
+
+def test_kind_words_at_the_description_and_giving_up_at_the_supplement(app, wx, people):
+    at_description(wx, people.cadre)
+    reply = wx.text(people.cadre, "你们好，辛苦了")
+    assert understood(app, people.cadre) == "kind" and "请说说遇到了什么问题" in reply
+    wx.text(people.cadre, "家里暖气片不热")
+    assert understood(app, people.cadre) == "content"
+    wx.text(people.cadre, "取消")
+    n = report(wx, people.cadre)
+    wx.text(people.cadre, f"补充 {n}")
+    wx.text(people.cadre, "那算了吧")
+    assert understood(app, people.cadre) == "ask_quit"
+
+
+def test_not_fixed_and_no_rating_in_one_message_reaches_the_staff(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.cadre, "暖气还是不热，不评了")
+    assert understood(app, people.cadre) == "thread" and "转给" in reply
+    assert "暖气还是不热" in sent(app, people.staff)[-1]
+    with db(app) as s:
+        assert s.get(Ticket, n).rating is None
+    m = report(wx, people.cadre)
+    wx.text(people.staff, f"办结 {m} 已修好")
+    reply = wx.text(people.cadre, "先不评了")
+    assert understood(app, people.cadre) == "quit" and "不打分了" in reply
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("今天的活干完了，撤了", "下班"), ("生日快乐！！🎂", "kind"), ("哈哈哈哈笑死我了", "kind")])
+def test_staff_signing_off_and_laughing(app, wx, people, said, outcome):
+    wx.text(people.staff, said)
+    assert understood(app, people.staff) == outcome

@@ -118,6 +118,15 @@ def pick_step(ctx):
         return NEW_MESSAGE  # `书法我不去了，给我退了`: another command in everyday words
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
+    if found is None and router.phrasings.inquiry_in(ctx.plain) and \
+            router.may_ask_person(ctx):   # `这个书法班要交钱吗` asks, it signs up for nothing
+        ctx.end()
+        return router.to_person(ctx)
+    if found is None and ctx.answer("unable"):  # `眼睛花了，毛笔字是写不动喽`: no sign-up
+        if ctx.in_a_clause("quit"):   # `…我也走不动了，不看了，退出吧，谢谢你们啊`
+            return router.quit(ctx)
+        ctx.end()
+        return router.mean(ctx, "kind", kind="told")
     try:
         views = service.open_courses(ctx.db, ctx.now)
         if len(views) == 1 and ctx.answer("take_it"):  # `给我爸报一个`: the only one listed

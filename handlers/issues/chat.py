@@ -207,8 +207,8 @@ def description_step(ctx):
     asked = ctx.asked_about()
     if asked is not None:
         return asked
-    if ctx.number() is not None or len(ctx.plain) < 2:
-        return ctx.reask()
+    if ctx.number() is not None or len(ctx.plain) < 2 or ctx.kind is not None:
+        return ctx.reask()   # `你们好，辛苦了` is answered kindly, and asked again
     ctx.understood("content")
     data = _described(ctx, ctx.data, _raw(ctx))
     return ctx.ask(URGENCY, "issues/ask_urgency", data=data)
@@ -359,6 +359,8 @@ def rating(ctx, words_only: bool = False):
         # `算了，不评了`, `评分就免了吧，谢谢你们`: the question is dropped
         follower.rating_ticket_id = follower.rating_until = None
         follower.rating_by_number = False
+        if phrasings.answer(ctx.plain, "not_fixed"):
+            return None   # `暖气还是不热，不评了`: the words go on to the staff, not lost
         ctx.understood("quit")
         return ctx.reply("issues/rating_skipped")
     score = phrasings.score_given(said) or \
