@@ -55,17 +55,15 @@ class Conversation:
         openid = message.source
         kind = message.type if message.type in WINDOW_OPENERS else \
             WINDOW_EVENTS.get(getattr(message, "event", None) or "")
-        found = session.execute(self._locked_with_roles(), {"openid": openid}).first()
-        if found is not None:  # one at a time (the lock), and who they are
-            follower, roles = found[0], self.s.router.role_query.held(found[1:])
-        else:
+        found = self._locked(session, openid)  # one at a time (the lock), and who they are
+        if found is None:
             # Created with its window open, so a first message writes the row once; a
             # concurrent first message of the same user finds it there (and waits on its lock).
             opened = {"last_inbound_at": now, "last_inbound_kind": kind} if kind else {}
             insert_missing(session, Follower, {"openid": openid, "subscribed": True,
                                                "subscribed_at": now, **opened}, "openid")
-            follower = session.scalar(LOCKED_FOLLOWER, {"openid": openid})
-            roles = self.s.router.roles_of(session, openid)
+            found = self._locked(session, openid)   # roles too: bindings may predate the row
+        follower, roles = found
         # A click/follow/scan opens a short window (3 in a minute); it must not replace a
         # user message's 48-hour window that still has messages left.
         keeps_message_window = kind in EVENT_KINDS and \
@@ -75,6 +73,11 @@ class Conversation:
             follower.last_inbound_at, follower.last_inbound_kind = now, kind
             follower.cs_sent_since_inbound = 0
         return follower, roles
+
+    def _locked(self, session, openid: str) -> tuple[Follower, set[str]] | None:
+        """The follower row, locked, and the sender's roles; None when there is no row."""
+        found = session.execute(self._locked_with_roles(), {"openid": openid}).first()
+        return None if found is None else (found[0], self.s.router.role_query.held(found[1:]))
 
     def _locked_with_roles(self):
         """The locked follower row and the role columns, one statement built once (the

@@ -5,7 +5,7 @@ import hashlib
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,12 +108,29 @@ def _key_of(data: dict) -> str:
 
 
 class _Race:
-    """Decides, under a lock, whether the reply goes inline or (too late) through the outbox."""
+    """Decides, under a lock, whether the reply goes inline or (too late) through the outbox;
+    with `defer`, what follows the commit and does not change the reply (the retry cache,
+    the log line) runs once the waiting request has the reply, not before."""
 
-    def __init__(self):
+    def __init__(self, defer: bool = False):
         self.lock = threading.Lock()
         self.late = False
         self.inline = False
+        self.defer = defer
+        self.then = None
+
+    def afterwards(self, fn) -> None:
+        """Run fn now, or (deferred) once the request has been handed the reply."""
+        if self.defer:
+            self.then = fn
+        else:
+            fn()
+
+    def settle(self, _future=None) -> None:
+        """The deferred work, if any (a done-callback of the handling's future)."""
+        then, self.then = self.then, None
+        if then is not None:
+            then()
 
 
 class Inbox:
@@ -190,11 +207,17 @@ class Inbox:
         """Record and handle the message in one transaction on a handling thread (or take
         over the row `row_id` a dead process left); within the budget the reply goes inline,
         past it `success` and the reply follows as a push."""
-        race, recorded = _Race(), Future()
+        race, recorded = _Race(defer=True), Future()
         future = self.pool.submit(self._once, key, message, data, raw, race, recorded, row_id)
+        future.add_done_callback(race.settle)
         limit = min(self.record_limit, self.spare(arrived)) if self.spool is not None else None
+        # Most messages are recorded and handled well within the limit and the budget: one
+        # wait for both (one wake-up); else the record is waited for what is left of its limit.
+        started = time.monotonic()
+        wait((future,), timeout=self.left(arrived) if limit is None else
+             min(limit, self.left(arrived)))
         try:
-            row = _recorded(recorded, limit)
+            row = _recorded(recorded, limit, time.monotonic() - started)
         except DatabaseUnavailable as exc:
             return self._spooled(key, message, data, raw, arrived, exc)
         if row is None:
@@ -413,12 +436,17 @@ class Inbox:
             session.close()
         if row is None:
             return reply
-        self._cache(key, reply if not late else "")
-        logger.info("out %s reply %s (%d chars)%s", message.source,  # one line for both
-                    "late" if late else "inline", len(reply or ""),
-                    f", understood as {row.understood}" if row.understood else "")
         self.handle.after_commit(pushed)
+        race.afterwards(lambda: self._answered(key, message.source, reply, late, row.understood))
         return reply
+
+    def _answered(self, key: str, openid: str, reply: str | None, late: bool,
+                  understood: str | None) -> None:
+        """Keep the answer for retries (a late one as ''), and log it."""
+        self._cache(key, reply if not late else "")
+        logger.info("out %s reply %s (%d chars)%s", openid,  # one line for both
+                    "late" if late else "inline", len(reply or ""),
+                    f", understood as {understood}" if understood else "")
 
     def _handle_taken(self, session, row: Handling, key: str, message, data: dict, raw: str,
                       race: _Race, row_id: int | None):
@@ -510,12 +538,12 @@ def _give_up(race: _Race) -> bool:
         return race.late
 
 
-def _recorded(recorded: Future, limit: float | None):
+def _recorded(recorded: Future, limit: float | None, waited: float = 0.0):
     """The recorded row (None: recorded before) once the handling thread has written it;
-    DatabaseUnavailable when it could not, or not within `limit` seconds (then it drops the
-    message when it gets there: the spool has it)."""
+    DatabaseUnavailable when it could not, or not within `limit` seconds of which `waited`
+    have passed (then it drops the message when it gets there: the spool has it)."""
     try:
-        return recorded.result(timeout=limit)
+        return recorded.result(timeout=None if limit is None else max(0.0, limit - waited))
     except FutureTimeout:
         if recorded.cancel():
             raise DatabaseUnavailable(f"recording took over {limit:.1f}s") from None
