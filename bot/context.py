@@ -249,6 +249,9 @@ class Ctx(Work):
         leads to what the message really does). None when it is neither."""
         number = self.number()
         choice = numbers.get(number) if number is not None else self.answer(*groups)
+        if choice == "yes" and number is None and not self.leads_with("yes") and \
+                self.services.router.phrasings.asks_back(self.raw_text or self.text):
+            choice = None   # `解了还能再绑吗？` asks before saying yes: it is no yes
         if choice is not None and note:
             self.understood(choice)
         return choice

@@ -49,6 +49,7 @@ class Rule:
     hide_for: frozenset = frozenset()
     show_for: str | None = None  # a role the menu entry needs beyond `role` (e.g. on duty)
     refused: Callable | None = None  # its feature's `refused(ctx, refusal)`, set by register
+    bound_only: bool = False  # about one's own binding: no guess takes someone unbound there
 
 
 @dataclass
@@ -67,12 +68,12 @@ class Handlers:
 
     def command(self, *words: str, click: str | None = None, role: str | None = None,
                 menu: bool = False, order: int = 100, hide_for=(),
-                show_for: str | None = None):
+                show_for: str | None = None, bound_only: bool = False):
         """Register `handler(ctx, args) -> str` for command words (prefix match) and a click key;
         `menu=True` puts it in the numbered menu, labelled in templates/core/menu_labels.yaml."""
         def deco(fn):
             self.rules.append(Rule(fn, tuple(words), click, role, menu, order,
-                                   frozenset(hide_for), show_for))
+                                   frozenset(hide_for), show_for, bound_only=bound_only))
             return fn
         return deco
 
@@ -307,6 +308,11 @@ class Router:
         if told is not None:
             ctx.reread(told)   # `我要反映问题，嗯，就是我们社区那个食堂…`: the rest is the problem
             return self.mean(ctx, "problem")
+        if not ctx.roles and not in_dialog and "绑定" in self._allowed(ctx) and \
+                self.match(ctx.text) is None:   # `我是刘桂兰 幺零零四`: binding in one go
+            said = self.phrasings.binding_in_one_go(ctx.raw_text or ctx.text)
+            if said is not None:
+                return self.run(ctx, self.rule_for("绑定"), said)
         found = self.command_in(ctx)
         if found is None and ctx.correct_slips():
             found = self.command_in(ctx)  # `当费咋交` is 党费 mistyped
@@ -466,6 +472,8 @@ class Router:
         a dialog step, the re-ask and the router may each ask)."""
         cache = ctx.__dict__.setdefault("_phrased", {})
         if ctx.plain not in cache:
+            if not ctx.roles:   # `算了不绑了` from someone not bound undoes no binding
+                allowed = {w for w in allowed if not self.rule_for(w).bound_only}
             cache[ctx.plain] = self.phrasings.commands_in(ctx.plain, allowed) \
                 if ctx.plain else []
         return cache[ctx.plain]
@@ -499,8 +507,10 @@ class Router:
 
     def _usable(self, ctx) -> set[str]:
         """The commands this user's roles may really use: a guess never takes someone not
-        bound into a cadre's command (`党费`), which would only answer "bind first"."""
-        return {w for w in self._allowed(ctx) if R.has_role(ctx.roles, self.rule_for(w).role)}
+        bound into a cadre's command (`党费`), which would only answer "bind first", nor into
+        undoing a binding they do not have (`我不想留手机号，能直接问个事吗` is no 解绑)."""
+        return {w for w in self._allowed(ctx) if R.has_role(ctx.roles, self.rule_for(w).role)
+                and (ctx.roles or not self.rule_for(w).bound_only)}
 
     def may_ask_person(self, ctx) -> bool:
         """Whether this user may put a question to a person (`人工`)."""

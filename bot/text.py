@@ -6,7 +6,8 @@ import unicodedata
 
 TRAILING_PUNCT = "。！？.!?，,、；;~～…"
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-             "六": 6, "七": 7, "八": 8, "九": 9, "幺": 1, "洞": 0}  # as phone numbers are read
+             "六": 6, "七": 7, "八": 8, "九": 9, "幺": 1, "洞": 0,  # as phone numbers are read
+             "壹": 1, "贰": 2, "叁": 3, "肆": 4, "伍": 5, "陆": 6, "柒": 7, "捌": 8, "玖": 9}
 WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8 in a passive text reply
 
 

@@ -16,7 +16,7 @@ from pypinyin import Style, pinyin
 
 from bot.nearest import Nearest
 from bot.settings import ROOT, SettingsError
-from bot.text import digits_for_numerals
+from bot.text import CN_DIGITS, digits_for_numerals
 
 PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
 # Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
@@ -32,7 +32,8 @@ NEGATIONS = ("不", "别", "没")
 DONE = ("了", "过")
 # A ticket's number in a staff member's sentence (`12号`, `第12号`), or one standing alone at
 # either end (`接一下 21`); a phone number is never one.
-_TICKET_NUMBER = re.compile(r"(?:第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
+_TICKET_NUMBER = re.compile(   # not a date (`下月3号`, `12月3号`)
+    r"(?:(?<!月)(?<!月\s)(?<!\d)第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
 _BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$|[:：，,])")
 _PHONE = re.compile(r"1[3-9]\d{9}")
 # A ticket's number as staff write it in other systems (`#15`, `＃17`, `No.9`): read as `15号`.
@@ -61,6 +62,18 @@ _SCORES = {"1", "2", "3", "4", "5"}
 _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
 _BREAKS = r"，,。.！!？?；;、\s"
+_HANZI = r"[\u4e00-\u9fa5]"
+_ASKS_BACK = re.compile(r"[?]\s*[。.!]?$|[吗么]\s*[。.!?]?$|还能|能不能|可不可以|会不会|是不是|要不要|行不行|怎么办")
+# A phone number or its last four digits, read out digit by digit as well (`幺零零三`).
+_READ_OUT = re.compile(r"(?<![零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖十百千万])"
+                       r"[零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖]{4}(?:[零〇一二三四五六七八九幺洞]{7})?"
+                       r"(?![零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖十百千万])")
+# What may stand between a name and its number (`王建国同志，手机尾号是1001`).
+_NAME_TO_NUMBER = (r"(?:同志|本人|局长|处长|科长|主任|老师)?[\s,，:：]*(?:的)?"
+                   r"(?:手机号码|手机号|电话号码|电话|手机尾号|电话尾号|尾号|后四位|手机)?(?:是)?[\s,，:：]*")
+_PHONE_OR_LAST4 = re.compile(r"(?<![\d第])(?:1[3-9]\d{9}|\d{4})"   # not `1946年`, `2000块`
+                             r"(?![\d年月日号岁块元分度点人次个楼层室栋米斤%])")
+_NOT_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的不了没吗呢啊吧么啥怎弄找想要是在有和跟就都还再刚]")  # no name has them
 _CLAUSES = re.compile(f"[{_BREAKS}]+")
 _CLAUSE = re.compile(f"[^{_BREAKS}]+")   # one clause, with where it stands
 # An emoji as WeChat writes it in a message's text (`[微笑]`, `[OK]`).
@@ -129,6 +142,7 @@ class Phrasings:
     _only_words: dict = field(default_factory=dict)  # group -> first char -> (word, own)
     emoji: frozenset = frozenset()  # WeChat's emoji names, typed as `[微笑]`
     now: tuple = ()  # words that say it is happening now (`刚才`, `这会儿`)
+    one_go: dict = field(default_factory=dict)  # binding_in_one_go: group -> words
     not_now_unless_now: frozenset = frozenset()  # not_now words a word of `now` outweighs
     report_openings: list = field(default_factory=list)  # `我要反映问题，…` before a problem
     report_told_min: int = 30  # ... and this much after it, or a problem's words
@@ -305,6 +319,34 @@ class Phrasings:
         return any(p.search(plain) for p in self.problem) or \
             self.guess(plain) == (PROBLEM_LABEL,)
 
+    @staticmethod
+    def asks_back(text: str) -> bool:
+        """Whether the message asks something (`解了还能再绑吗？`, `提交了能改吗`): a question
+        at a yes-or-no question is no yes, whatever yes-words it has."""
+        return bool(_ASKS_BACK.search(unicodedata.normalize("NFKC", text or "").strip()))
+
+    def binding_in_one_go(self, text: str) -> str | None:
+        """`name last4` when a message names someone and gives one phone number's digits (the
+        last four, or all eleven; read out too) and says nothing of binding for another
+        (`刚才输错了 重新来 李秀英 1002` -> `李秀英 1002`); else None."""
+        typed = _READ_OUT.sub(lambda m: "".join(str(CN_DIGITS[c]) for c in m.group(0)),
+                              unicodedata.normalize("NFKC", text or ""))
+        numbers = set(_PHONE_OR_LAST4.findall(typed))
+        for_another = any(w in typed for w in self.one_go.get("for_someone_else", ())) and \
+            not any(w in typed for w in self.one_go.get("on_their_phone", ()))
+        if len(numbers) != 1 or for_another:
+            return None
+        number = numbers.pop()
+        said = "|".join(map(re.escape, self.one_go.get("name_said", ())))
+        found = [m.group(1) for m in re.finditer(
+            rf"(?:{said})[\s:：]*({_HANZI}{{2,3}})(?!{_HANZI})", typed)] if said else []
+        found += [m.group(1) or m.group(2) for m in re.finditer(   # a word beside the number
+            rf"(?:^|[{_BREAKS}])({_HANZI}{{2,3}}){_NAME_TO_NUMBER}{number}|"
+            rf"{number}[\s,，:：]*({_HANZI}{{2,3}})(?:$|[{_BREAKS}])", typed)]
+        names = [n for n in dict.fromkeys(found) if not _NOT_A_NAME.search(n) and
+                 not any(w in n for w in self.one_go.get("not_names", ()))]
+        return f"{names[0]} {number[-4:]}" if len(names) == 1 else None
+
     # ---- commands ------------------------------------------------------------------------
     def commands_in(self, plain: str, allowed) -> list[Match]:
         """Each allowed command's best match in the message, best first."""
@@ -403,8 +445,9 @@ class Phrasings:
         typed = digits_for_numerals(_TICKET_MARK.sub(r"\1号", unicodedata.normalize("NFKC", raw)))
         numbers = {next(g for g in m.groups() if g) for m in _TICKET_NUMBER.finditer(typed)} or \
             {m.group(1) for m in _BARE_NUMBER.finditer(typed)}
-        if len(numbers) != 1 or _PHONE.search(typed) or _QUESTION.search(typed):
-            return None
+        if len(numbers) != 1 or _QUESTION.search(typed) or \
+                (_PHONE.search(typed) and not _TICKET_NUMBER.search(typed)):
+            return None   # a phone number is no ticket, but may be told about one
         for word, verbs in self.staff_verbs.items():
             if word not in allowed or (word in self.staff_needs and
                                        not any(w in raw for w in self.staff_needs[word])):
@@ -724,6 +767,8 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.not_inquiry = _words(problem.get("not_inquiry", []), f"{where} problem.not_inquiry")
     phrasings.emoji = frozenset(_words(ignore.get("emoji", []), f"{where} ignore.emoji"))
     phrasings.now = _words(emergency.get("now", []), f"{where} emergency.now")
+    phrasings.one_go = {group: _words(words, f"{where} binding_in_one_go.{group}")
+                        for group, words in (data.get("binding_in_one_go") or {}).items()}
     phrasings.not_now_unless_now = frozenset(_words(emergency.get("not_now_unless_now", []),
                                                     f"{where} emergency.not_now_unless_now"))
     if not phrasings.not_now_unless_now <= set(phrasings.not_now):

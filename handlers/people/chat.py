@@ -28,12 +28,17 @@ _NOT_IN_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的不了没吗呢�
 _QUESTION = re.compile(r"[？?]|吗|还是|要不要|是不是|怎么|什么")   # asked back, not a name
 _OWN_NAME = re.compile(r"^(?:我|俺)(?:叫|是)")   # `我叫张伟，是给我妈绑`: the sender's own name
 _PHONE = re.compile(r"1[3-9][0-9]{9}")
+# Words around a name and its digits said in one go (`王建国同志，手机尾号1001`).
+_ONE_GO_WORDS = re.compile(r"(?:同志|本人|局长|处长|科长|主任|老师)?[\s,，:：]*(?:的)?"
+                           r"(?:手机号码|手机号|电话号码|电话号|手机尾号|电话尾号|尾号|后四位|手机|电话)?"
+                           r"(?:是)?[\s,，:：]*$")
 
 
 def _last4(text: str) -> str | None:
-    """`1234`, `一二三四`, `0 1 2 3`, or a whole phone number said aloud -> the last four
-    digits, else None."""
+    """`1234`, `一二三四`, `0 1 2 3`, `1OO1` (letter O for zero), or a whole phone number said
+    aloud -> the last four digits, else None."""
     spelled = "".join(str(CN_DIGITS[c]) if c in CN_DIGITS else c for c in text)
+    spelled = re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", spelled))
     digits = re.sub(r"\D", "", spelled)
     words = re.sub(r"[\d\s。，,.!！:：]", "", spelled)
     if re.fullmatch(r"1[3-9][0-9]{9}", digits) and len(words) <= 8:
@@ -42,11 +47,17 @@ def _last4(text: str) -> str | None:
 
 
 def _split(args: str) -> tuple[str, str | None]:
-    """`张三 1234` / `张三1234` -> ('张三', '1234'); a name alone -> (name, None)."""
-    m = re.fullmatch(r"(.*?)[\s,，:：]*([0-9０-９零〇一二两三四五六七八九]{4})", args.strip())
-    if m and m.group(1).strip() and not re.search(r"\d", m.group(1)) and _last4(m.group(2)):
-        return m.group(1).strip(), _last4(m.group(2))
-    return args.strip(), None
+    """`张三 1234` / `张三1234` / `张三手机尾号1234` / `张三 13800001234` / `13800001234 张三`
+    -> ('张三', '1234'); a name alone -> (name, None)."""
+    said = args.strip()
+    m = re.fullmatch(r"(?:1[3-9]\d{5})?(\d{4})[\s,，:：]*([^\d]+)", said)   # the number first
+    if m and _looks_like_name(_ONE_GO_WORDS.sub("", m.group(2)).strip()):
+        return _ONE_GO_WORDS.sub("", m.group(2)).strip(), m.group(1)
+    m = re.fullmatch(r"(.*?)[\s,，:：]*(?:1[3-9]\d{5})?([0-9０-９零〇一二两三四五六七八九]{4})", said)
+    name = _ONE_GO_WORDS.sub("", m.group(1)).strip() if m else ""
+    if name and not re.search(r"\d", name) and _last4(m.group(2)):
+        return name, _last4(m.group(2))
+    return said, None
 
 
 def _spoken_name(words: str) -> str:
@@ -212,7 +223,7 @@ def _explain(ctx, digits: bool = False) -> str:
     (`我不记得了，能找个人帮我弄吗`) is run instead, as any answer that is none."""
     if isinstance(ctx.services.router.command_in(ctx), tuple):
         return ctx.reask()
-    ctx.understood("reask")
+    ctx.understood("explain")
     return ctx.reply("people/bind_explain", step=ctx.state["name"], digits=digits,
                      family=ctx.data.get("relation") == "family", prompt=ctx.state["prompt"])
 
@@ -339,7 +350,7 @@ def lift_pause(ctx, args):
 
 
 # ---- unbinding -----------------------------------------------------------------------------
-@handlers.command("解绑", "解除绑定")
+@handlers.command("解绑", "解除绑定", bound_only=True)
 def unbind(ctx, args):
     """Ask to confirm, then remove this openid's binding."""
     binding = service.binding_of(ctx.db, ctx.openid)
