@@ -266,8 +266,11 @@ class Ctx(Work):
         return self.typed_args or args
 
     def says_only(self, group: str) -> bool:
-        """Whether the message is only words of one answer group (`算了，不弄了` for quit)."""
-        return self.services.router.phrasings.only(self.plain, group)
+        """Whether the message is only words of one answer group (`算了，不弄了` for quit;
+        `我想想` for thinking, its opener kept)."""
+        phrasings = self.services.router.phrasings
+        return phrasings.only(self.plain, group) or \
+            phrasings.only(phrasings.plain(self.text, openers=False), group)
 
     def mentions(self, group: str) -> bool:
         """Whether any word of one answer group stands anywhere in the message."""

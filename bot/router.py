@@ -50,6 +50,7 @@ class Rule:
     show_for: str | None = None  # a role the menu entry needs beyond `role` (e.g. on duty)
     refused: Callable | None = None  # its feature's `refused(ctx, refusal)`, set by register
     bound_only: bool = False  # about one's own binding: no guess takes someone unbound there
+    takes: re.Pattern | None = None  # the arguments its word may be followed by, when limited
 
 
 @dataclass
@@ -68,12 +69,14 @@ class Handlers:
 
     def command(self, *words: str, click: str | None = None, role: str | None = None,
                 menu: bool = False, order: int = 100, hide_for=(),
-                show_for: str | None = None, bound_only: bool = False):
+                show_for: str | None = None, bound_only: bool = False,
+                takes: str | None = None):
         """Register `handler(ctx, args) -> str` for command words (prefix match) and a click key;
         `menu=True` puts it in the numbered menu, labelled in templates/core/menu_labels.yaml."""
         def deco(fn):
             self.rules.append(Rule(fn, tuple(words), click, role, menu, order,
-                                   frozenset(hide_for), show_for, bound_only=bound_only))
+                                   frozenset(hide_for), show_for, bound_only=bound_only,
+                                   takes=re.compile(takes) if takes else None))
             return fn
         return deco
 
@@ -199,10 +202,13 @@ class Router:
 
     # ---- matching ------------------------------------------------------------------------
     def match(self, text: str) -> tuple[Rule, str] | None:
-        """The rule whose word starts the text, and the rest of the text as arguments."""
+        """The rule whose word starts the text, and the rest of the text as arguments (not
+        when they are words the command cannot take: `工作人员给了我一个码…` is no invite code)."""
         for word, rule in self._by_word:
             if text == word or text.startswith(word):
-                return rule, text[len(word):].strip()
+                args = text[len(word):].strip()
+                if rule.takes is None or rule.takes.fullmatch(args):
+                    return rule, args
         return None
 
     def by_click(self, key: str) -> Rule | None:
@@ -422,8 +428,9 @@ class Router:
         if self.phrasings.chat_score(ctx.plain) > matches[0].score:
             return None  # `今天是几号来着` is chit-chat, not `几号来` (a visit)
         if matches[0].word in self.phrasings.thread_takes and \
-                ctx.follower.open_thread(ctx.now) is not None:
-            return None
+                ctx.follower.open_thread(ctx.now) is not None and \
+                not any(p.search(ctx.plain) for p in self.phrasings.thread_leaves):
+            return None   # `什么时候能修好` is for whoever wrote; `我反映的那几个事…` is not
         tied = [m for m in matches if m.score == matches[0].score]
         order = R.STAFF in ctx.roles and matches[0].args[:1].isdigit()  # `15号修好了，能关了`
         if not matches[0].strong and not order and \
@@ -566,8 +573,8 @@ class Router:
                 return self.run_found(ctx, *found)
             if ctx.in_a_clause("quit"):  # 算了，…去不了 / …，拉倒吧 / …，退出吧，谢谢
                 return self.quit(ctx)
-            kind = ctx.kind
-            if kind is not None:
+            kind = ctx.kind or ("thinking" if ctx.says_only("thinking") else None)
+            if kind is not None:   # `谢谢`, `我想想啊，怎么说呢`: kindly, and the question again
                 ctx.understood("kind")
                 return ctx.reply("core/kind_reask", kind=kind, prompt=prompt)
         ctx.understood("reask")

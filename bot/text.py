@@ -29,7 +29,7 @@ def parse_number(text: str | None) -> int | None:
     if not m:
         return None
     token = m.group(1)
-    return int(token) if token.isdigit() else _chinese_number(token)
+    return int(token) if token.isdigit() else chinese_number(token)
 
 
 def digits_for_numerals(text: str) -> str:
@@ -62,11 +62,12 @@ _ORDINAL = re.compile(r"(?:第|选)\s*([0-9]+|[一二两三四五六七八九十
 
 
 def _number_token(token: str) -> int | None:
-    return int(token) if token.isdigit() else _chinese_number(token)
+    return int(token) if token.isdigit() else chinese_number(token)
 
 
-def _chinese_number(token: str) -> int | None:
-    """一..九十九 and simple hundreds; None when it is not a well-formed numeral."""
+def chinese_number(token: str) -> int | None:
+    """一..九十九, simple hundreds and thousands (`一千零三`); None when it is not a
+    well-formed numeral."""
     if re.fullmatch(r"[零〇一二两三四五六七八九]+", token) and len(token) > 1:
         return int("".join(str(CN_DIGITS[c]) for c in token))
     total, current = 0, 0
@@ -78,6 +79,9 @@ def _chinese_number(token: str) -> int | None:
             current = 0
         elif ch == "百":
             total += (current or 1) * 100
+            current = 0
+        elif ch == "千":
+            total += (current or 1) * 1000
             current = 0
     return total + current
 

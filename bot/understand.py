@@ -117,6 +117,7 @@ class Phrasings:
     ratings: dict[int, tuple[str, ...]]
     vague: dict[str, tuple[str, ...]] = field(default_factory=dict)
     thread_takes: frozenset = frozenset()
+    thread_leaves: list = field(default_factory=list)  # … unless about other problems
     sound_alike: tuple[str, ...] = ()
     not_slips: frozenset = frozenset()
     nearest: Nearest | None = None
@@ -147,6 +148,7 @@ class Phrasings:
     report_openings: list = field(default_factory=list)  # `我要反映问题，…` before a problem
     report_told_min: int = 30  # ... and this much after it, or a problem's words
     report_another: list = field(default_factory=list)  # `我又有个问题，…`: in a thread too
+    report_another_unless: tuple = ()  # … unless it is for whoever comes (`…师傅来了顺便看看`)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -524,6 +526,8 @@ class Phrasings:
                 return None   # `反映问题 暖气不热`: a command word and a space keep the command
             rest = raw[m.end():].lstrip(" ,，、.。…!！")
             told = self.plain(rest)
+            if another and any(w in told for w in self.report_another_unless):
+                return None   # `还有个事儿，…师傅来了能不能顺便给看看`: for the thread
             return rest if len(told) >= self.report_told_min or self.problem_in(told) else None
         return None
 
@@ -729,6 +733,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
         sound_alike=sound_alike, not_slips=not_slips)
     telling = data.get("telling") or {}
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
+    phrasings.thread_leaves = _compile(data.get("thread_leaves"), f"{where} thread_leaves")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
     phrasings.still_wrong = _compile(telling.get("still_wrong"), f"{where} telling.still_wrong")
     phrasings.just_talking = _compile(telling.get("just_talking"), f"{where} telling.just_talking")
@@ -777,6 +782,8 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.report_openings = _compile(problem.get("openings"), f"{where} problem.openings")
     phrasings.report_told_min = int(problem.get("told_min", 30))
     phrasings.report_another = _compile(problem.get("another"), f"{where} problem.another")
+    phrasings.report_another_unless = _words(problem.get("another_unless", []),
+                                             f"{where} problem.another_unless")
     phrasings.yields_to_problem = frozenset(_words(problem.get("yields", []),
                                                    f"{where} problem.yields"))
     _commands_only(phrasings.yields_to_problem, command_words, f"{where} problem.yields")

@@ -1559,3 +1559,57 @@ def test_a_reply_with_a_phone_number_and_a_date_reaches_the_cadre_whole(app, wx,
     wx.text(people.staff, f"接单 {n}")
     wx.text(people.staff, f"{n}号跟老人说一声 师傅电话13912345678，下月3号上门")
     assert "师傅电话13912345678，下月3号上门" in sent(app, people.cadre)[-1]
+
+
+# ---- round 23 (tests/corpus/dev23a, dev23b): an ordinary week; answering the bot's questions --
+def test_thinking_aloud_and_kind_words_at_a_free_text_step_are_no_content(app, wx, people):
+    at_description(wx, people.cadre)
+    reply = say(wx, people.cadre, "[语音]嗯……我想想啊，怎么说呢。")
+    assert understood(app, people.cadre) == "kind" and "不着急" in reply
+    assert "请说说遇到了什么问题" in reply
+    wx.text(people.cadre, "取消")
+    n = report(wx, people.cadre)
+    wx.text(people.cadre, f"补充 {n}")
+    wx.text(people.cadre, "嗯")
+    assert understood(app, people.cadre) == "kind"
+    with db(app) as s:   # no note `嗯` on the ticket
+        assert s.scalar(select(TicketEvent.id).where(TicketEvent.ticket_id == n,
+                                                     TicketEvent.kind == "note")) is None
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("[语音]人快冻坏了，你说急不急。", "urgency:紧急"), ("不急不急，啥时候来都行。", "urgency:一般"),
+    ("我也说不好急不急", "reask")])
+def test_urgency_asked_back_or_said_by_how_cold_it_is(app, wx, people, said, outcome):
+    at_description(wx, people.cadre)
+    wx.text(people.cadre, "家里暖气片不热")
+    say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == outcome
+
+
+@pytest.mark.parametrize("said, outcome", [("嗯呐", "yes"), ("阔以", "yes"), ("别", "no")])
+def test_yes_and_no_in_dialect_at_the_unbinding_question(app, wx, people, said, outcome):
+    wx.text(people.cadre, "解绑")
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) == outcome
+
+
+def test_more_in_words_and_a_thread_left_for_the_other_problems(app, wx, people):
+    wx.text(people.cadre, "后面还有呢？没显示全")
+    assert understood(app, people.cadre) == "更多"
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 我们已经联系供热公司，下午派人上门")
+    reply = wx.text(people.cadre, "我反映的那几个事都怎么样了")
+    assert understood(app, people.cadre) == "我的问题" and f"{n}号" in reply
+    wx.text(people.cadre, "什么时候能修好")   # about this one: for whoever wrote
+    assert understood(app, people.cadre) == "thread"
+
+
+def test_a_name_question_takes_no_kind_words_and_digits_said_as_a_number(app, wx):
+    stranger = oid("stranger")
+    wx.text(stranger, "绑定")
+    wx.text(stranger, "嗯嗯好的")
+    assert understood(app, stranger) == "kind"
+    stranger = at_digits(app, wx, name="张振华", phone="13800001003")
+    reply = wx.text(stranger, "后四位是一千零三")
+    assert understood(app, stranger) == "content" and "绑定成功" in reply

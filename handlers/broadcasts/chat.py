@@ -153,9 +153,12 @@ def content_step(ctx):
     asked = ctx.asked_about()
     if asked is not None:
         return asked
+    if ctx.says_only("thinking"):   # `我想想怎么写`: the question again
+        return ctx.reask()
     content = _raw(ctx)
     problem = _content_problem(content)
     if problem:
+        ctx.understood("reask")   # too short (`好`), too long: said why, asked again
         return ctx.reply("broadcasts/refused", code=problem, length=len(content),
                          max_len=service.MAX_CONTENT, prompt=ctx.state["prompt"])
     ctx.understood("content")

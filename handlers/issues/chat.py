@@ -176,6 +176,7 @@ def category_step(ctx):
     chosen = policy.choose(ctx.text, ctx.number())
     told = chosen is None and ctx.number() is None and len(ctx.plain) >= 4 \
         and not ctx.data.get("description") and ctx.kind is None \
+        and not ctx.services.router.phrasings.thanks_in(ctx.plain) \
         and (ctx.services.router.phrasings.rating(ctx.plain) is None or  # a score, unless
              ctx.services.router.phrasings.problem_in(ctx.plain)) \
         and ctx.services.router.command_in(ctx) is None
@@ -207,8 +208,9 @@ def description_step(ctx):
     asked = ctx.asked_about()
     if asked is not None:
         return asked
-    if ctx.number() is not None or len(ctx.plain) < 2 or ctx.kind is not None:
-        return ctx.reask()   # `你们好，辛苦了` is answered kindly, and asked again
+    if ctx.number() is not None or len(ctx.plain) < 2 or ctx.kind is not None or \
+            ctx.says_only("thinking"):   # `你们好，辛苦了`, `我想想啊，怎么说呢`: asked again
+        return ctx.reask()
     ctx.understood("content")
     data = _described(ctx, ctx.data, _raw(ctx))
     return ctx.ask(URGENCY, "issues/ask_urgency", data=data)
@@ -220,7 +222,8 @@ def urgency_step(ctx):
     if number is not None:
         urgent = {1: False, 2: True}.get(number)
     else:
-        urgent = {"urgent": True, "normal": False}.get(ctx.answer("urgent", "normal"))
+        urgent = {"urgent": True, "normal": False}.get(  # `急不急？`: asked again
+            ctx.answer("urgent", "normal", "urgency_unsure"))
     if urgent is None:
         return ctx.reask()
     ctx.understood("urgency:紧急" if urgent else "urgency:一般")
@@ -316,6 +319,8 @@ def append_step(ctx):
     asked = ctx.asked_about() if item is None else None  # `先问下，党费交了吗`: asked about
     if asked is not None:
         return asked
+    if item is None and (ctx.kind is not None or ctx.says_only("thinking")):
+        return ctx.reask()   # `嗯`, `我想想`: no note on the ticket, the question again
     ctx.understood("content")
     return _note(ctx, ctx.data["ticket"], None if item else _raw(ctx), item or _recording(ctx))
 

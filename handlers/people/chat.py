@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot import roles
 from bot.router import Handlers
-from bot.text import CN_DIGITS, mask_name, mask_phone
+from bot.text import CN_DIGITS, chinese_number, mask_name, mask_phone
 from handlers.people import service
 from models import Binding, Cadre, InboundMessage, Staff
 from models.people import HelpRequest, on_duty_openids, open_threads
@@ -37,6 +37,8 @@ _ONE_GO_WORDS = re.compile(r"(?:同志|本人|局长|处长|科长|主任|老师
 def _last4(text: str) -> str | None:
     """`1234`, `一二三四`, `0 1 2 3`, `1OO1` (letter O for zero), or a whole phone number said
     aloud -> the last four digits, else None."""
+    text = re.sub(r"[一二两三四五六七八九]千[零〇一二两三四五六七八九十百]*",   # `一千零三`
+                  lambda m: str(chinese_number(m.group(0))), text)
     spelled = "".join(str(CN_DIGITS[c]) if c in CN_DIGITS else c for c in text)
     spelled = re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", spelled))
     digits = re.sub(r"\D", "", spelled)
@@ -141,6 +143,8 @@ def step_name(ctx):
         return _attempt(ctx, ctx.data["relation"], name, last4)
     if ctx.says_only("quit") or ctx.leads_with("quit") or ctx.ends_with("quit"):  # `不绑了，…`
         return ctx.services.router.quit(ctx)
+    if ctx.kind is not None and not _looks_like_name(ctx.plain):   # `嗯嗯好的` is no name
+        return ctx.reask()   # (`老王` is one): a kind word, the question again
     if ctx.data["relation"] == "self" and ctx.mentions("binding_for"):
         return _for_family(ctx)   # `我是帮我爸绑的，他叫张振华`
     name = _spoken_name(name)
@@ -383,7 +387,7 @@ handlers.dialog({BIND_NAME: step_name, BIND_LAST4: step_last4, BIND_SCAN: scan_s
 
 
 # ---- staff ---------------------------------------------------------------------------------
-@handlers.command("工作人员")
+@handlers.command("工作人员", takes=r"[A-Za-z0-9\s:：]*")
 def become_staff(ctx, args):
     """`工作人员 CODE` redeems an invite from `flask --app bot staff invite`."""
     code = args.replace(" ", "")
