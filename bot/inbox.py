@@ -110,7 +110,8 @@ def _key_of(data: dict) -> str:
 class _Race:
     """Decides, under a lock, whether the reply goes inline or (too late) through the outbox;
     with `defer`, what follows the commit and does not change the reply (the retry cache,
-    the log line) runs once the waiting request has the reply, not before."""
+    the log line) runs as the handling's done-callback, normally on the handling thread
+    while the request goes on with the reply."""
 
     def __init__(self, defer: bool = False):
         self.lock = threading.Lock()
@@ -442,8 +443,12 @@ class Inbox:
 
     def _answered(self, key: str, openid: str, reply: str | None, late: bool,
                   understood: str | None) -> None:
-        """Keep the answer for retries (a late one as ''), and log it."""
-        self._cache(key, reply if not late else "")
+        """Keep the answer for retries (a late one as ''), and log it; a failure here loses
+        nothing (the database dedupes retries), so it is logged, never raised."""
+        try:
+            self._cache(key, reply if not late else "")
+        except Exception:  # noqa: BLE001 - a cache error must not reach the callback's caller
+            logger.exception("reply cache write failed for %s", key)
         logger.info("out %s reply %s (%d chars)%s", openid,  # one line for both
                     "late" if late else "inline", len(reply or ""),
                     f", understood as {understood}" if understood else "")

@@ -9,6 +9,10 @@ CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 
              "六": 6, "七": 7, "八": 8, "九": 9, "幺": 1, "洞": 0,  # as phone numbers are read
              "壹": 1, "贰": 2, "叁": 3, "肆": 4, "伍": 5, "陆": 6, "柒": 7, "捌": 8, "玖": 9}
 WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8 in a passive text reply
+# What may stand between a name and its phone number (`王建国同志，手机尾号是1001`).
+NAME_TO_NUMBER = (r"(?:同志|本人|局长|处长|科长|主任|老师)?[\s,，:：]*(?:的)?"
+                  r"(?:手机号码|手机号|电话号码|电话号|电话|手机尾号|电话尾号|尾号|后四位|手机)?"
+                  r"(?:是)?[\s,，:：]*")
 
 
 def normalise(text: str | None) -> str:
@@ -24,7 +28,7 @@ def normalise(text: str | None) -> str:
 def parse_number(text: str | None) -> int | None:
     """`3`, `三`, `十二`, `第3个`, `3号` -> int; anything else -> None."""
     text = normalise(text)
-    m = re.fullmatch(r"(?:选择?|选第|就|看|打开|报|要)?第?\s*([0-9]+|[零〇一二两三四五六七八九十百]+)\s*"
+    m = re.fullmatch(r"(?:选择?|选第|就|看|打开|报|要)?第?\s*([0-9]+|[零〇一二两三四五六七八九十百幺]+)\s*"
                      r"(个|号|项|条|位|门)?", text)
     if not m:
         return None
@@ -83,6 +87,8 @@ def chinese_number(token: str) -> int | None:
         elif ch == "千":
             total += (current or 1) * 1000
             current = 0
+    if re.search(r"[千百][一二两三四五六七八九]$", token):   # `一千二` is 1200, `一百五` 150
+        current *= 100 if token[-2] == "千" else 10
     return total + current
 
 

@@ -16,7 +16,7 @@ from pypinyin import Style, pinyin
 
 from bot.nearest import Nearest
 from bot.settings import ROOT, SettingsError
-from bot.text import CN_DIGITS, digits_for_numerals
+from bot.text import CN_DIGITS, NAME_TO_NUMBER, digits_for_numerals
 
 PHRASINGS_FILE = ROOT / "config" / "phrasings.yaml"
 # Punctuation and symbols a voice transcript or a hurried thumb adds; removed before matching.
@@ -32,8 +32,10 @@ NEGATIONS = ("不", "别", "没")
 DONE = ("了", "过")
 # A ticket's number in a staff member's sentence (`12号`, `第12号`), or one standing alone at
 # either end (`接一下 21`); a phone number is never one.
-_TICKET_NUMBER = re.compile(   # not a date (`下月3号`, `12月3号`)
-    r"(?:(?<!月)(?<!月\s)(?<!\d)第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
+_TICKET_NUMBER = re.compile(
+    r"(?:(?<!\d)第?\s*(\d{1,6})\s*号|第\s*(\d{1,6})\s*个|人工\s*(\d{1,6}))")
+# A date is no ticket (`下月3号`, `下个月的3号`, `12月份 3号`): taken out before counting numbers.
+_DATE = re.compile(r"(?:\d{1,2}|下个?|这个?|本|上个?)\s*月\s*(?:份|的)?\s*\d{1,2}\s*[号日]")
 _BARE_NUMBER = re.compile(r"(?:^|\s)(\d{1,6})(?=\s|$|[:：，,])")
 _PHONE = re.compile(r"1[3-9]\d{9}")
 # A ticket's number as staff write it in other systems (`#15`, `＃17`, `No.9`): read as `15号`.
@@ -68,9 +70,8 @@ _ASKS_BACK = re.compile(r"[?]\s*[。.!]?$|[吗么]\s*[。.!?]?$|还能|能不能
 _READ_OUT = re.compile(r"(?<![零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖十百千万])"
                        r"[零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖]{4}(?:[零〇一二三四五六七八九幺洞]{7})?"
                        r"(?![零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖十百千万])")
-# What may stand between a name and its number (`王建国同志，手机尾号是1001`).
-_NAME_TO_NUMBER = (r"(?:同志|本人|局长|处长|科长|主任|老师)?[\s,，:：]*(?:的)?"
-                   r"(?:手机号码|手机号|电话号码|电话|手机尾号|电话尾号|尾号|后四位|手机)?(?:是)?[\s,，:：]*")
+# A work unit or branch said with one's name (`王建国 13800001001 市财政局 第一党支部`).
+_UNIT = re.compile(r"[\u4e00-\u9fa5]{1,8}?(?:局|支部|委|厅|处|院|公司|单位)")
 _PHONE_OR_LAST4 = re.compile(r"(?<![\d第])(?:1[3-9]\d{9}|\d{4})"   # not `1946年`, `2000块`
                              r"(?![\d年月日号岁块元分度点人次个楼层室栋米斤%])")
 _NOT_A_NAME = re.compile(r"[我你他她爸妈绑帮替给的不了没吗呢啊吧么啥怎弄找想要是在有和跟就都还再刚]")  # no name has them
@@ -343,11 +344,31 @@ class Phrasings:
         found = [m.group(1) for m in re.finditer(
             rf"(?:{said})[\s:：]*({_HANZI}{{2,3}})(?!{_HANZI})", typed)] if said else []
         found += [m.group(1) or m.group(2) for m in re.finditer(   # a word beside the number
-            rf"(?:^|[{_BREAKS}])({_HANZI}{{2,3}}){_NAME_TO_NUMBER}{number}|"
+            rf"(?:^|[{_BREAKS}])({_HANZI}{{2,3}}){NAME_TO_NUMBER}{number}|"
             rf"{number}[\s,，:：]*({_HANZI}{{2,3}})(?:$|[{_BREAKS}])", typed)]
         names = [n for n in dict.fromkeys(found) if not _NOT_A_NAME.search(n) and
                  not any(w in n for w in self.one_go.get("not_names", ()))]
-        return f"{names[0]} {number[-4:]}" if len(names) == 1 else None
+        if len(names) != 1 or self.problem_in(self.plain(typed)):
+            return None   # `1203 漏水`, `退休金 2000`: no name, no binding
+        # Nothing else may be said but the words around a name and its number, a unit, and
+        # kind words: `张师傅 13912345678 让他来修` is no binding.
+        rest = typed.replace(names[0], " ", 1).replace(number, " ", 1)
+        for word in self._one_go_around:
+            rest = rest.replace(word, " ")
+        left = self.plain(_UNIT.sub(" ", rest))
+        if left and self.kind_of(left) is None and not self.only(left, "hesitation"):
+            return None
+        return f"{names[0]} {number[-4:]}"
+
+    @property
+    def _one_go_around(self) -> tuple[str, ...]:
+        """The words that may stand around a name and its number, longest first."""
+        words = self.__dict__.get("_around")
+        if words is None:
+            words = self.__dict__["_around"] = tuple(sorted(
+                {*self.one_go.get("around", ()), *self.one_go.get("name_said", ())},
+                key=len, reverse=True))
+        return words
 
     # ---- commands ------------------------------------------------------------------------
     def commands_in(self, plain: str, allowed) -> list[Match]:
@@ -444,7 +465,8 @@ class Phrasings:
         command takes them: `N` and the words after the verb, as typed, punctuation kept);
         None when there is not exactly one ticket number, or no verb of staff_sentences fits."""
         raw = (text or "").strip()
-        typed = digits_for_numerals(_TICKET_MARK.sub(r"\1号", unicodedata.normalize("NFKC", raw)))
+        typed = _DATE.sub("", digits_for_numerals(
+            _TICKET_MARK.sub(r"\1号", unicodedata.normalize("NFKC", raw))))
         numbers = {next(g for g in m.groups() if g) for m in _TICKET_NUMBER.finditer(typed)} or \
             {m.group(1) for m in _BARE_NUMBER.finditer(typed)}
         if len(numbers) != 1 or _QUESTION.search(typed) or \
@@ -526,8 +548,9 @@ class Phrasings:
                 return None   # `反映问题 暖气不热`: a command word and a space keep the command
             rest = raw[m.end():].lstrip(" ,，、.。…!！")
             told = self.plain(rest)
-            if another and any(w in told for w in self.report_another_unless):
-                return None   # `还有个事儿，…师傅来了能不能顺便给看看`: for the thread
+            if another and (any(w in told for w in self.report_another_unless) or
+                            self.asks_back(rest)):
+                return None   # `…师傅来了能不能顺便给看看`, `还有个问题，今天能修好吗`: the thread
             return rest if len(told) >= self.report_told_min or self.problem_in(told) else None
         return None
 

@@ -22,7 +22,7 @@ def menu(ctx, args):
     return ctx.menu()
 
 
-@handlers.command("更多")
+@handlers.command("更多", takes=r"[\s呢吗啊呀吧？?。!！]*")   # `更多的话也不说了` is none
 def more(ctx, args):
     """The next part of a reply that was too long for one message."""
     rest = ctx.follower.more_text

@@ -1488,7 +1488,7 @@ def test_staff_signing_off_and_laughing(app, wx, people, said, outcome):
 @pytest.mark.parametrize("said", [
     "李秀英 1002", "13800001002 李秀英", "[语音]我叫李秀英，手机尾号是幺零零二。",
     "刚才输错了 重新来 李秀英 1002", "姓名李秀英 手机后四位1002", "李秀英同志 手机13800001002",
-    "我是邻居，李阿姨让我在她手机上帮她绑一下，李秀英 1002"])
+    "绑定 李秀英 幺零零二"])
 def test_a_name_and_the_digits_in_one_go_bind_whoever_is_not_bound(app, wx, said):
     with db(app) as s:
         s.add(Cadre(name="李秀英", phone="13800001002"))
@@ -1501,6 +1501,9 @@ def test_a_name_and_the_digits_in_one_go_bind_whoever_is_not_bound(app, wx, said
 
 @pytest.mark.parametrize("said, outcome", [
     ("我今年80了，1946年入党", "kind"),            # a year, not the digits: no wrong try
+    ("1203 漏水", "人工"), ("请问 13800001002", "not_understood"),   # no name: no try
+    ("张师傅 13912345678 让他来修", "kind"),          # more than a name and its number
+    ("退休金 2000", "人工"),
     ("我是李秀英的女儿，我妈尾号1002", "家属绑定"),   # for someone else: family binding asks
     ("我不想留手机号，能直接问个事吗", "人工"), ("试了三次都不对，被锁了，找谁", "人工"),
     ("我是王大爷家的保姆，用他手机帮他绑定一下", "绑定")])
@@ -1613,3 +1616,60 @@ def test_a_name_question_takes_no_kind_words_and_digits_said_as_a_number(app, wx
     stranger = at_digits(app, wx, name="张振华", phone="13800001003")
     reply = wx.text(stranger, "后四位是一千零三")
     assert understood(app, stranger) == "content" and "绑定成功" in reply
+
+
+
+# ---- round 24 (tests/corpus/dev24a, dev24b) and a stranger's review --------------------------
+def test_a_question_with_a_yes_in_front_undoes_nothing(app, wx, people):
+    wx.text(people.cadre, "解绑")
+    reply = wx.text(people.cadre, "好的，解了还能再绑吗？")
+    assert understood(app, people.cadre) == "reask" and "确认解除绑定吗" in reply
+    with db(app) as s:
+        assert s.scalar(select(Binding.id).where(Binding.openid == people.cadre)) is not None
+
+
+@pytest.mark.parametrize("said", ["这个书法班报名要交钱吗", "书法班还要交钱吗", "报名书法班是免费的吗"])
+def test_a_question_at_the_class_list_signs_up_for_nothing(app, wx, people, said):
+    app.test_cli_runner().invoke(args=[
+        "course", "create", "书法入门", "--venue", "活动中心二楼", "--capacity", "20",
+        "--deadline", "2027-01-10", "--session", "2027-01-12 09:30"])
+    wx.text(people.cadre, "课程")
+    wx.text(people.cadre, said)
+    assert understood(app, people.cadre) != "党费"
+    with db(app) as s:
+        assert s.scalar(select(Enrollment.id)) is None
+
+
+@pytest.mark.parametrize("said, outcome", [
+    ("[语音]我喺浴室跌亲咗。起唔到身呀。", "emergency"),   # Cantonese: fell, cannot get up
+    ("隔壁老人摔倒了起不来，我该打哪个电话", "emergency"), ("楼下老李前天摔了，已经住院了，唉", "problem"),
+    ("[语音]恁那儿今天热不热？俺这儿三十八度。", "not_understood"),   # 热不热 is no 不热
+    ("人工智能现在真厉害，我孙子天天跟手机说话", "kind"), ("不是我说，现在的菜价涨得真厉害", "kind"),
+    ("更多的话也不说了，就是感谢党感谢组织", "kind"), ("后面的路灯看不到亮了", "problem"),
+    ("谢谢你们上回把暖气修好了，就是卫生间马桶这两天又漏水了", "problem"),
+    ("我儿子说他帮我报名了书法班，是真的吗", "人工"), ("暖气费是按面积算的吗？", "人工")])
+def test_words_that_look_like_one_thing_and_are_another(app, wx, people, said, outcome):
+    say(wx, people.cadre, said)
+    assert understood(app, people.cadre) == outcome
+
+
+def test_a_thread_keeps_questions_about_its_own_problem(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"回复 {n} 我们已经联系供热公司，下午派人上门")
+    wx.text(people.cadre, "其他问题都解决了，就这个暖气什么时候能修好")
+    assert understood(app, people.cadre) == "thread"
+    wx.text(people.cadre, "还有个问题，这暖气今天下午能修好吗")   # a question, not a report
+    assert understood(app, people.cadre) == "thread"
+    with db(app) as s:
+        assert len(s.scalars(select(Ticket.id)).all()) == 1
+
+
+def test_thousands_said_at_the_digits_question_and_dates_in_a_staff_reply(app, wx, people):
+    stranger = at_digits(app, wx, phone="13800001200")
+    reply = wx.text(stranger, "一千二")   # 1200, not 1002
+    assert "绑定成功" in reply
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"给王建国回一下 {n}号 说体检安排在下个月的3号")
+    assert understood(app, people.staff) == "回复"
+    assert "体检安排在下个月的3号" in sent(app, people.cadre)[-1]

@@ -91,6 +91,12 @@ def sign_up_command(ctx, args):
     """`报名 3` (or `报名 书法`); without a course it lists them."""
     if not args:
         return _list(ctx)
+    router = ctx.services.router
+    if parse_number(args) is None and router.phrasings.asks_back(args):
+        # `报名书法班是免费的吗` asks: a person answers it, or the list shows what is open
+        if router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx):
+            return router.to_person(ctx)
+        return _list(ctx)
     number = _number_of(ctx, args, service.open_courses(ctx.db, ctx.now))
     return _sign_up(ctx, number)
 
@@ -118,10 +124,12 @@ def pick_step(ctx):
         return NEW_MESSAGE  # `书法我不去了，给我退了`: another command in everyday words
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
-    if found is None and router.phrasings.inquiry_in(ctx.plain) and \
-            router.may_ask_person(ctx):   # `这个书法班要交钱吗` asks, it signs up for nothing
-        ctx.end()
-        return router.to_person(ctx)
+    if router.phrasings.asks_back(ctx.raw_text or ctx.text) and ctx.number() is None:
+        # `这个书法班报名要交钱吗`, `书法班还有名额吗`: a question signs up for nothing
+        if router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx):
+            ctx.end()
+            return router.to_person(ctx)
+        return ctx.reask()
     if found is None and ctx.answer("unable"):  # `眼睛花了，毛笔字是写不动喽`: no sign-up
         if ctx.in_a_clause("quit"):   # `…我也走不动了，不看了，退出吧，谢谢你们啊`
             return router.quit(ctx)

@@ -261,7 +261,13 @@ def reporter_command(*words: str, **options):
     return handlers.command(*words, role=roles.CADRE, **options)
 
 
-@reporter_command("我的问题", click="MENU_MY_ISSUES", menu=True, order=21)
+# What a command word may be followed by when it is one: a ticket's number (and its text),
+# or nothing but a filler (`我的问题都解决了` is no 我的问题; `转办给李科长的那个…` no 转办).
+NUMBER_OR_NOTHING = r"(?s)[\s呢吗啊呀吧？?。!！]*|\s*(?:[#＃第]\s*)?[0-9零〇一二两三四五六七八九十百]+.*"
+
+
+@reporter_command("我的问题", click="MENU_MY_ISSUES", menu=True, order=21,
+                  takes=NUMBER_OR_NOTHING)
 def my_issues(ctx, args):
     """The cadre's tickets, newest first, with their state; `我的问题 12`: what happened to
     that one (who took it, the replies, the result)."""
@@ -494,7 +500,7 @@ def reply(ctx, staff, number, rest):
                      count=len(recipients), reach=reach, claimed_now=was_open)
 
 
-@staff_command("转办")
+@staff_command("转办", takes=NUMBER_OR_NOTHING)
 def transfer(ctx, staff, number, rest):
     """`转办 12 姓名`: hand the ticket to a colleague."""
     policy = _policy(ctx)
@@ -502,7 +508,7 @@ def transfer(ctx, staff, number, rest):
     return ctx.reply("issues/transferred", t=ticket_view(policy, ticket, ctx.now, staff.id))
 
 
-@staff_command("办结")
+@staff_command("办结", takes=NUMBER_OR_NOTHING)
 def resolve(ctx, staff, number, rest):
     """`办结 12 说明`: resolve; the reporter hears the result and is asked to rate."""
     policy = _policy(ctx)
@@ -510,7 +516,7 @@ def resolve(ctx, staff, number, rest):
     return ctx.reply("issues/resolved", t=ticket_view(policy, ticket, ctx.now))
 
 
-@staff_command("重开")
+@staff_command("重开", takes=NUMBER_OR_NOTHING)
 def reopen(ctx, staff, number, rest):
     """`重开 12 [原因]`: back to work, to the same assignee."""
     policy = _policy(ctx)

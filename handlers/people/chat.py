@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot import roles
 from bot.router import Handlers
-from bot.text import CN_DIGITS, chinese_number, mask_name, mask_phone
+from bot.text import CN_DIGITS, NAME_TO_NUMBER, chinese_number, mask_name, mask_phone
 from handlers.people import service
 from models import Binding, Cadre, InboundMessage, Staff
 from models.people import HelpRequest, on_duty_openids, open_threads
@@ -29,9 +29,7 @@ _QUESTION = re.compile(r"[？?]|吗|还是|要不要|是不是|怎么|什么")  
 _OWN_NAME = re.compile(r"^(?:我|俺)(?:叫|是)")   # `我叫张伟，是给我妈绑`: the sender's own name
 _PHONE = re.compile(r"1[3-9][0-9]{9}")
 # Words around a name and its digits said in one go (`王建国同志，手机尾号1001`).
-_ONE_GO_WORDS = re.compile(r"(?:同志|本人|局长|处长|科长|主任|老师)?[\s,，:：]*(?:的)?"
-                           r"(?:手机号码|手机号|电话号码|电话号|手机尾号|电话尾号|尾号|后四位|手机|电话)?"
-                           r"(?:是)?[\s,，:：]*$")
+_ONE_GO_WORDS = re.compile(NAME_TO_NUMBER + "$")
 
 
 def _last4(text: str) -> str | None:
@@ -40,7 +38,7 @@ def _last4(text: str) -> str | None:
     text = re.sub(r"[一二两三四五六七八九]千[零〇一二两三四五六七八九十百]*",   # `一千零三`
                   lambda m: str(chinese_number(m.group(0))), text)
     spelled = "".join(str(CN_DIGITS[c]) if c in CN_DIGITS else c for c in text)
-    spelled = re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", re.sub(r"(?<=\d)[Oo]|[Oo](?=\d)", "0", spelled))
+    spelled = re.sub(r"(?<=[\dOo])[Oo]|[Oo](?=[\dOo])", "0", spelled)
     digits = re.sub(r"\D", "", spelled)
     words = re.sub(r"[\d\s。，,.!！:：]", "", spelled)
     if re.fullmatch(r"1[3-9][0-9]{9}", digits) and len(words) <= 8:
@@ -55,7 +53,8 @@ def _split(args: str) -> tuple[str, str | None]:
     m = re.fullmatch(r"(?:1[3-9]\d{5})?(\d{4})[\s,，:：]*([^\d]+)", said)   # the number first
     if m and _looks_like_name(_ONE_GO_WORDS.sub("", m.group(2)).strip()):
         return _ONE_GO_WORDS.sub("", m.group(2)).strip(), m.group(1)
-    m = re.fullmatch(r"(.*?)[\s,，:：]*(?:1[3-9]\d{5})?([0-9０-９零〇一二两三四五六七八九]{4})", said)
+    m = re.fullmatch(r"(.*?)[\s,，:：]*(?:1[3-9]\d{5})?([0-9０-９零〇一二两三四五六七八九幺洞壹贰叁肆伍陆柒捌玖]{4})",
+                     said)
     name = _ONE_GO_WORDS.sub("", m.group(1)).strip() if m else ""
     if name and not re.search(r"\d", name) and _last4(m.group(2)):
         return name, _last4(m.group(2))
@@ -323,7 +322,7 @@ def scan_step(ctx):
     return _bind_checked(ctx, ctx.db.get(Cadre, code.cadre_id), relation, code)
 
 
-@handlers.command("不是我", "撤销绑定", "撤销")
+@handlers.command("不是我", "撤销绑定", "撤销", takes=r"(?s)(?!说|讲).*")   # `不是我说，…`
 def undo_binding(ctx, args):
     """`不是我`: undo the binding last announced to this account, and tell staff."""
     notice = service.undo_announced(ctx.db, ctx.openid, ctx.now)
@@ -366,7 +365,12 @@ def unbind(ctx, args):
 
 def step_unbind(ctx):
     """`1`/`确认` removes the binding; `0` (router) cancels."""
-    choice = ctx.choose({1: "yes"}, "yes", "no")
+    choice = ctx.choose({1: "yes"}, "yes", "no", note=False)
+    if choice == "yes" and ctx.number() is None and \
+            ctx.services.router.phrasings.asks_back(ctx.raw_text or ctx.text):
+        choice = None   # `好的，解了还能再绑吗？` asks first: nothing is undone on a question
+    if choice is not None:
+        ctx.understood(choice)
     if choice is None:
         return ctx.reask()
     if choice == "no":
@@ -387,7 +391,7 @@ handlers.dialog({BIND_NAME: step_name, BIND_LAST4: step_last4, BIND_SCAN: scan_s
 
 
 # ---- staff ---------------------------------------------------------------------------------
-@handlers.command("工作人员", takes=r"[A-Za-z0-9\s:：]*")
+@handlers.command("工作人员", takes=r"[A-Za-z0-9\s:：,，。.零〇一二三四五六七八九幺两]*")
 def become_staff(ctx, args):
     """`工作人员 CODE` redeems an invite from `flask --app bot staff invite`."""
     code = args.replace(" ", "")
@@ -422,7 +426,8 @@ def duty_off(ctx, args):
     return _set_duty(ctx, False)
 
 
-@handlers.command("人工", "人工服务", "转人工", menu=True, order=90, hide_for={roles.STAFF})
+@handlers.command("人工", "人工服务", "转人工", menu=True, order=90, hide_for={roles.STAFF},
+                  takes=r"(?s)(?!智能|作|费).*")   # `人工智能现在真厉害` asks for no one
 def human(ctx, args):
     """Tell on-duty staff (or the staff member already answering) who wants a person; what
     the user says in the next half hour joins the request (one open request per user)."""
