@@ -65,6 +65,7 @@ _STARS = re.compile(r"[★⭐🌟]+")
 # Where a spoken or typed sentence breaks into clauses.
 _BREAKS = r"，,。.！!？?；;、\s"
 _HANZI = r"[\u4e00-\u9fa5]"
+_REQUEST = re.compile(r"(帮|给|替)(我|他|她|俺|老人)")
 _ASKS_BACK = re.compile(r"[?]\s*[。.!]?$|[吗么]\s*[。.!?]?$|还能|能不能|可不可以|会不会|是不是|要不要|行不行|怎么办")
 # A phone number or its last four digits, read out digit by digit as well (`幺零零三`).
 _READ_OUT = re.compile(r"(?<![零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖十百千万])"
@@ -327,6 +328,11 @@ class Phrasings:
         """Whether the message asks something (`解了还能再绑吗？`, `提交了能改吗`): a question
         at a yes-or-no question is no yes, whatever yes-words it has."""
         return bool(_ASKS_BACK.search(unicodedata.normalize("NFKC", text or "").strip()))
+
+    @classmethod
+    def only_asks(cls, text: str) -> bool:
+        """A question that is no polite request (`能不能帮我报一个`, `给我报上吗` ask for it)."""
+        return cls.asks_back(text) and not _REQUEST.search(text or "")
 
     def binding_in_one_go(self, text: str) -> str | None:
         """`name last4` when a message names someone and gives one phone number's digits (the

@@ -1628,8 +1628,10 @@ def test_a_question_with_a_yes_in_front_undoes_nothing(app, wx, people):
         assert s.scalar(select(Binding.id).where(Binding.openid == people.cadre)) is not None
 
 
-@pytest.mark.parametrize("said", ["这个书法班报名要交钱吗", "书法班还要交钱吗", "报名书法班是免费的吗"])
-def test_a_question_at_the_class_list_signs_up_for_nothing(app, wx, people, said):
+@pytest.mark.parametrize("said, signed_up", [
+    ("这个书法班报名要交钱吗", False), ("书法班还要交钱吗", False), ("报名书法班是免费的吗", False),
+    ("能不能帮我报一个", True), ("可以给我报上吗", True)])   # polite requests, not questions
+def test_a_question_at_the_class_list_signs_up_for_nothing(app, wx, people, said, signed_up):
     app.test_cli_runner().invoke(args=[
         "course", "create", "书法入门", "--venue", "活动中心二楼", "--capacity", "20",
         "--deadline", "2027-01-10", "--session", "2027-01-12 09:30"])
@@ -1637,7 +1639,7 @@ def test_a_question_at_the_class_list_signs_up_for_nothing(app, wx, people, said
     wx.text(people.cadre, said)
     assert understood(app, people.cadre) != "党费"
     with db(app) as s:
-        assert s.scalar(select(Enrollment.id)) is None
+        assert (s.scalar(select(Enrollment.id)) is not None) is signed_up
 
 
 @pytest.mark.parametrize("said, outcome", [

@@ -92,7 +92,7 @@ def sign_up_command(ctx, args):
     if not args:
         return _list(ctx)
     router = ctx.services.router
-    if parse_number(args) is None and router.phrasings.asks_back(args):
+    if parse_number(args) is None and router.phrasings.only_asks(args):
         # `报名书法班是免费的吗` asks: a person answers it, or the list shows what is open
         if router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx):
             return router.to_person(ctx)
@@ -124,7 +124,8 @@ def pick_step(ctx):
         return NEW_MESSAGE  # `书法我不去了，给我退了`: another command in everyday words
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
-    if router.phrasings.asks_back(ctx.raw_text or ctx.text) and ctx.number() is None:
+    if router.phrasings.only_asks(ctx.raw_text or ctx.text) and ctx.number() is None and \
+            not ctx.answer("take_it"):
         # `这个书法班报名要交钱吗`, `书法班还有名额吗`: a question signs up for nothing
         if router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx):
             ctx.end()
