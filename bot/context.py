@@ -198,7 +198,7 @@ class Ctx(Work):
     def reread(self, text: str) -> None:
         """Take only `text` as the message from here on (what follows a self-introduction)."""
         self.raw_text, self.text = text, normalise(text)
-        for cached in ("_plain", "_phrased"):
+        for cached in ("_plain", "_plain_openers", "_phrased"):
             self.__dict__.pop(cached, None)
 
     @property
@@ -209,11 +209,17 @@ class Ctx(Work):
         return self._plain
 
     @property
+    def plain_openers(self) -> str:
+        """`plain` with its polite openers kept (`我想想` is not `想`)."""
+        if not hasattr(self, "_plain_openers"):
+            self._plain_openers = self.services.router.phrasings.plain(self.text, openers=False)
+        return self._plain_openers
+
+    @property
     def kind(self) -> str | None:
         """`thanks` / `ok` / `greeting` when the message is only kind words, else None."""
         phrasings = self.services.router.phrasings
-        return phrasings.kind_of(self.plain, self.text) or \
-            phrasings.kind_of(phrasings.plain(self.text, openers=False))
+        return phrasings.kind_of(self.plain, self.text) or phrasings.kind_of(self.plain_openers)
 
     def correct_slips(self) -> bool:
         """Fix key words typed or heard wrong by sound in `plain`; whether any was fixed."""
@@ -243,15 +249,18 @@ class Ctx(Work):
                 found = phrasings.answer(part, *groups) if part is not None else None
         return found
 
-    def choose(self, numbers: dict, *groups: str, note: bool = True) -> str | None:
+    def choose(self, numbers: dict, *groups: str, note: bool = True,
+               careful: bool = False) -> str | None:
         """The option chosen, by its number (`numbers`) or in words (answer `groups`);
         noted as how the message was understood unless `note` is off (the choice only
-        leads to what the message really does). None when it is neither."""
+        leads to what the message really does). None when it is neither. A question is no
+        yes (`提交了能改吗`) unless it opens with one (`好的，…啥时候来人？`); `careful` (the
+        answer undoes something) not even then (`好的，解了还能再绑吗？`)."""
         number = self.number()
         choice = numbers.get(number) if number is not None else self.answer(*groups)
-        if choice == "yes" and number is None and not self.leads_with("yes") and \
+        if choice == "yes" and number is None and (careful or not self.leads_with("yes")) and \
                 self.services.router.phrasings.asks_back(self.raw_text or self.text):
-            choice = None   # `解了还能再绑吗？` asks before saying yes: it is no yes
+            choice = None
         if choice is not None and note:
             self.understood(choice)
         return choice
@@ -269,8 +278,7 @@ class Ctx(Work):
         """Whether the message is only words of one answer group (`算了，不弄了` for quit;
         `我想想` for thinking, its opener kept)."""
         phrasings = self.services.router.phrasings
-        return phrasings.only(self.plain, group) or \
-            phrasings.only(phrasings.plain(self.text, openers=False), group)
+        return phrasings.only(self.plain, group) or phrasings.only(self.plain_openers, group)
 
     def mentions(self, group: str) -> bool:
         """Whether any word of one answer group stands anywhere in the message."""

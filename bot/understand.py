@@ -146,6 +146,7 @@ class Phrasings:
     emoji: frozenset = frozenset()  # WeChat's emoji names, typed as `[微笑]`
     now: tuple = ()  # words that say it is happening now (`刚才`, `这会儿`)
     one_go: dict = field(default_factory=dict)  # binding_in_one_go: group -> words
+    one_go_around: tuple = ()  # the words that may stand around them, longest first
     not_now_unless_now: frozenset = frozenset()  # not_now words a word of `now` outweighs
     report_openings: list = field(default_factory=list)  # `我要反映问题，…` before a problem
     report_told_min: int = 30  # ... and this much after it, or a problem's words
@@ -359,22 +360,12 @@ class Phrasings:
         # Nothing else may be said but the words around a name and its number, a unit, and
         # kind words: `张师傅 13912345678 让他来修` is no binding.
         rest = typed.replace(names[0], " ", 1).replace(number, " ", 1)
-        for word in self._one_go_around:
+        for word in self.one_go_around:
             rest = rest.replace(word, " ")
         left = self.plain(_UNIT.sub(" ", rest))
         if left and self.kind_of(left) is None and not self.only(left, "hesitation"):
             return None
         return f"{names[0]} {number[-4:]}"
-
-    @property
-    def _one_go_around(self) -> tuple[str, ...]:
-        """The words that may stand around a name and its number, longest first."""
-        words = self.__dict__.get("_around")
-        if words is None:
-            words = self.__dict__["_around"] = tuple(sorted(
-                {*self.one_go.get("around", ()), *self.one_go.get("name_said", ())},
-                key=len, reverse=True))
-        return words
 
     # ---- commands ------------------------------------------------------------------------
     def commands_in(self, plain: str, allowed) -> list[Match]:
@@ -803,6 +794,9 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.now = _words(emergency.get("now", []), f"{where} emergency.now")
     phrasings.one_go = {group: _words(words, f"{where} binding_in_one_go.{group}")
                         for group, words in (data.get("binding_in_one_go") or {}).items()}
+    phrasings.one_go_around = tuple(sorted(
+        {*phrasings.one_go.get("around", ()), *phrasings.one_go.get("name_said", ())},
+        key=len, reverse=True))
     phrasings.not_now_unless_now = frozenset(_words(emergency.get("not_now_unless_now", []),
                                                     f"{where} emergency.not_now_unless_now"))
     if not phrasings.not_now_unless_now <= set(phrasings.not_now):

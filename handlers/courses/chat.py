@@ -91,14 +91,19 @@ def sign_up_command(ctx, args):
     """`报名 3` (or `报名 书法`); without a course it lists them."""
     if not args:
         return _list(ctx)
-    router = ctx.services.router
-    if parse_number(args) is None and router.phrasings.only_asks(args):
-        # `报名书法班是免费的吗` asks: a person answers it, or the list shows what is open
-        if router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx):
-            return router.to_person(ctx)
-        return _list(ctx)
+    if parse_number(args) is None and ctx.services.router.phrasings.only_asks(args):
+        return _asked(ctx) or _list(ctx)   # `报名书法班是免费的吗` signs up for nothing
     number = _number_of(ctx, args, service.open_courses(ctx.db, ctx.now))
     return _sign_up(ctx, number)
+
+
+def _asked(ctx) -> str | None:
+    """A question about a rule (`这个书法班要交钱吗`) goes to a person; None for any other."""
+    router = ctx.services.router
+    if not (router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx)):
+        return None
+    ctx.end()
+    return router.to_person(ctx)
 
 
 def _sign_up(ctx, number: int) -> str:
@@ -125,12 +130,8 @@ def pick_step(ctx):
     if ctx.msg_type not in ("text", "voice") or not ctx.text:
         return ctx.reask()
     if router.phrasings.only_asks(ctx.raw_text or ctx.text) and ctx.number() is None and \
-            not ctx.answer("take_it"):
-        # `这个书法班报名要交钱吗`, `书法班还有名额吗`: a question signs up for nothing
-        if router.phrasings.inquiry_in(ctx.plain) and router.may_ask_person(ctx):
-            ctx.end()
-            return router.to_person(ctx)
-        return ctx.reask()
+            not ctx.answer("take_it"):   # `书法班还有名额吗`: a question signs up for nothing
+        return _asked(ctx) or ctx.reask()
     if found is None and ctx.answer("unable"):  # `眼睛花了，毛笔字是写不动喽`: no sign-up
         if ctx.in_a_clause("quit"):   # `…我也走不动了，不看了，退出吧，谢谢你们啊`
             return router.quit(ctx)

@@ -365,12 +365,7 @@ def unbind(ctx, args):
 
 def step_unbind(ctx):
     """`1`/`确认` removes the binding; `0` (router) cancels."""
-    choice = ctx.choose({1: "yes"}, "yes", "no", note=False)
-    if choice == "yes" and ctx.number() is None and \
-            ctx.services.router.phrasings.asks_back(ctx.raw_text or ctx.text):
-        choice = None   # `好的，解了还能再绑吗？` asks first: nothing is undone on a question
-    if choice is not None:
-        ctx.understood(choice)
+    choice = ctx.choose({1: "yes"}, "yes", "no", careful=True)   # nothing undone on a question
     if choice is None:
         return ctx.reask()
     if choice == "no":
