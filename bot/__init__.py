@@ -41,6 +41,14 @@ class Yinling:
     inbox: Inbox
     services: Services
 
+    def close(self) -> None:
+        """Stop this app's threads for good, in order: the messages in hand finish, the
+        downloads in hand finish, deliveries already handed over go out, the pool closes."""
+        self.inbox.close()
+        self.services.media.shutdown()
+        self.dispatcher.close()
+        self.db.dispose()
+
 
 def yinling(app: Flask | None = None) -> Yinling:
     """The app's services: the one accessor (the current app's, unless one is given)."""

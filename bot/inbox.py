@@ -161,6 +161,7 @@ class Inbox:
         self._spool_looked = float("-inf")
         self._spool_users: set[str] = set()  # whose messages the last look saw spooled
         self._replayer_lock = threading.Lock()
+        self._closed = threading.Event()
 
     # ---- entry point ---------------------------------------------------------------------
     def receive(self, message, data: dict, raw: str, arrived: float | None = None) -> str | None:
@@ -279,7 +280,7 @@ class Inbox:
 
         On the hot path the spool folder is looked at once per SPOOL_LOOK seconds at most
         (another process on the host may have spooled), and at once after spooling here."""
-        if self.spool is None:
+        if self.spool is None or self._closed.is_set():
             return
         now = time.monotonic()
         if not spooled and now - self._spool_looked < SPOOL_LOOK:
@@ -307,9 +308,20 @@ class Inbox:
         return user in self._spool_users
 
     def _replay_until_empty(self, pause: float = 1.0) -> None:
-        while self.spool.pending():
+        while not self._closed.is_set() and self.spool.pending():
             if self.replay_spool() == 0:
-                time.sleep(pause)
+                self._closed.wait(pause)
+
+    def close(self) -> None:
+        """Let the messages in hand finish, then stop (what is spooled stays for the next
+        process)."""
+        self._closed.set()
+        with self._replayer_lock:
+            replayer = self._replayer
+        if replayer is not None:
+            replayer.join(timeout=10)
+        self.recorder.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
 
     def replay_spool(self) -> int:
         """Handle spooled messages in arrival order, each exactly once; how many."""

@@ -177,6 +177,7 @@ class ThreadDispatcher:
         self._queued: set[int] = set()   # ids in `waiting` (the sweeper leaves them there)
         self._queued_lock = threading.Lock()
         self._started = threading.Lock()
+        self._closed = False
         self._fresh()
 
     def _fresh(self) -> None:
@@ -189,6 +190,8 @@ class ThreadDispatcher:
     def start(self) -> None:
         """Start feeding and sweeping (the first sweep picks up what a crash left)."""
         with self._started:
+            if self._closed:   # the app is going away: pushes wait in the database
+                return
             if not self.feeder.is_alive() and self.feeder.ident is None:
                 self.feeder.start()
                 self.sweeper.start()
@@ -225,6 +228,13 @@ class ThreadDispatcher:
             self.pool.shutdown()
             self.deliverer.heartbeat.stop()
             self._fresh()
+
+    def close(self) -> None:
+        """Shut down for good: a push from a thread still running afterwards starts no new
+        sweeper (it would outlive the app); its row waits for the next process's sweep."""
+        with self._started:
+            self._closed = True
+        self.shutdown()
 
 
 QUEUE_NAME = "yinling-delivery"
@@ -272,6 +282,8 @@ class RQDispatcher:
 
     def shutdown(self) -> None:
         """Nothing to stop in this process."""
+
+    close = shutdown
 
 
 def pool_has_room(db, threads: int) -> bool:

@@ -246,8 +246,7 @@ class World:
 
     def close(self) -> None:
         """Stop background delivery and drop the scratch database."""
-        self.yl.dispatcher.shutdown()
-        self.yl.db.dispose()
+        self.yl.close()
         self.tmp.cleanup()
 
     # ---- people ----------------------------------------------------------------------------

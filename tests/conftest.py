@@ -191,11 +191,8 @@ def make_app(backend, tmp_path):
         return app
 
     yield factory
-    for app in apps:
-        yl = app.extensions["yinling"]
-        yl.dispatcher.shutdown()
-        yl.services.media.shutdown()   # downloads in hand finish before the database goes
-        yl.db.dispose()
+    for app in apps:   # no thread of theirs may outlive the test (it would sweep the next one's)
+        app.extensions["yinling"].close()
 
 
 @pytest.fixture

@@ -425,3 +425,16 @@ def test_a_dispatcher_shut_down_starts_again_for_the_next_push(make_app, openid)
     assert (first.status, second.status) == ("sandbox", "sandbox")
     yl_of(app).dispatcher.shutdown()
     yl_of(app).dispatcher.shutdown()  # twice is harmless
+
+
+def test_a_closed_app_leaves_a_late_push_to_the_next_process(make_app, openid):
+    """A push from a thread that outlives the app (a slow handler) starts no sweeper: one
+    left running would sweep the database of whatever the next process is."""
+    app = make_app()
+    WeChat(app).text(openid, "你好")       # the inbox and the delivery threads are running
+    yl_of(app).close()
+    late = push(app, openid, "晚到的")    # enqueueing would start them again synchronously
+    assert yl_of(app).dispatcher.sweeper._thread is None
+    assert not yl_of(app).dispatcher.feeder.is_alive()
+    [row] = rows_of(app, [late])
+    assert row.status == "pending"   # kept for the next process's sweep

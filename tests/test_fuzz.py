@@ -54,8 +54,7 @@ def mode(request, tmp_path_factory):
     app = create_app(settings_, redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()))
     app.config["TESTING"] = True
     yield app, request.param
-    app.extensions["yinling"].dispatcher.shutdown()
-    app.extensions["yinling"].db.dispose()
+    app.extensions["yinling"].close()
 
 
 @pytest.fixture

@@ -44,8 +44,7 @@ def outage(tmp_path):
     direct = create_engine(TEST_DATABASE_URL)
     yield app, proxy, direct
     proxy.cut()
-    app.extensions["yinling"].dispatcher.shutdown()
-    app.extensions["yinling"].db.dispose()
+    app.extensions["yinling"].close()
     direct.dispose()
     client.flushdb()
 
