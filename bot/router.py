@@ -25,6 +25,7 @@ STRONG_ARGS = 6
 SEPARATED = set(" 　,，:：、")  # `人工 …`: the command word, then its words
 PHRASED_MARGIN = 3  # characters more than the command word for everyday words to win
 CANCEL_WORDS = {"取消", "退出", "0"}
+HUMAN = "人工"   # a wish for a person is heard at any question
 ZERO_SAID = {"零", "〇", "洞"}  # `0` said or typed in words: leaves a dialog (a menu's `0 取消`)
 MENU_LABELS = Path(__file__).resolve().parent.parent / "templates" / "core" / "menu_labels.yaml"
 # What a dialog step returns when the message is not an answer to its question: the router
@@ -51,6 +52,7 @@ class Rule:
     refused: Callable | None = None  # its feature's `refused(ctx, refusal)`, set by register
     bound_only: bool = False  # about one's own binding: no guess takes someone unbound there
     takes: re.Pattern | None = None  # the arguments its word may be followed by, when limited
+    feature: str = ""   # the feature that registered it (set by Router.register)
 
 
 @dataclass
@@ -145,6 +147,7 @@ class Router:
         self.steps: dict[str, Callable] = {}
         self.step_roles: dict[str, str] = {}
         self.step_refusals: dict[str, Callable] = {}  # state -> its feature's refused()
+        self.step_features: dict[str, str] = {}  # state -> the feature whose dialog it is
         self.events: dict[str, Callable] = {}
         self.messages: dict[str, Callable] = {}
         self.meanings: dict[str, Callable] = {}
@@ -157,7 +160,7 @@ class Router:
     def register(self, handlers: Handlers) -> None:
         """Add a feature's handlers; a word or state registered twice is a programming error."""
         for rule in handlers.rules:
-            rule.refused = handlers.refused
+            rule.refused, rule.feature = handlers.refused, handlers.name
             if rule.menu is True:
                 rule.menu = self._label(rule)
             for word in rule.words:
@@ -175,6 +178,7 @@ class Router:
         self.resolvers.extend(handlers.resolvers)
         self._role_query = None  # the resolvers changed: build the statement again
         self.step_roles.update(handlers.step_roles)
+        self.step_features.update(dict.fromkeys(handlers.steps, handlers.name))
         if handlers.refused is not None:
             self.step_refusals.update(dict.fromkeys(handlers.steps, handlers.refused))
         # Longest word first, so 家属绑定 wins over 绑定 and 取消报名 over 取消.
@@ -273,6 +277,10 @@ class Router:
             topic = self.topic_of(ctx)   # `等一下，我问问我儿子`: the question waits for them
             if topic is not None:
                 return self.on_topic(ctx, topic, ctx.state)
+            if self.phrasings.asks_about_step(ctx.plain):   # `紧急是啥标准？`, `随便说都行吗？`
+                explained = self.explain(ctx)
+                if explained is not None:
+                    return explained
             return self._step(ctx)
         rated = self.mean(ctx, "rating", quiet=True)
         if rated is not None:
@@ -521,12 +529,12 @@ class Router:
 
     def may_ask_person(self, ctx) -> bool:
         """Whether this user may put a question to a person (`人工`)."""
-        return "人工" in self._allowed(ctx)
+        return HUMAN in self._allowed(ctx)
 
     def to_person(self, ctx) -> str:
         """A question for a person (`人工`), who reads it as typed."""
         ctx.typed_args = ctx.raw_text
-        return self.run(ctx, self.rule_for("人工"), ctx.raw_text or ctx.text)
+        return self.run(ctx, self.rule_for(HUMAN), ctx.raw_text or ctx.text)
 
     def _ticket_choices(self, ctx) -> list[str]:
         """What may be done with a ticket said alone, by the user's role."""
@@ -569,6 +577,12 @@ class Router:
             if ctx.says_only("quit"):  # 算了, 不弄了
                 return self.quit(ctx)
             found = self.command_in(ctx)
+            if len(ctx.plain) <= self.phrasings.step_asked_max and \
+                    self.phrasings.asks_back(ctx.raw_text or ctx.text) and \
+                    not self._elsewhere(ctx, found):   # `啥叫解绑？`, `几个人能收到？`
+                explained = self.explain(ctx)
+                if explained is not None:
+                    return explained
             if isinstance(found, tuple) and not self.giving_up(ctx):
                 return self.run_found(ctx, *found)
             if ctx.in_a_clause("quit"):  # 算了，…去不了 / …，拉倒吧 / …，退出吧，谢谢
@@ -579,6 +593,35 @@ class Router:
                 return ctx.reply("core/kind_reask", kind=kind, prompt=prompt)
         ctx.understood("reask")
         return ctx.reply("core/reask", prompt=prompt)
+
+    def explain(self, ctx, digits: bool = False) -> str | None:
+        """A question about the question in front of the user: what it asks for (a line of
+        templates/core/step_explain.txt), then the question again; nothing is answered or
+        counted (`digits`: a phone number said at the name question). None where the step
+        has no explanation."""
+        state = ctx.state or {}
+        data, settings = state.get("data", {}), ctx.services.settings
+        start, end = settings.quiet_window
+        said = ctx.reply("core/step_explain", step=state.get("name"),
+                         family=data.get("relation") == "family" or bool(data.get("family")),
+                         quiet=settings.quiet_hours if start != end else None,
+                         digits=digits).strip()
+        if not said:
+            return None
+        ctx.understood("explain")
+        return f"{said}\n\n{state.get('prompt') or ctx.menu()}"
+
+    def _elsewhere(self, ctx, found) -> bool:
+        """A question that is a wish for a person (`能找个人帮我弄吗`) or for another feature's
+        command said in most of its words (`我党费交了没有？` at the class list), not one about
+        the step (`解了他还能收到通知不？` at the unbinding question)."""
+        if not isinstance(found, tuple):
+            return False
+        if found[0].words[:1] == (HUMAN,):
+            return True
+        if found[0].feature == self.step_features.get((ctx.state or {}).get("name")):
+            return False
+        return isinstance(self.command_in(ctx, strong_only=True), tuple)
 
     def giving_up(self, ctx) -> bool:
         """A reason and giving up, in words a command also has (`算了吧，也不是啥大事，不报了`,

@@ -152,6 +152,8 @@ class Phrasings:
     report_told_min: int = 30  # ... and this much after it, or a problem's words
     report_another: list = field(default_factory=list)  # `我又有个问题，…`: in a thread too
     report_another_unless: tuple = ()  # … unless it is for whoever comes (`…师傅来了顺便看看`)
+    step_asked: list = field(default_factory=list)  # a question about the question asked
+    step_asked_max: int = 20  # ... in a message no longer than this (made plain)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
     def corrected(self, plain: str) -> str:
@@ -329,6 +331,12 @@ class Phrasings:
         """Whether the message asks something (`解了还能再绑吗？`, `提交了能改吗`): a question
         at a yes-or-no question is no yes, whatever yes-words it has."""
         return bool(_ASKS_BACK.search(unicodedata.normalize("NFKC", text or "").strip()))
+
+    def asks_about_step(self, plain: str) -> bool:
+        """A question about the question being asked (`紧急是啥标准`, `随便说都行吗`), too short
+        to tell anything else."""
+        return len(plain) <= self.step_asked_max and \
+            any(p.search(plain) for p in self.step_asked)
 
     @classmethod
     def only_asks(cls, text: str) -> bool:
@@ -754,6 +762,9 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     telling = data.get("telling") or {}
     phrasings.telling = _compile(telling.get("patterns"), f"{where} telling")
     phrasings.thread_leaves = _compile(data.get("thread_leaves"), f"{where} thread_leaves")
+    step_asked = data.get("step_asked") or {}
+    phrasings.step_asked = _compile(step_asked.get("patterns"), f"{where} step_asked")
+    phrasings.step_asked_max = int(step_asked.get("max_chars", 20))
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
     phrasings.still_wrong = _compile(telling.get("still_wrong"), f"{where} telling.still_wrong")
     phrasings.just_talking = _compile(telling.get("just_talking"), f"{where} telling.just_talking")

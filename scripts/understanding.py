@@ -144,6 +144,10 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
         # A staff member's remark with no number in it is answered as chat, with the
         # commands listed (router.understand, `aside`): kind words, not a dead end.
         "kind": {"aside"},
+        # A question back at a step (`紧急是啥标准？`, `啥叫解绑？`, `能发图片不？`) labelled for a
+        # clarifying answer is answered with what the step asks for, and the question again
+        # (Router.explain): `explain`.
+        "clarify": {"clarify", "explain"},
         # Away from one class (`下周四的课去不了，跟老师说一声`): labelled for a person to
         # tell the teacher; the class feature now records the leave itself (`请假`: the seat
         # kept, the roster shows it), which is what was asked.
@@ -162,11 +166,9 @@ ALSO = {"report_prefilled": {"problem"}, "quit": {"quit", "ask_quit", "no"},
 # At the binding's name or digits question, `算了` or `人工` cannot be taken for the answer
 # (no wrong try is counted): leaving, or putting them through to a person at once, is what
 # asking "do you mean…?" would lead to.
-# There, a question back (`为什么要手机号`, `名字写谁的？`) labelled for a clarifying question is
-# answered (whose name or number, what it is for) and the question asked again: `explain`.
 ALSO_AT = {"bind.name": {"content": {"家属绑定"}, "家属绑定": {"content"},
-                         "ask_command": {"quit", "人工"}, "clarify": {"explain"}},
-           "bind.phone": {"ask_command": {"quit", "人工"}, "clarify": {"explain"}},
+                         "ask_command": {"quit", "人工"}},
+           "bind.phone": {"ask_command": {"quit", "人工"}},
            "thread": {"kind": {"thread"}}, "rating": {"kind": {"thread"}},
            "after_human": {"kind": {"thread"}, "content": {"thread"}, "thread": {"quit"}}}
 # Per role: reopening is the staff's (`重开 N`); a reporter who says the fix did not work has

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Binding, Cadre, Follower, Staff
+from models.broadcasts import Broadcast
 from models.courses import Enrollment
 from models.issues import Ticket, TicketEvent
 from models.people import BindAttempt, HelpRequest
@@ -1081,7 +1082,7 @@ def test_asking_how_to_rate_is_no_score(app, wx, people):
     n = report(wx, people.cadre)
     wx.text(people.staff, f"办结 {n} 已修好")
     reply = wx.text(people.cadre, "打几分？满分几分？")
-    assert understood(app, people.cadre) == "reask" and "5分最满意" in reply
+    assert understood(app, people.cadre) == "explain" and "5分最满意" in reply
     wx.text(people.cadre, "那就5分吧")
     assert understood(app, people.cadre) == "rating:5"
 
@@ -1533,15 +1534,15 @@ def test_at_the_digits_question_old_numerals_a_letter_o_and_why(app, wx):
 
 def test_a_question_at_a_confirm_step_is_no_yes(app, wx, people):
     reply = wx.text(people.cadre, "解绑")
-    reply = wx.text(people.cadre, "解了还能再绑吗？")
-    assert understood(app, people.cadre) == "reask" and "确认解除绑定吗" in reply
+    reply = wx.text(people.cadre, "解了还能再绑吗？")   # answered, and asked again
+    assert understood(app, people.cadre) == "explain" and "确认解除绑定吗" in reply
     with db(app) as s:
         assert s.scalar(select(Binding.id).where(Binding.openid == people.cadre)) is not None
     at_description(wx, people.cadre)
     wx.text(people.cadre, "家里暖气片不热")
     wx.text(people.cadre, "1")
     wx.text(people.cadre, "提交了能改吗")
-    assert understood(app, people.cadre) == "reask"
+    assert understood(app, people.cadre) == "explain"
     with db(app) as s:
         assert s.scalar(select(Ticket.id)) is None
 
@@ -1582,7 +1583,7 @@ def test_thinking_aloud_and_kind_words_at_a_free_text_step_are_no_content(app, w
 
 @pytest.mark.parametrize("said, outcome", [
     ("[语音]人快冻坏了，你说急不急。", "urgency:紧急"), ("不急不急，啥时候来都行。", "urgency:一般"),
-    ("我也说不好急不急", "reask")])
+    ("我也说不好急不急", "explain")])
 def test_urgency_asked_back_or_said_by_how_cold_it_is(app, wx, people, said, outcome):
     at_description(wx, people.cadre)
     wx.text(people.cadre, "家里暖气片不热")
@@ -1623,7 +1624,7 @@ def test_a_name_question_takes_no_kind_words_and_digits_said_as_a_number(app, wx
 def test_a_question_with_a_yes_in_front_undoes_nothing(app, wx, people):
     wx.text(people.cadre, "解绑")
     reply = wx.text(people.cadre, "好的，解了还能再绑吗？")
-    assert understood(app, people.cadre) == "reask" and "确认解除绑定吗" in reply
+    assert understood(app, people.cadre) == "explain" and "确认解除绑定吗" in reply
     with db(app) as s:
         assert s.scalar(select(Binding.id).where(Binding.openid == people.cadre)) is not None
 
@@ -1675,3 +1676,85 @@ def test_thousands_said_at_the_digits_question_and_dates_in_a_staff_reply(app, w
     wx.text(people.staff, f"给王建国回一下 {n}号 说体检安排在下个月的3号")
     assert understood(app, people.staff) == "回复"
     assert "体检安排在下个月的3号" in sent(app, people.cadre)[-1]
+
+
+# ---- a question about the question asked (Router.explain, templates/core/step_explain.txt) ----
+def test_a_question_about_the_urgency_is_answered_and_asked_again(app, wx, people):
+    at_description(wx, people.cadre)
+    wx.text(people.cadre, "家里暖气片不热")
+    for said in ("紧急是啥标准？", "我也说不好急不急", "咋算紧急？他就是冷，人倒没事"):
+        reply = wx.text(people.cadre, said)
+        assert understood(app, people.cadre) == "explain", said
+        assert "影响吃饭、取暖" in reply and reply.endswith("2. 紧急（需要尽快处理）")
+    assert "请核对您要反映的问题" in wx.text(people.cadre, "2")   # the question stayed open
+
+
+def test_a_question_at_a_free_text_step_is_no_content(app, wx, people):
+    at_description(wx, people.cadre)
+    reply = wx.text(people.cadre, "怎么说啊？随便说都行吗？")
+    assert "怎么说都可以" in reply and "请说说遇到了什么问题" in reply
+    assert "这件事急不急" in wx.text(people.cadre, "暖气片一点都不热")
+    assert "内容：暖气片一点都不热" in wx.text(people.cadre, "1")
+    wx.text(people.cadre, "1")
+    with db(app) as s:
+        assert s.scalar(select(Ticket.description)) == "暖气片一点都不热"
+
+
+def test_a_question_about_the_categories_stores_no_description(app, wx, people):
+    wx.text(people.cadre, "反映问题")
+    reply = wx.text(people.cadre, "这几个都啥意思，我分不清")
+    assert understood(app, people.cadre) == "explain" and "分不清就选“其他”" in reply
+    assert "请说说遇到了什么问题" in wx.text(people.cadre, "4")   # no description was kept
+
+
+@pytest.mark.parametrize("who, said", [
+    ("cadre", "啥叫解绑？"), ("cadre", "解绑了还能再绑吗？"),
+    ("family", "我是帮我爸绑的，解了他还能收到通知不？")])
+def test_a_question_at_the_unbinding_question_unbinds_nothing(app, wx, people, who, said):
+    openid = getattr(people, who)
+    wx.text(openid, "解绑")
+    reply = wx.text(openid, said)
+    assert understood(app, openid) == "explain" and "确认解除绑定吗" in reply
+    assert ("家属绑定" in reply) is (who == "family")   # how to bind again, for them
+    assert "请输入" not in reply   # no binding dialog started for someone bound
+    with db(app) as s:
+        assert s.scalar(select(Binding.id).where(Binding.openid == openid)) is not None
+    assert "已解除绑定" in wx.text(openid, "1")
+
+
+def test_the_unbinding_question_names_the_cadre_in_full(app, wx, people):
+    assert "绑定在 王建国" in wx.text(people.cadre, "解绑")
+    assert "作为家属绑定在 王建国" in wx.text(people.family, "解绑")
+
+
+def test_questions_at_a_broadcast_send_nothing(app, wx, people):
+    admin_group(app, people)
+    wx.text(people.cadre, "群发")
+    reply = wx.text(people.cadre, "能发图片不？")
+    assert "发不了图片" in reply and "请发送要群发" in reply
+    assert "请核对要群发的通知" in wx.text(people.cadre, "明天上午九点开支部会")
+    reply = wx.text(people.cadre, "几个人能收到？")
+    assert understood(app, people.cadre) == "explain" and "上面写的这些人都会收到" in reply
+    assert "请核对要群发的通知" in reply
+    with db(app) as s:
+        assert s.scalar(select(Broadcast.id)) is None
+
+
+def test_a_question_about_the_rating_explains_it_and_keeps_it(app, wx, people):
+    n = report(wx, people.cadre)
+    wx.text(people.staff, f"接单 {n}")
+    wx.text(people.staff, f"办结 {n} 已修好")
+    reply = wx.text(people.cadre, "评价是干啥用的？")
+    assert understood(app, people.cadre) == "explain" and "不打也没关系" in reply
+    assert f"请为{n}号问题的办理打分" in reply
+    wx.text(people.cadre, "5")
+    assert understood(app, people.cadre) == "rating:5"
+
+
+@pytest.mark.parametrize("said", ["我不记得了，能找个人帮我弄吗", "手机号是我儿子给办的，我不记得，能不能找个人帮我"])
+def test_a_wish_for_a_person_at_a_question_is_heard(app, wx, people, said):
+    stranger = at_digits(app, wx)
+    wx.text(stranger, said)
+    assert understood(app, stranger) == "人工"
+    with db(app) as s:
+        assert s.scalar(select(HelpRequest.id).where(HelpRequest.openid == stranger))

@@ -222,8 +222,10 @@ def urgency_step(ctx):
     if number is not None:
         urgent = {1: False, 2: True}.get(number)
     else:
-        urgent = {"urgent": True, "normal": False}.get(  # `急不急？`: asked again
-            ctx.answer("urgent", "normal", "urgency_unsure"))
+        said = ctx.answer("urgent", "normal", "urgency_unsure")
+        if said == "urgency_unsure":   # `我也说不好急不急`: what counts as urgent, asked again
+            return ctx.services.router.explain(ctx) or ctx.reask()
+        urgent = {"urgent": True, "normal": False}.get(said)
     if urgent is None:
         return ctx.reask()
     ctx.understood("urgency:紧急" if urgent else "urgency:一般")
@@ -385,8 +387,8 @@ def rating(ctx, words_only: bool = False):
     if score is not None and score >= 3 and phrasings.answer(ctx.plain, "not_fixed"):
         score = None  # `还没修好呢评什么价` (修好评 is no 好评): words for the staff
     if phrasings.answer(ctx.plain, "rating_asked") and not any(c.isdigit() for c in ctx.plain):
-        ctx.understood("reask")  # `打几分？满分几分？`: the question again says how
-        return ctx.reply("issues/rate_question", n=follower.rating_ticket_id)
+        ctx.understood("explain")  # `打几分？满分几分？`, `评价是干啥用的？`: what and how
+        return ctx.reply("issues/rate_question", n=follower.rating_ticket_id, why=True)
     number = ctx.number() if follower.rating_by_number and not words_only else None
     first = phrasings.first_clause(said) if number is None and score is None else None
     if first and first.isdigit() and follower.rating_by_number and not words_only:
@@ -395,7 +397,8 @@ def rating(ctx, words_only: bool = False):
         if not 1 <= number <= 5:  # meant as a score: ask again, the question stays
             ctx.understood("reask")
             return ctx.reply("core/reask", prompt=ctx.reply("issues/rate_question",
-                                                            n=follower.rating_ticket_id))
+                                                            n=follower.rating_ticket_id,
+                                                            why=False))
         score = number
     if score is None:
         if ctx.kind is None:

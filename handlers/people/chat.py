@@ -226,9 +226,7 @@ def _explain(ctx, digits: bool = False) -> str:
     (`我不记得了，能找个人帮我弄吗`) is run instead, as any answer that is none."""
     if isinstance(ctx.services.router.command_in(ctx), tuple):
         return ctx.reask()
-    ctx.understood("explain")
-    return ctx.reply("people/bind_explain", step=ctx.state["name"], digits=digits,
-                     family=ctx.data.get("relation") == "family", prompt=ctx.state["prompt"])
+    return ctx.services.router.explain(ctx, digits=digits)
 
 
 def _attempt(ctx, relation: str, name: str, last4: str) -> str:
@@ -359,8 +357,10 @@ def unbind(ctx, args):
     binding = service.binding_of(ctx.db, ctx.openid)
     if binding is None:
         return ctx.reply("people/not_bound")
-    return ctx.ask(UNBIND_CONFIRM, "people/unbind_confirm", data={"binding": binding.id},
-                   who=mask_name(binding.cadre.name), family=binding.relation == "family")
+    family = binding.relation == "family"
+    return ctx.ask(UNBIND_CONFIRM, "people/unbind_confirm",
+                   data={"binding": binding.id, "family": family},
+                   who=binding.cadre.name, family=family)
 
 
 def step_unbind(ctx):
