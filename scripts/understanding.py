@@ -129,6 +129,10 @@ SETS = {"corpus": CORPUS, "trial": TRIAL_LABELS,
         "dev23b": ROOT / "tests" / "corpus" / "dev23b.jsonl",
         "dev24a": ROOT / "tests" / "corpus" / "dev24a.jsonl",
         "dev24b": ROOT / "tests" / "corpus" / "dev24b.jsonl"}
+# The notices the notice list shows (oldest first; the list shows the newest first).
+NOTICES = ("本周五上午九点在活动中心开支部党员大会，请准时参加",
+           "重阳节走访慰问安排：下旬工作人员将上门看望各位老同志，请保持电话畅通",
+           "元旦联欢会12月30日下午两点在老干部活动中心举行，欢迎老同志们参加")
 # Outcomes that leave the user where they were, with the question or the menu in front of them
 # (`explain`: a question back at the binding's question answered, and the question again).
 PASSIVE = {"not_understood", "reask", "clarify", "explain"}
@@ -289,13 +293,15 @@ class World:
             return reply, row.understood if row else None
 
     def _notice(self) -> None:
-        """A broadcast in the demo group, so that `通知` has something to list."""
+        """Three broadcasts in the demo group, so that `通知` lists what a real list holds
+        (writers speak of `第二个`, `重阳节那个`)."""
         from handlers.broadcasts import service
 
         with self.yl.db.session() as s:
             if not s.scalar(select(models.broadcasts.Broadcast.id)):
-                service.send(s, self.yl.outbox, "demo-cadre-1", self.group_id,
-                             "本周五上午九点在活动中心开支部党员大会", "text", models.utcnow())
+                for content in NOTICES:
+                    service.send(s, self.yl.outbox, "demo-cadre-1", self.group_id, content,
+                                 "text", models.utcnow())
 
     def invite(self) -> None:
         """The trial's invite code, unused again (a line that redeems it may run twice)."""

@@ -363,7 +363,8 @@ def test_notices_for_a_member_newest_first_and_in_full(wx, app, people):
     assert NOTICE in wx.text(people.wang, "通知 1")
     assert "没有第9条通知，目前共有2条" in wx.text(people.wang, "通知 9")
     assert "1. 【合唱团】" in wx.click(people.wang, "MENU_NOTICES")
-    assert "没听明白" in wx.text(people.wang, "5")                # a number not on the list
+    beyond = wx.text(people.wang, "5")          # a number not on the list: how many there are
+    assert "没有第5条通知，目前共有2条" in beyond and "1. 【合唱团】" in beyond
     assert "【合唱团】" in wx.text(people.wang_kid, "通知公告")     # family sees the cadre's
     kid = wx.text(people.admin_kid, "通知")
     assert "【合唱团】" in kid and "【书法班】" not in kid
@@ -375,6 +376,26 @@ def test_after_the_list_other_words_work_as_usual(wx, app, people):
     assert "请回复数字选择" in wx.text(people.wang, "菜单")
     wx.text(people.wang, "通知")
     assert "请回复数字选择" in wx.text(people.wang, "随便说说")    # not understood: the menu
+
+
+@pytest.mark.parametrize("said, opened", [
+    ("书法班那个", "书法班本周照常上课"), ("[语音]排练那个通知给我念念。", NOTICE),
+    ("看看第二个", "书法班本周照常上课")])
+def test_a_notice_named_by_its_words_opens(wx, app, people, said, opened):
+    settle(app, send(wx, people.li, None, "书法班本周照常上课，请带好笔墨。"))
+    settle(app, send(wx, people.admin, "合唱团"))
+    wx.text(people.wang, "通知")
+    reply = wx.voice(people.wang, said[4:]) if said.startswith("[语音]") else \
+        wx.text(people.wang, said)
+    assert opened in reply and "共2条" in reply
+
+
+def test_a_wish_beside_a_notice_number_is_the_wish(wx, app, people):
+    settle(app, send(wx, people.li, None, "书法班本周照常上课，请带好笔墨。"))
+    settle(app, send(wx, people.admin, "合唱团"))
+    wx.text(people.wang, "通知")
+    reply = wx.text(people.wang, "就是第二条，我想查查我的党费交了没有")
+    assert "第2条（共2条）" not in reply and "您近两个月" in reply   # the fee status
 
 
 def test_notices_for_non_members_and_unbound_users(wx, app, people):

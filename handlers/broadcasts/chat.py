@@ -272,17 +272,39 @@ def pick_step(ctx):
     number = ctx.number()
     if number is None:  # `第二条的内容发给我看看`
         number = find_ordinal(ctx.text)
+        found = ctx.services.router.command_in(ctx) if number is not None else None
+        if isinstance(found, tuple) and "通知" not in found[0].words:
+            return NEW_MESSAGE   # `…就是第二条，我想报名，…给我报上`: the wish, not the notice
     if number is None and ctx.mentions("first_one"):
         number = 1
     items = [i for i in _notice_views(ctx) if i["id"] in ctx.data.get("ids", [])]
     if number is None and ctx.services.router.command_in(ctx) is None:
-        number = _asked_about(ctx, items)
+        number = _asked_about(ctx, items) or _named(ctx, items)
     if number is None:
         return NEW_MESSAGE  # not an answer to the list: handled as if no list was shown
-    if not 1 <= number <= len(items):
-        return ctx.reask()
+    if not 1 <= number <= len(items):   # `看看第二个` when one is listed: how many there are
+        ctx.understood("reask")
+        return ctx.reply("broadcasts/refused", code="no_such_notice", n=number,
+                         total=len(items), prompt=ctx.state["prompt"])
     ctx.understood("通知公告")
     return _one(ctx, items, number)
+
+
+def _pairs(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def _named(ctx, items: list[dict]) -> int | None:
+    """The notice a message names by its words (`重阳节那个`, `停暖那条打开我看看`): the one
+    alone in sharing the most words with it (two characters at a time, the words that
+    point at a notice left out); None when no notice, or more than one, fits best."""
+    phrasings = ctx.services.router.phrasings
+    if not items or not ctx.mentions("notice_named"):
+        return None
+    pairs = _pairs(phrasings.without(ctx.plain, "notice_named"))
+    shared = [len(pairs & _pairs(phrasings.plain(item["content"]))) for item in items]
+    best = max(shared)
+    return shared.index(best) + 1 if best and shared.count(best) == 1 else None
 
 
 def _asked_about(ctx, items: list[dict]) -> int | None:
