@@ -384,6 +384,10 @@ class Router:
         if not in_dialog and not staff_only and self.may_ask_person(ctx) and \
                 self.phrasings.inquiry_in(ctx.plain):   # `交一千块办长寿卡，这靠谱吗`
             return self.to_person(ctx)
+        if not in_dialog and not ctx.roles and "绑定" in self._allowed(ctx):
+            said = self.phrasings.half_binding(ctx.raw_text or ctx.text)
+            if said is not None:   # `王建国`, `1001` from someone not bound: which binding
+                return self.mean(ctx, "clarify", options=["绑定", "家属绑定"], args=said)
         if not in_dialog:  # last: what the labelled examples say no pattern knew
             guessed = () if self.phrasings.telling_only(ctx.plain, ctx.raw_text) else \
                 self.phrasings.commands_guessed(ctx.plain, self._usable(ctx))

@@ -375,6 +375,20 @@ class Phrasings:
             return None
         return f"{names[0]} {number[-4:]}"
 
+    def half_binding(self, text: str) -> str | None:
+        """Half of what binding takes, said alone by someone not bound: a name (`王建国`) or
+        a phone number's digits (`1001`, `13800001001`); the name to bind with ("" for the
+        digits, asked for in order), None for anything else."""
+        typed = unicodedata.normalize("NFKC", text or "").strip(" 。.!！,，")
+        if _PHONE_OR_LAST4.fullmatch(typed):
+            return ""
+        if re.fullmatch(f"{_HANZI}{{2,3}}", typed) and not _NOT_A_NAME.search(typed) and \
+                typed[0] in "".join(self.one_go.get("surnames", ())) and \
+                not any(w in typed for w in self.one_go.get("not_names", ())) and \
+                self.kind_of(self.plain(typed)) is None:
+            return typed
+        return None
+
     # ---- commands ------------------------------------------------------------------------
     def commands_in(self, plain: str, allowed) -> list[Match]:
         """Each allowed command's best match in the message, best first."""

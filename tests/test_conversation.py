@@ -1758,3 +1758,19 @@ def test_a_wish_for_a_person_at_a_question_is_heard(app, wx, people, said):
     assert understood(app, stranger) == "人工"
     with db(app) as s:
         assert s.scalar(select(HelpRequest.id).where(HelpRequest.openid == stranger))
+
+
+@pytest.mark.parametrize("said", ["李秀英", "1002", "13800001002"])
+def test_half_of_a_binding_said_alone_is_asked_about(app, wx, people, said):
+    with db(app) as s:
+        s.add(Cadre(name="李秀英", phone="13800001002"))
+    stranger = oid("half")
+    reply = wx.text(stranger, said)
+    assert understood(app, stranger) == "clarify" and "1. 绑定身份" in reply
+    reply = wx.text(stranger, "1")
+    if said == "李秀英":   # the name said is kept: only the digits are asked for
+        assert "后四位" in reply and "绑定成功" in wx.text(stranger, "1002")
+    else:
+        assert "姓名" in reply
+    with db(app) as s:
+        assert s.scalar(select(BindAttempt.id)) is None   # no wrong try counted
