@@ -313,9 +313,16 @@ class Router:
             rest = self.phrasings.after_pause(ctx.raw_text or ctx.text)
             if rest is not None:
                 ctx.reread(rest)
-            rest = self.phrasings.after_changed_mind(ctx.raw_text or ctx.text)
-            if rest is not None:   # `我想报名，噢不对，是退掉书法那个`: what follows counts
+            changed = self.phrasings.changed_mind(ctx.raw_text or ctx.text)
+            if changed is not None:   # `我想报名，噢不对，是退掉书法那个`: what follows counts
+                before, rest = changed
+                head = self.match(normalise(before))
+                args = self.phrasings.args_only(rest)
+                if head is not None and args is not None:   # `接单１２，不对，１３`: the command
+                    rest = f"{head[0].words[0]} {args}"   # with the number corrected
                 ctx.reread(rest)
+            elif self._taken_back(ctx):   # `人工。哦不用了，我找到了`: nothing to do
+                return self.mean(ctx, "kind", kind="withdrawn")
         told = None if in_dialog or "反映问题" not in self._allowed(ctx) else \
             self.phrasings.after_report_opening(   # in a thread, only `我又有个问题，…`
                 ctx.raw_text or ctx.text, another=ctx.follower.open_thread(ctx.now) is not None)
@@ -402,6 +409,19 @@ class Router:
                 return self.mean(ctx, "kind", kind="aside")  # said to colleagues: no order
         ctx.understood("not_understood")
         return ctx.menu(ctx.reply("core/not_understood"))
+
+    def _taken_back(self, ctx) -> bool:
+        """A command said alone first and taken back in a clause after it (`解绑，哎呀按错了，
+        不解不解`; `下班了，不接单了` is no taking back: its first clause says more)."""
+        raw = ctx.raw_text or ctx.text
+        if not self.phrasings.taken_back(raw):
+            return False
+        first = self.phrasings.first_clause(raw) or ""
+        head = self.match(first)
+        if head is not None:
+            return head[1] == ""
+        matches = self.phrasings.commands_in(first, self._allowed(ctx))
+        return bool(matches) and matches[0].score == len(first)
 
     def command_in(self, ctx, *, strong_only: bool = False):
         """(rule, args) for the command this message gives; a list of candidate words when

@@ -55,8 +55,12 @@ _CORRECTION = re.compile(rf"(?:{_WRONG}|哦不){_THEN}")
 # A change of mind in the middle of a message (`我想报名，噢不对，是退掉书法那个`): what follows
 # is what they mean. It stands as a clause of its own (`我绑了好几次都不对，…` is none).
 _CHANGED_MIND = re.compile(rf"(?:^|(?<=[\s,，.。…!！;；:：]))[哦噢喔啊嗯哎唉]*(?:我)?(?:刚才|刚刚)?"
-                           rf"(?:{_WRONG}|发错了|打错了|弄错了|那条不算|那句不算)"
-                           rf"[了啊哦]*(?=[\s,，.。…!！;；:：]){_THEN}")
+                           rf"(?:{_WRONG}|发错了|打错了|弄错了|按错了|那条不算|那句不算|"
+                           rf"(?<=[哦噢喔])不是?|(?<=[哦噢喔]说)错了|算了[\s,，]*还是)"
+                           rf"[了啊哦]*(?=[\s,，.。…!！;；:：]|(?<=还是)){_THEN}")
+# What a change of mind may correct alone: the number or the name and number a command
+# word took (`撤回群发２，说错了，是３`, `已缴 13800001003，哦不对，是13800001004`).
+_ARGS_ONLY = re.compile(r"(?:是|为|改成|应该是)?\s*(?:[\u4e00-\u9fa5]{2,4}\s*)?[0-9]+\s*号?")
 # The words before a score in a sentence (`给你们打满分`, `就给个五星`).
 _GIVING_A_SCORE = re.compile(r"^(就|那就|必须)?(给你们|给他们|给师傅|给)?(打|评|给)?(个|一个)?")
 _SCORES = {"1", "2", "3", "4", "5"}
@@ -153,6 +157,8 @@ class Phrasings:
     report_another: list = field(default_factory=list)  # `我又有个问题，…`: in a thread too
     report_another_unless: tuple = ()  # … unless it is for whoever comes (`…师傅来了顺便看看`)
     step_asked: list = field(default_factory=list)  # a question about the question asked
+    take_back: list = field(default_factory=list)  # a wish taken back in the next clause
+    take_back_markers: tuple = ()  # ... after one of these second thoughts
     step_asked_max: int = 20  # ... in a message no longer than this (made plain)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
@@ -644,6 +650,11 @@ class Phrasings:
         """What follows the last change of mind in a message (`我想反映个事，哦不对，我是想问
         上回反映的楼道灯修了没` -> `我是想问上回…`), as typed; None when there is none,
         nothing follows it, or a problem was told before it (it is not taken back)."""
+        changed = self.changed_mind(text)
+        return changed[1] if changed else None
+
+    def changed_mind(self, text: str) -> tuple[str, str] | None:
+        """(what was said before the last change of mind, what follows it), as typed."""
         raw = unicodedata.normalize("NFKC", text or "")
         last = None
         for last in _CHANGED_MIND.finditer(raw):
@@ -656,7 +667,27 @@ class Phrasings:
             return None
         if self.problem_in(before) and not self.telling_only(before, told):
             return None
-        return rest
+        return told.strip(" ,，.。…!！"), rest
+
+    @staticmethod
+    def args_only(text: str) -> str | None:
+        """The number (or name and number) a correction gives alone (`是３` -> `3`), else None."""
+        typed = unicodedata.normalize("NFKC", text or "").strip(" ,，.。…!！")
+        if not _ARGS_ONLY.fullmatch(typed):
+            return None
+        return re.sub(r"^(?:是|为|改成|应该是)\s*", "", typed)
+
+    def taken_back(self, text: str) -> bool:
+        """A message that says a wish and then takes it back (`人工。哦不用了，我找到了`,
+        `解绑，哎呀按错了，不解不解`, `下班，哦等等，还有一单没处理，先不下了`): a clause after the
+        first in words of `take_back` after a marker of second thoughts (`哦`, `等等`), and no
+        change of mind to something else."""
+        raw = self._clauses(text)
+        if len(raw) < 2 or self.after_changed_mind(text) is not None:
+            return False
+        rest = "".join(raw[1:])
+        return any(m in rest for m in self.take_back_markers) and \
+            any(p.search(self.plain(c)) for c in raw[1:] for p in self.take_back)
 
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None; a number said
@@ -779,6 +810,9 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     step_asked = data.get("step_asked") or {}
     phrasings.step_asked = _compile(step_asked.get("patterns"), f"{where} step_asked")
     phrasings.step_asked_max = int(step_asked.get("max_chars", 20))
+    take_back = data.get("take_back") or {}
+    phrasings.take_back = _compile(take_back.get("patterns"), f"{where} take_back")
+    phrasings.take_back_markers = _words(take_back.get("markers", []), f"{where} take_back.markers")
     phrasings.asking = _compile(telling.get("asking"), f"{where} telling.asking")
     phrasings.still_wrong = _compile(telling.get("still_wrong"), f"{where} telling.still_wrong")
     phrasings.just_talking = _compile(telling.get("just_talking"), f"{where} telling.just_talking")

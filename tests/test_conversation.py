@@ -1774,3 +1774,36 @@ def test_half_of_a_binding_said_alone_is_asked_about(app, wx, people, said):
         assert "姓名" in reply
     with db(app) as s:
         assert s.scalar(select(BindAttempt.id)) is None   # no wrong try counted
+
+
+# ---- round 25 (tests/corpus/dev25a, dev25b): two things at once, changing one's mind; notices --
+def test_a_number_corrected_after_a_command_goes_with_the_command(app, wx, people):
+    first, second = report(wx, people.cadre), report(wx, people.cadre)
+    reply = wx.text(people.staff, f"接单{first}，不对，{second}")
+    assert understood(app, people.staff) == "接单" and f"{second}" in reply
+    with db(app) as s:
+        taken = dict(s.execute(select(Ticket.id, Ticket.assignee_id)).all())
+    assert taken[first] is None and taken[second] is not None
+
+
+@pytest.mark.parametrize("who, said", [
+    ("cadre", "人工。哦不用了，我找到了"), ("cadre", "解绑，哎呀按错了，不解不解"),
+    ("staff", "下班，哦等等，还有一单没处理，先不下了")])
+def test_a_command_taken_back_at_once_does_nothing(app, wx, people, who, said):
+    openid = getattr(people, who)
+    reply = wx.text(openid, said)
+    assert understood(app, openid) == "kind" and "先不办了" in reply
+    with db(app) as s:
+        assert s.scalar(select(HelpRequest.id)) is None
+        assert s.scalar(select(Binding.id).where(Binding.openid == people.cadre)) is not None
+        assert s.scalar(select(Staff.on_duty).where(Staff.openid == people.staff)) is True
+
+
+@pytest.mark.parametrize("who, said, outcome", [
+    ("cadre", "解绑吧，不用了", "解绑"), ("staff", "我先撤了，不值了", "下班"),
+    ("cadre", "看看通知。算了，还是看看我报的课吧", "我的课程"),
+    ("staff", "值班，哦不，我下班了", "下班")])
+def test_a_wish_said_twice_or_changed_is_the_last_one(app, wx, people, who, said, outcome):
+    openid = getattr(people, who)
+    wx.text(openid, said)
+    assert understood(app, openid) == outcome

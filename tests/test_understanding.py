@@ -217,7 +217,7 @@ SAFE_SIDE = {"这两天胸口有点闷，不厉害，想去医院查查，号总
 
 
 def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
-    """Danger is never missed and never invented on any labelled set (12,137 lines: the corpus,
+    """Danger is never missed and never invented on any labelled set (12,637 lines: the corpus,
     the trial, the holdouts and the dev sets) but for SAFE_SIDE: the 120/119 advice and a
     supervisor's alert at any hour depend on these words alone."""
     from scripts.understanding import SETS, load_lines
@@ -230,7 +230,7 @@ def test_the_emergency_words_agree_with_every_labelled_line(phrasings):
             if phrasings.emergency_in(phrasings.plain(said)) != \
                     (line["expect"] == "emergency" or said in SAFE_SIDE):
                 wrong.append((name, line["expect"], said))
-    assert wrong == [] and lines >= 12137
+    assert wrong == [] and lines >= 12637
 
 
 @pytest.mark.parametrize("old, new", [
