@@ -328,6 +328,8 @@ class Inbox:
         self.spool.reclaim_stale(CLAIM_STALE)
         handled = 0
         for path in self.spool.pending():
+            if self._closed.is_set():   # the app is going away: the rest waits
+                break
             item = self.spool.claim(path)
             if item is None:
                 continue

@@ -277,7 +277,8 @@ class Router:
             topic = self.topic_of(ctx)   # `等一下，我问问我儿子`: the question waits for them
             if topic is not None:
                 return self.on_topic(ctx, topic, ctx.state)
-            if self.phrasings.asks_about_step(ctx.plain):   # `紧急是啥标准？`, `随便说都行吗？`
+            if self.phrasings.asks_about_step(ctx.plain) and (   # `紧急是啥标准？`
+                    self.phrasings.asks_back(ctx.raw_text or ctx.text) or "?" in ctx.text):
                 explained = self.explain(ctx)
                 if explained is not None:
                     return explained
@@ -394,7 +395,7 @@ class Router:
         if not in_dialog and not ctx.roles and "绑定" in self._allowed(ctx):
             said = self.phrasings.half_binding(ctx.raw_text or ctx.text)
             if said is not None:   # `王建国`, `1001` from someone not bound: which binding
-                return self.mean(ctx, "clarify", options=["绑定", "家属绑定"], args=said)
+                return self.mean(ctx, "clarify", options=["绑定", "家属绑定"])
         if not in_dialog:  # last: what the labelled examples say no pattern knew
             guessed = () if self.phrasings.telling_only(ctx.plain, ctx.raw_text) else \
                 self.phrasings.commands_guessed(ctx.plain, self._usable(ctx))
@@ -418,8 +419,8 @@ class Router:
             return False
         first = self.phrasings.first_clause(raw) or ""
         head = self.match(first)
-        if head is not None:
-            return head[1] == ""
+        if head is not None:   # `接单12，哎呀按错了`: the command with its number, taken back
+            return head[1] == "" or self.phrasings.args_only(head[1]) is not None
         matches = self.phrasings.commands_in(first, self._allowed(ctx))
         return bool(matches) and matches[0].score == len(first)
 

@@ -70,7 +70,8 @@ _STARS = re.compile(r"[★⭐🌟]+")
 _BREAKS = r"，,。.！!？?；;、\s"
 _HANZI = r"[\u4e00-\u9fa5]"
 _REQUEST = re.compile(r"(帮|给|替)(我|他|她|俺|老人)")
-_ASKS_BACK = re.compile(r"[?]\s*[。.!]?$|[吗么]\s*[。.!?]?$|还能|能不能|可不可以|会不会|是不是|要不要|行不行|怎么办")
+_ASKS_BACK = re.compile(r"[?]\s*[。.!]?$|[吗么]\s*[。.!?]?$|还能|能不能|可不可以|会不会|是不是|要不要|行不行|怎么办|"
+                        r"(?:啥|什么)意思|(?:你|您)再(?:说|念|讲)(?:一遍|一次)")
 # A phone number or its last four digits, read out digit by digit as well (`幺零零三`).
 _READ_OUT = re.compile(r"(?<![零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖十百千万])"
                        r"[零〇一二三四五六七八九幺洞壹贰叁肆伍陆柒捌玖]{4}(?:[零〇一二三四五六七八九幺洞]{7})?"
@@ -669,13 +670,17 @@ class Phrasings:
             return None
         return told.strip(" ,，.。…!！"), rest
 
-    @staticmethod
-    def args_only(text: str) -> str | None:
+    def args_only(self, text: str) -> str | None:
         """The number (or name and number) a correction gives alone (`是３` -> `3`), else None."""
         typed = unicodedata.normalize("NFKC", text or "").strip(" ,，.。…!！")
         if not _ARGS_ONLY.fullmatch(typed):
             return None
-        return re.sub(r"^(?:是|为|改成|应该是)\s*", "", typed)
+        args = re.sub(r"^(?:是|为|改成|应该是)\s*", "", typed)
+        name = re.match(f"{_HANZI}+", args)
+        if name and (_NOT_A_NAME.search(name.group(0)) or   # `办结13`, `我先看看13号`
+                     name.group(0)[0] not in "".join(self.one_go.get("surnames", ()))):
+            return None
+        return args
 
     def taken_back(self, text: str) -> bool:
         """A message that says a wish and then takes it back (`人工。哦不用了，我找到了`,
@@ -686,8 +691,14 @@ class Phrasings:
         if len(raw) < 2 or self.after_changed_mind(text) is not None:
             return False
         rest = "".join(raw[1:])
-        return any(m in rest for m in self.take_back_markers) and \
-            any(p.search(self.plain(c)) for c in raw[1:] for p in self.take_back)
+        if not any(m in rest for m in self.take_back_markers):
+            return False
+        back = next((i for i, c in enumerate(raw) if i and
+                     any(p.search(self.plain(c)) for p in self.take_back)), None)
+        if back is None:
+            return False
+        after = [self.plain(c) for c in raw[back + 1:]]   # `人工，哦不用了，家里暖气不热`: told
+        return not any(self.problem_in(c) or self.commands_in(c, self.commands) for c in after)
 
     def rating(self, plain: str) -> int | None:
         """A 1–5 score said in words (`非常满意` 5 … `很差` 1), or None; a number said

@@ -295,15 +295,19 @@ def _pairs(text: str) -> set[str]:
 
 
 def _named(ctx, items: list[dict]) -> int | None:
-    """The notice a message names by its words (`重阳节那个`, `停暖那条打开我看看`): the one
+    """The notice a message names by its words (`重阳节那个`, `元旦那个通知给我念念`): the one
     alone in sharing the most words with it (two characters at a time, the words that
-    point at a notice left out); None when no notice, or more than one, fits best."""
+    point at a notice left out; two at least unless little else is said); None when no
+    notice, or more than one, fits best."""
     phrasings = ctx.services.router.phrasings
     if not items or not ctx.mentions("notice_named"):
         return None
-    pairs = _pairs(phrasings.without(ctx.plain, "notice_named"))
+    said = phrasings.without(ctx.plain, "notice_named")
+    pairs = _pairs(said)
     shared = [len(pairs & _pairs(phrasings.plain(item["content"]))) for item in items]
     best = max(shared)
+    if best < 2 and len(said) > 6:   # `我家电话打不通了，给我看看` shares one word by chance
+        return None
     return shared.index(best) + 1 if best and shared.count(best) == 1 else None
 
 
@@ -313,7 +317,7 @@ def _asked_about(ctx, items: list[dict]) -> int | None:
     newest first: `几点开始来着` is about the top one); None when it asks nothing."""
     if not ctx.mentions("notice_asked") or not items:
         return None
-    pairs = {ctx.plain[i:i + 2] for i in range(len(ctx.plain) - 1)}
+    pairs = _pairs(ctx.plain)
     shared = [sum(p in item["content"] for p in pairs) for item in items]
     return shared.index(max(shared)) + 1
 
