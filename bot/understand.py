@@ -160,6 +160,7 @@ class Phrasings:
     step_asked: list = field(default_factory=list)  # a question about the question asked
     take_back: list = field(default_factory=list)  # a wish taken back in the next clause
     take_back_markers: tuple = ()  # ... after one of these second thoughts
+    surnames: frozenset = frozenset()  # the first character of a name said alone
     step_asked_max: int = 20  # ... in a message no longer than this (made plain)
 
     # ---- slips of the finger and of the tongue ---------------------------------------------
@@ -390,7 +391,7 @@ class Phrasings:
         if _PHONE_OR_LAST4.fullmatch(typed):
             return ""
         if re.fullmatch(f"{_HANZI}{{2,3}}", typed) and not _NOT_A_NAME.search(typed) and \
-                typed[0] in "".join(self.one_go.get("surnames", ())) and \
+                typed[0] in self.surnames and \
                 not any(w in typed for w in self.one_go.get("not_names", ())) and \
                 self.kind_of(self.plain(typed)) is None:
             return typed
@@ -678,20 +679,19 @@ class Phrasings:
         args = re.sub(r"^(?:是|为|改成|应该是)\s*", "", typed)
         name = re.match(f"{_HANZI}+", args)
         if name and (_NOT_A_NAME.search(name.group(0)) or   # `办结13`, `我先看看13号`
-                     name.group(0)[0] not in "".join(self.one_go.get("surnames", ()))):
+                     name.group(0)[0] not in self.surnames):
             return None
         return args
 
     def taken_back(self, text: str) -> bool:
         """A message that says a wish and then takes it back (`人工。哦不用了，我找到了`,
         `解绑，哎呀按错了，不解不解`, `下班，哦等等，还有一单没处理，先不下了`): a clause after the
-        first in words of `take_back` after a marker of second thoughts (`哦`, `等等`), and no
-        change of mind to something else."""
+        first in words of `take_back` after a marker of second thoughts (`哦`, `等等`). The
+        caller has found no change of mind to something else (Router.understand)."""
+        if not any(m in (text or "") for m in self.take_back_markers):
+            return False   # most messages: no second thoughts, nothing more to read
         raw = self._clauses(text)
-        if len(raw) < 2 or self.after_changed_mind(text) is not None:
-            return False
-        rest = "".join(raw[1:])
-        if not any(m in rest for m in self.take_back_markers):
+        if len(raw) < 2 or not any(m in "".join(raw[1:]) for m in self.take_back_markers):
             return False
         back = next((i for i, c in enumerate(raw) if i and
                      any(p.search(self.plain(c)) for p in self.take_back)), None)
@@ -864,6 +864,7 @@ def load(path: Path = PHRASINGS_FILE, command_words=None) -> Phrasings:
     phrasings.now = _words(emergency.get("now", []), f"{where} emergency.now")
     phrasings.one_go = {group: _words(words, f"{where} binding_in_one_go.{group}")
                         for group, words in (data.get("binding_in_one_go") or {}).items()}
+    phrasings.surnames = frozenset("".join(phrasings.one_go.get("surnames", ())))
     phrasings.one_go_around = tuple(sorted(
         {*phrasings.one_go.get("around", ()), *phrasings.one_go.get("name_said", ())},
         key=len, reverse=True))
